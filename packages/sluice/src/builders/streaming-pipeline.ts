@@ -1,0 +1,402 @@
+import { isThenable } from "../engine/chunk.js";
+import type { ItemContext } from "../engine/item-context.js";
+import { EmitMode } from "../engine/item-worker.js";
+import { type Source, sourcePuller } from "../engine/sources.js";
+import type { StageSpec } from "../engine/stage-spec.js";
+import { type RunOptions, StreamingRun } from "../engine/streaming-run.js";
+import type { StreamingErrorStrategy } from "../errors/error-strategy.js";
+import { validateStrategy } from "../errors/error-strategy.js";
+import type { RunMetadata } from "../metrics/metadata.js";
+import { type BatchOptions, batchStage } from "../operators/batch.js";
+import { bufferTimeStage } from "../operators/buffer-time.js";
+import { type CheckpointOptions, checkpointStage } from "../operators/checkpoint.js";
+import { collectResult } from "../operators/flat-map.js";
+import { type ItemStageOptions, itemStage, wantsContext } from "../operators/item-stage.js";
+import { requireFunction } from "../operators/options.js";
+import { skipStage } from "../operators/skip.js";
+import { takeStage } from "../operators/take.js";
+import { transformStage } from "../operators/transform.js";
+import { whileStage } from "../operators/while-stage.js";
+import { windowStage } from "../operators/window.js";
+import { runStep } from "../steps/run-step.js";
+import { isStep, type Step } from "../steps/step.js";
+import type { StreamingStep } from "../steps/streaming-step.js";
+import { checkKey } from "./stage-key.js";
+import type { Members, SnapshotApi, StateView, UniqueKey, WithKey } from "./types.js";
+
+/** A per-item function: sync or async, given the item and its context. */
+export type ItemFn<I, O, TState, TContext> = (
+  item: I,
+  ctx: ItemContext<StateView<TState>, TContext>,
+) => O | PromiseLike<O>;
+
+/** A per-item predicate. */
+export type ItemPredicate<I, TState, TContext> = (
+  item: I,
+  ctx: ItemContext<StateView<TState>, TContext>,
+) => unknown;
+
+/** Options of {@link StreamingPipeline.start}. */
+export interface StreamingPipelineOptions {
+  /** The error strategy of every per-item stage that sets none (default FAIL_FAST). */
+  errorStrategy?: StreamingErrorStrategy;
+}
+
+interface Definition {
+  readonly stages: readonly StageSpec[];
+  readonly contextBuilder: (() => unknown) | undefined;
+  readonly defaultStrategy: StreamingErrorStrategy;
+}
+
+/**
+ * The lazy, pull-based builder. Each stage has a key; the state type accumulates every
+ * key's value for an item's lineage. Nothing runs until the run is iterated; a pipeline is
+ * immutable and can run many times, concurrently.
+ *
+ * @example
+ * ```ts
+ * const pipeline = StreamingPipeline.start<string>()
+ *   .map("length", (s) => s.length)
+ *   .filter("long", (n) => n > 3)
+ *   .map("label", (n, ctx) => `${ctx.state.length}:${n}`);
+ * for await (const label of pipeline.executeFrom(["a", "abcd", "abcdef"])) console.log(label);
+ * ```
+ */
+export class StreamingPipeline<TInput, TOut, TState, TContext> {
+  private constructor(private readonly def: Definition) {}
+
+  /**
+   * Starts a pipeline whose items are `TInput`. The context builder runs once per run, at
+   * its first pull, and every stage of that run sees the same context object.
+   */
+  static start<TInput, TContext = unknown>(
+    contextBuilder?: () => TContext | Promise<TContext>,
+    options: StreamingPipelineOptions = {},
+  ): StreamingPipeline<TInput, TInput, {}, TContext> {
+    if (contextBuilder !== undefined) requireFunction(contextBuilder, "contextBuilder", "start");
+    validateStrategy(options.errorStrategy, "StreamingPipeline.start", true);
+    return new StreamingPipeline({
+      stages: [],
+      contextBuilder,
+      defaultStrategy: options.errorStrategy ?? "FAIL_FAST",
+    });
+  }
+
+  /** The stage keys, in order. */
+  get keys(): readonly string[] {
+    return this.def.stages.map((s) => s.key);
+  }
+
+  /** The stages as the engine sees them (for interop and tooling). */
+  get stages(): readonly StageSpec[] {
+    return this.def.stages;
+  }
+
+  /** The context builder, if any (for interop). */
+  get contextBuilder(): (() => unknown) | undefined {
+    return this.def.contextBuilder;
+  }
+
+  private with<O, S>(spec: StageSpec): StreamingPipeline<TInput, O, S, TContext> {
+    return new StreamingPipeline<TInput, O, S, TContext>({
+      ...this.def,
+      stages: [...this.def.stages, spec],
+    });
+  }
+
+  /** Adds a streaming step: a transformer of the whole stream. */
+  add<K extends string, O>(
+    key: UniqueKey<K, TState>,
+    step: StreamingStep<TOut, O, SnapshotApi<TState>, TContext>,
+  ): StreamingPipeline<TInput, O, WithKey<TState, K, O>, TContext> {
+    const k = checkKey(key, this.def.stages);
+    if (typeof step?.transform !== "function") {
+      throw new TypeError(`Stage "${k}": add takes a streaming step (see createStreamingStep)`);
+    }
+    return this.with(transformStage(k, step as StreamingStep<unknown, unknown, unknown, unknown>));
+  }
+
+  /**
+   * Transforms each item with a function or a batch `Step` (run per item, its retry
+   * honoured). Options set concurrency, order, buffer, error strategy and retry.
+   */
+  map<K extends string, O>(
+    key: UniqueKey<K, TState>,
+    fnOrStep: ItemFn<TOut, O, TState, TContext> | Step<TOut, O, StateView<TState>, TContext>,
+    options?: ItemStageOptions,
+  ): StreamingPipeline<TInput, O, WithKey<TState, K, O>, TContext> {
+    const k = checkKey(key, this.def.stages);
+    if (isStep(fnOrStep)) {
+      const step = fnOrStep as Step<unknown, unknown, unknown, unknown>;
+      return this.with(
+        itemStage(
+          {
+            key: k,
+            kind: "map",
+            mode: EmitMode.MAP,
+            invoke: (item, ctx) => runStep(step, item, ctx as ItemContext),
+            wantsCtx: true,
+            stepName: step.name,
+            stepRetry: step.retry,
+            defaultStrategy: this.def.defaultStrategy,
+            allowSplit: true,
+          },
+          options,
+        ),
+      );
+    }
+    requireFunction(fnOrStep, "map's function", k);
+    const fn = fnOrStep as (item: unknown, ctx: unknown) => unknown;
+    return this.with(
+      itemStage(
+        {
+          key: k,
+          kind: "map",
+          mode: EmitMode.MAP,
+          invoke: fn,
+          wantsCtx: wantsContext(fn),
+          defaultStrategy: this.def.defaultStrategy,
+          allowSplit: true,
+        },
+        options,
+      ),
+    );
+  }
+
+  /**
+   * Maps each item to an array, Iterable or AsyncIterable and passes on its elements. An
+   * async result is drained before its elements flow on, so a retried item never emits
+   * twice; its size is bounded by one item's expansion.
+   */
+  flatMap<K extends string, O>(
+    key: UniqueKey<K, TState>,
+    fn: ItemFn<TOut, Iterable<O> | AsyncIterable<O>, TState, TContext>,
+    options?: ItemStageOptions,
+  ): StreamingPipeline<TInput, O, WithKey<TState, K, O>, TContext> {
+    const k = checkKey(key, this.def.stages);
+    requireFunction(fn, "flatMap's function", k);
+    const f = fn as (item: unknown, ctx: unknown) => unknown;
+    return this.with(
+      itemStage(
+        {
+          key: k,
+          kind: "flatMap",
+          mode: EmitMode.FLAT,
+          invoke: (item, ctx) => {
+            const r = f(item, ctx);
+            return isThenable(r) ? Promise.resolve(r).then(collectResult) : collectResult(r);
+          },
+          wantsCtx: wantsContext(f),
+          defaultStrategy: this.def.defaultStrategy,
+          allowSplit: true,
+        },
+        options,
+      ),
+    );
+  }
+
+  /** Keeps the items whose predicate is truthy (a type guard narrows the item type). */
+  filter<K extends string, S extends TOut>(
+    key: UniqueKey<K, TState>,
+    predicate: (item: TOut, ctx: ItemContext<StateView<TState>, TContext>) => item is S,
+    options?: ItemStageOptions,
+  ): StreamingPipeline<TInput, S, WithKey<TState, K, S>, TContext>;
+  /** Keeps the items whose predicate is truthy; the predicate may be async. */
+  filter<K extends string>(
+    key: UniqueKey<K, TState>,
+    predicate: ItemPredicate<TOut, TState, TContext>,
+    options?: ItemStageOptions,
+  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext>;
+  filter<K extends string>(
+    key: UniqueKey<K, TState>,
+    predicate: ItemPredicate<TOut, TState, TContext>,
+    options?: ItemStageOptions,
+  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext> {
+    const k = checkKey(key, this.def.stages);
+    requireFunction(predicate, "filter's predicate", k);
+    const fn = predicate as (item: unknown, ctx: unknown) => unknown;
+    return this.with(
+      itemStage(
+        {
+          key: k,
+          kind: "filter",
+          mode: EmitMode.FILTER,
+          invoke: fn,
+          wantsCtx: wantsContext(fn),
+          defaultStrategy: this.def.defaultStrategy,
+          allowSplit: true,
+        },
+        options,
+      ),
+    );
+  }
+
+  /** Runs a side effect per item and passes the item on unchanged. */
+  tap<K extends string>(
+    key: UniqueKey<K, TState>,
+    fn: ItemFn<TOut, unknown, TState, TContext>,
+    options?: ItemStageOptions,
+  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext> {
+    const k = checkKey(key, this.def.stages);
+    requireFunction(fn, "tap's function", k);
+    const f = fn as (item: unknown, ctx: unknown) => unknown;
+    return this.with(
+      itemStage(
+        {
+          key: k,
+          kind: "tap",
+          mode: EmitMode.TAP,
+          invoke: f,
+          wantsCtx: wantsContext(f),
+          defaultStrategy: this.def.defaultStrategy,
+          allowSplit: true,
+        },
+        options,
+      ),
+    );
+  }
+
+  /**
+   * Groups items into arrays by count, weight and time (whichever first); the final partial
+   * batch is emitted. Through a batch, earlier keys in `state` give arrays of the members'
+   * values.
+   */
+  batch<K extends string>(
+    key: UniqueKey<K, TState>,
+    sizeOrOptions: number | BatchOptions<TOut>,
+  ): StreamingPipeline<TInput, TOut[], WithKey<Members<TState>, K, TOut[]>, TContext> {
+    const k = checkKey(key, this.def.stages);
+    return this.with(batchStage(k, sizeOrOptions as number | BatchOptions<never>));
+  }
+
+  /** Sliding (`slide < size`), tumbling (default) or hopping windows; the tail is kept. */
+  window<K extends string>(
+    key: UniqueKey<K, TState>,
+    size: number,
+    slide?: number,
+  ): StreamingPipeline<TInput, TOut[], WithKey<Members<TState>, K, TOut[]>, TContext> {
+    const k = checkKey(key, this.def.stages);
+    return this.with(windowStage(k, size, slide));
+  }
+
+  /** Emits the items gathered over `ms` from each buffer's first item (or `maxSize` items). */
+  bufferTime<K extends string>(
+    key: UniqueKey<K, TState>,
+    ms: number,
+    maxSize?: number,
+  ): StreamingPipeline<TInput, TOut[], WithKey<Members<TState>, K, TOut[]>, TContext> {
+    const k = checkKey(key, this.def.stages);
+    return this.with(bufferTimeStage(k, ms, maxSize));
+  }
+
+  /** Passes the first `n` items, then stops everything upstream. */
+  take<K extends string>(
+    key: UniqueKey<K, TState>,
+    n: number,
+  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext> {
+    return this.with(takeStage(checkKey(key, this.def.stages), n));
+  }
+
+  /** Drops the first `n` items. */
+  skip<K extends string>(
+    key: UniqueKey<K, TState>,
+    n: number,
+  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext> {
+    return this.with(skipStage(checkKey(key, this.def.stages), n));
+  }
+
+  /** Passes items while the predicate holds, then stops everything upstream. */
+  takeWhile<K extends string>(
+    key: UniqueKey<K, TState>,
+    predicate: ItemPredicate<TOut, TState, TContext>,
+  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext> {
+    const k = checkKey(key, this.def.stages);
+    return this.with(
+      whileStage(k, "takeWhile", predicate as (item: unknown, ctx: unknown) => unknown),
+    );
+  }
+
+  /** Drops items while the predicate holds, then passes everything. */
+  skipWhile<K extends string>(
+    key: UniqueKey<K, TState>,
+    predicate: ItemPredicate<TOut, TState, TContext>,
+  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext> {
+    const k = checkKey(key, this.def.stages);
+    return this.with(
+      whileStage(k, "skipWhile", predicate as (item: unknown, ctx: unknown) => unknown),
+    );
+  }
+
+  /**
+   * Materializes the stream into a snapshot that later stages read with
+   * `ctx.state.materialize(key)`; O(items) memory on purpose, bounded by `maxItems`.
+   */
+  checkpoint<K extends string>(
+    key: UniqueKey<K, TState>,
+    options?: CheckpointOptions,
+  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext> {
+    return this.with(checkpointStage(checkKey(key, this.def.stages), options));
+  }
+
+  /** Runs over one initial input (an array is one item; use `executeFrom` for many). */
+  execute(input: TInput, options?: RunOptions): StreamingRun<TOut> {
+    return this.run(() => sourcePuller([input]), options);
+  }
+
+  /** Runs over every item of an Iterable, AsyncIterable or Web `ReadableStream`. */
+  executeFrom(source: Source<TInput>, options?: RunOptions): StreamingRun<TOut> {
+    const puller = sourcePuller(source);
+    let used = false;
+    return this.run(() => {
+      // A run reads its source once; a second run needs its own source.
+      if (used) throw new Error("internal: a run's source was started twice");
+      used = true;
+      return puller;
+    }, options);
+  }
+
+  /** Runs over one input and collects every output. */
+  async executeToArray(input: TInput, options?: RunOptions): Promise<TOut[]> {
+    const out: TOut[] = [];
+    for await (const item of this.execute(input, options)) out.push(item);
+    return out;
+  }
+
+  /** Runs over one input and folds the outputs. */
+  async executeReduce<A>(
+    input: TInput,
+    reducer: (acc: A, item: TOut, index: number) => A | PromiseLike<A>,
+    initial: A,
+    options?: RunOptions,
+  ): Promise<A> {
+    let acc = initial;
+    let i = 0;
+    for await (const item of this.execute(input, options)) acc = await reducer(acc, item, i++);
+    return acc;
+  }
+
+  /** Runs over one input, calling `fn` per output; resolves with the run's metadata. */
+  async forEach(
+    input: TInput,
+    fn: (item: TOut, index: number) => unknown,
+    options?: RunOptions,
+  ): Promise<RunMetadata> {
+    const run = this.execute(input, options);
+    let i = 0;
+    for await (const item of run) {
+      const r = fn(item, i++);
+      if (isThenable(r)) await r;
+    }
+    return run.metadata();
+  }
+
+  private run(
+    source: () => ReturnType<typeof sourcePuller>,
+    options?: RunOptions,
+  ): StreamingRun<TOut> {
+    return new StreamingRun<TOut>(
+      { stages: this.def.stages, source, contextBuilder: this.def.contextBuilder },
+      options,
+    );
+  }
+}

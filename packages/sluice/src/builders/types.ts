@@ -1,0 +1,41 @@
+/** Keys the state object reserves for its snapshot API. */
+export type ReservedKey = "accumulated" | "materialize" | "stream" | "hasSnapshot";
+
+/**
+ * `K` when it is a fresh key; otherwise a string literal that explains the problem, so the
+ * compiler's error at the offending call reads as a sentence.
+ */
+export type UniqueKey<K extends string, TState> = K extends keyof TState
+  ? `Error: duplicate key "${K}": every stage needs a key of its own`
+  : K extends ReservedKey
+    ? `Error: "${K}" is reserved by the state API; choose another key`
+    : string extends K
+      ? "Error: a stage key must be a string literal"
+      : K;
+
+/** State after a stage with key `K` produced `V`. */
+export type WithKey<TState, K extends string, V> = TState & { readonly [P in K]: V };
+
+/**
+ * State after an N:1 stage (batch, window, bufferTime): each earlier key now gives the
+ * array of the group's members' values.
+ */
+export type Members<TState> = { readonly [P in keyof TState]: TState[P][] };
+
+/** The checkpoint snapshot API carried by every state object. */
+export interface SnapshotApi<TState> {
+  /** Every snapshot taken so far in this run, by checkpoint key. */
+  readonly accumulated: Readonly<Record<string, readonly unknown[]>>;
+  /** The full snapshot of a checkpoint key; throws if no checkpoint with that key ran. */
+  materialize<K extends keyof TState & string>(key: K): readonly TState[K][];
+  /** The snapshot of a checkpoint key as an async iterable. */
+  stream<K extends keyof TState & string>(key: K): AsyncIterable<TState[K]>;
+  /** Whether a checkpoint with that key has completed its snapshot. */
+  hasSnapshot(key: keyof TState & string): boolean;
+}
+
+/** What `ctx.state` is in a streaming stage: the lineage's values plus the snapshot API. */
+export type StateView<TState> = TState & SnapshotApi<TState>;
+
+/** The element type of an array type. */
+export type ElementOf<T> = T extends readonly (infer E)[] ? E : never;

@@ -1,0 +1,55 @@
+/**
+ * What one item's history looks like: the value each earlier stage produced for it. A node
+ * per stage that tracks lineage; N:1 stages (batch, window) hold their members' nodes.
+ */
+export interface Lineage {
+  readonly key: string;
+  readonly value: unknown;
+  readonly up: Lineage | null;
+  readonly members?: readonly (Lineage | null)[];
+}
+
+/**
+ * Ready items travel between stages in chunks, so that per-item costs are paid once per
+ * chunk. `lins[i]` is item i's lineage; `lins` is absent when no later stage reads state.
+ */
+export interface Chunk<T = unknown> {
+  values: T[];
+  lins: (Lineage | null)[] | undefined;
+}
+
+/** The engine's internal pull protocol: one implementation per stage kind. */
+export interface Puller<T = unknown> {
+  /**
+   * The next non-empty chunk, or null at the end. `demand` is how many items the caller can
+   * use; stages stay close to it (a flatMap expansion may exceed it). Never called again
+   * while a previous call is pending.
+   */
+  pull(demand: number): Promise<Chunk<T> | null>;
+  /**
+   * Stops the stage: aborts its in-flight work, waits for it to settle, then cancels
+   * upstream down to the source. Idempotent; safe at any time, also while a pull is pending
+   * (that pull then resolves with null).
+   */
+  cancel(): Promise<void>;
+}
+
+/** A fresh chunk, with a lineage array only when lineage is tracked. */
+export function newChunk<T>(track: boolean): Chunk<T> {
+  return { values: [], lins: track ? [] : undefined };
+}
+
+/** Whether a value is a promise or another thenable. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === "object" || typeof value === "function") &&
+    typeof (value as { then?: unknown }).then === "function"
+  );
+}
+
+/** A `performance.now()` that works on every runtime the core supports. */
+export const now: () => number =
+  typeof globalThis.performance?.now === "function"
+    ? () => globalThis.performance.now()
+    : () => Date.now();

@@ -1,0 +1,57 @@
+import type { Lineage } from "./chunk.js";
+import type { StageRuntime } from "./run-env.js";
+
+/**
+ * What a per-item function receives as its second argument.
+ *
+ * @example
+ * ```ts
+ * StreamingPipeline.start<string>()
+ *   .map("len", (s) => s.length)
+ *   .map("label", (n, ctx) => `${ctx.index}: ${n} (from "${ctx.state.len}")`);
+ * ```
+ */
+export interface ItemContext<TState = unknown, TContext = unknown> {
+  /** The item's position in the stage's input. */
+  readonly index: number;
+  /** 1 on the first attempt, then 2, 3, … when retried. */
+  readonly attempt: number;
+  /** What this item's lineage produced at earlier keys, plus the checkpoint snapshot API. */
+  readonly state: TState;
+  /** The run's context, built once per run by the context builder. */
+  readonly context: TContext;
+  /** Aborted when the run is cancelled, fails fast, or a downstream `take` is satisfied. */
+  readonly signal: AbortSignal;
+  readonly traceId: string;
+  /** The stage's span id. */
+  readonly spanId: string;
+}
+
+/** The engine's implementation: fields for what changes per item, getters for the rest. */
+export class ItemContextImpl implements ItemContext {
+  private stateView: object | undefined;
+
+  constructor(
+    readonly index: number,
+    readonly attempt: number,
+    private readonly lin: Lineage | null,
+    private readonly rt: StageRuntime,
+  ) {}
+
+  get state(): object {
+    this.stateView ??= this.rt.stateOf(this.lin);
+    return this.stateView;
+  }
+  get context(): unknown {
+    return this.rt.env.context;
+  }
+  get signal(): AbortSignal {
+    return this.rt.signal;
+  }
+  get traceId(): string {
+    return this.rt.env.traceId;
+  }
+  get spanId(): string {
+    return this.rt.metrics.spanId;
+  }
+}

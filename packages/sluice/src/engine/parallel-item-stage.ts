@@ -1,0 +1,237 @@
+import { type Chunk, isThenable, type Lineage, newChunk, now, type Puller } from "./chunk.js";
+import { emitOne } from "./emit.js";
+import { type ItemOp, ItemWorker, SKIPPED } from "./item-worker.js";
+import type { StageRuntime } from "./run-env.js";
+
+/** Concurrency settings of a parallel item stage. */
+export interface ParallelSettings {
+  /** Most items whose function runs at once. */
+  concurrency: number;
+  /** Deliver in input order (true) or completion order (false). */
+  ordered: boolean;
+  /** Extra finished-but-undelivered items allowed beyond `concurrency`. */
+  buffer: number;
+}
+
+const OK = 0;
+const SKIP = 1;
+const FATAL = 2;
+
+interface Done {
+  kind: typeof OK | typeof SKIP | typeof FATAL;
+  item: unknown;
+  lin: Lineage | null;
+  value: unknown;
+}
+
+/**
+ * A per-item stage with up to `concurrency` items in flight, ordered or not.
+ *
+ * Memory bound: items taken from upstream and not yet handed downstream (waiting to start,
+ * in flight, or finished and waiting for their turn) never exceed `concurrency + buffer`,
+ * plus the excess of one upstream chunk when an upstream flatMap expanded past the demand.
+ * A slow head item in ordered mode therefore stalls intake instead of growing a queue.
+ * Completion wakes a single waiter: there is no `Promise.race` over the in-flight set.
+ */
+export class ParallelItemStage extends ItemWorker implements Puller {
+  private vals: unknown[] = [];
+  private lins: (Lineage | null)[] | undefined;
+  private pos = 0;
+  private nextIndex = 0;
+  private deliverIndex = 0;
+  private readonly finished = new Map<number, Done>();
+  private queue: Done[] = [];
+  private readyCount = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private upstreamDone = false;
+  private pulling = false;
+  private failure: { error: unknown } | null = null;
+  private wake: (() => void) | null = null;
+  private cancelling: Promise<void> | undefined;
+  private readonly limit: number;
+
+  constructor(
+    private readonly upstream: Puller,
+    rt: StageRuntime,
+    op: ItemOp,
+    private readonly settings: ParallelSettings,
+  ) {
+    super(rt, op);
+    this.limit = settings.concurrency + settings.buffer;
+  }
+
+  async pull(_demand: number): Promise<Chunk | null> {
+    const m = this.rt.metrics;
+    m.start();
+    for (;;) {
+      if (this.failure !== null) throw this.failure.error;
+      if (this.closed) return null;
+      const out = this.takeReady();
+      if (out !== null) {
+        m.out += out.values.length;
+        this.pump();
+        return out;
+      }
+      if (this.upstreamDone && this.inFlight.size === 0 && this.pos >= this.vals.length) {
+        m.end();
+        return null;
+      }
+      this.pump();
+      // Work and upstream pulls settle in later microtasks, so nothing can be ready yet.
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+
+  cancel(): Promise<void> {
+    this.cancelling ??= (async () => {
+      this.closed = true;
+      this.rt.abort();
+      this.rt.metrics.end();
+      this.notify();
+      await Promise.all(this.inFlight);
+      this.finished.clear();
+      this.queue = [];
+      this.vals = [];
+      await this.upstream.cancel();
+    })();
+    return this.cancelling;
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    if (wake !== null) {
+      this.wake = null;
+      wake();
+    }
+  }
+
+  /** Starts what the bounds allow and asks upstream for more when the input runs dry. */
+  private pump(): void {
+    if (this.closed || this.failure !== null) return;
+    const { concurrency } = this.settings;
+    while (
+      this.pos < this.vals.length &&
+      this.inFlight.size < concurrency &&
+      this.inFlight.size + this.readyCount < this.limit
+    ) {
+      this.startOne();
+    }
+    if (this.pos >= this.vals.length && !this.upstreamDone && !this.pulling) {
+      const room = this.limit - this.inFlight.size - this.readyCount;
+      if (room > 0) this.fetch(room);
+    }
+  }
+
+  private fetch(room: number): void {
+    this.pulling = true;
+    this.upstream.pull(room).then(
+      (chunk) => {
+        this.pulling = false;
+        if (chunk === null) this.upstreamDone = true;
+        else if (!this.closed) {
+          this.vals = chunk.values;
+          this.lins = chunk.lins;
+          this.pos = 0;
+          this.rt.metrics.in += chunk.values.length;
+        }
+        this.pump();
+        this.notify();
+      },
+      (error: unknown) => {
+        this.pulling = false;
+        this.upstreamDone = true;
+        this.failWith(error);
+      },
+    );
+  }
+
+  private startOne(): void {
+    const i = this.pos++;
+    const item = this.vals[i];
+    // The chunk array would otherwise pin items that already left for downstream.
+    this.vals[i] = undefined;
+    const lin = this.lins === undefined ? null : (this.lins[i] ?? null);
+    const index = this.nextIndex++;
+    this.rt.metrics.enter();
+    const p: Promise<void> = this.runOne(item, index, lin).then((done) => {
+      this.inFlight.delete(p);
+      this.rt.metrics.leave();
+      this.settle(index, done);
+    });
+    this.inFlight.add(p);
+  }
+
+  /** Runs one item to an outcome; never rejects. */
+  private async runOne(item: unknown, index: number, lin: Lineage | null): Promise<Done> {
+    const m = this.rt.metrics;
+    const t0 = now();
+    try {
+      let value = this.op.invoke(item, this.ctx(index, 1, lin));
+      if (isThenable(value)) value = await value;
+      m.succeeded++;
+      m.timings.record(now() - t0);
+      return { kind: OK, item, lin, value };
+    } catch (error) {
+      if (this.closed) return { kind: SKIP, item: undefined, lin: null, value: undefined };
+      try {
+        const recovered = await this.recover(item, index, lin, error);
+        m.timings.record(now() - t0);
+        return recovered === SKIPPED
+          ? { kind: SKIP, item: undefined, lin: null, value: undefined }
+          : { kind: OK, item, lin, value: recovered.value };
+      } catch (fatal) {
+        return { kind: FATAL, item: undefined, lin: null, value: fatal };
+      }
+    }
+  }
+
+  private settle(index: number, done: Done): void {
+    if (done.kind === FATAL) {
+      this.failWith(done.value);
+      return;
+    }
+    if (!this.closed) {
+      if (this.settings.ordered) {
+        this.finished.set(index, done);
+        this.readyCount++;
+      } else if (done.kind === OK) {
+        this.queue.push(done);
+        this.readyCount++;
+      }
+    }
+    this.pump();
+    this.notify();
+  }
+
+  /** FAIL_FAST: no new item starts, and the items in flight see their signal abort. */
+  private failWith(error: unknown): void {
+    if (this.failure === null) {
+      this.failure = { error };
+      this.rt.abort(error);
+    }
+    this.notify();
+  }
+
+  private takeReady(): Chunk | null {
+    if (this.readyCount === 0) return null;
+    const { mode } = this.op;
+    const key = this.rt.key;
+    const out = newChunk(this.rt.track);
+    if (this.settings.ordered) {
+      for (;;) {
+        const done = this.finished.get(this.deliverIndex);
+        if (done === undefined) break;
+        this.finished.delete(this.deliverIndex++);
+        this.readyCount--;
+        if (done.kind === OK) emitOne(mode, key, done.item, done.value, done.lin, out);
+      }
+    } else {
+      for (const done of this.queue) emitOne(mode, key, done.item, done.value, done.lin, out);
+      this.queue = [];
+      this.readyCount = 0;
+    }
+    return out.values.length > 0 ? out : null;
+  }
+}

@@ -1,0 +1,55 @@
+import type { StreamingError } from "../errors/step-error.js";
+import type { StageMetrics } from "../metrics/stage-metrics.js";
+import { AsyncQueue } from "./async-queue.js";
+import type { Lineage } from "./chunk.js";
+import { SnapshotStore } from "./state-view.js";
+
+/** A failed item routed by SPLIT_ERRORS to `run.errors`. */
+export interface ErrorRecord<TItem = unknown> {
+  /** The item the stage received. */
+  item: TItem;
+  error: StreamingError;
+  /** The stage's key. */
+  key: string;
+  /** The item's index in that stage's input. */
+  index: number;
+}
+
+/** What every stage of one run shares. */
+export class RunEnv {
+  readonly snapshots = new SnapshotStore();
+  /** Every item error that a strategy recorded instead of failing the run. */
+  readonly recorded: StreamingError[] = [];
+  /** COLLECT_ERRORS failures: the run throws them together after the last item. */
+  readonly collected: ErrorRecord[] = [];
+  readonly split = new AsyncQueue<ErrorRecord>();
+
+  /** Set once per run, when the context builder has run (at the first pull). */
+  context: unknown = undefined;
+
+  constructor(readonly traceId: string) {}
+}
+
+/** One stage's view of a run: its signal, metrics and how it builds state objects. */
+export class StageRuntime {
+  private readonly controller = new AbortController();
+
+  constructor(
+    readonly key: string,
+    readonly env: RunEnv,
+    readonly metrics: StageMetrics,
+    /** Whether this stage must record lineage for the stages after it. */
+    readonly track: boolean,
+    /** Builds the `state` object an item of this stage sees. */
+    readonly stateOf: (lin: Lineage | null) => object,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Aborts every in-flight call of this stage. */
+  abort(reason?: unknown): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+}

@@ -1,0 +1,178 @@
+import type { Chunk, Puller } from "./chunk.js";
+
+/** What `executeFrom` accepts as a source of input items. */
+export type Source<T> = Iterable<T> | AsyncIterable<T> | ReadableStream<T>;
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "object") return value.constructor?.name ?? "object";
+  return typeof value;
+}
+
+function isReadableStream(value: unknown): value is ReadableStream<unknown> {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { getReader?: unknown }).getReader === "function" &&
+    typeof (value as { tee?: unknown }).tee === "function"
+  );
+}
+
+/**
+ * The puller for a source, chosen from what the value explicitly offers. A ReadableStream is
+ * read through its reader (not its async iterator, which not every runtime has).
+ */
+export function sourcePuller<T>(source: Source<T>, where = "executeFrom"): Puller<T> {
+  if (Array.isArray(source)) return new ArraySource(source as T[]);
+  if (isReadableStream(source)) return new ReadableStreamSource(source as ReadableStream<T>);
+  if (source !== null && source !== undefined) {
+    const s = source as Partial<AsyncIterable<T> & Iterable<T>>;
+    if (typeof s[Symbol.asyncIterator] === "function") {
+      return new AsyncIterableSource(s as AsyncIterable<T>);
+    }
+    if (typeof s[Symbol.iterator] === "function") return new IterableSource(s as Iterable<T>);
+  }
+  throw new TypeError(
+    `${where}: the source must be an Iterable, AsyncIterable or ReadableStream, got ${describe(source)}`,
+  );
+}
+
+class ArraySource<T> implements Puller<T> {
+  private pos = 0;
+  private done = false;
+  constructor(private readonly array: readonly T[]) {}
+
+  async pull(demand: number): Promise<Chunk<T> | null> {
+    if (this.done || this.pos >= this.array.length) return null;
+    const end = Math.min(this.array.length, this.pos + Math.max(1, demand));
+    const values = this.array.slice(this.pos, end);
+    this.pos = end;
+    return { values, lins: undefined };
+  }
+
+  async cancel(): Promise<void> {
+    this.done = true;
+  }
+}
+
+/** Sync iterables are read a chunk at a time: `demand` items per pull, never more. */
+class IterableSource<T> implements Puller<T> {
+  private iterator: Iterator<T> | undefined;
+  private done = false;
+  constructor(private readonly iterable: Iterable<T>) {}
+
+  async pull(demand: number): Promise<Chunk<T> | null> {
+    if (this.done) return null;
+    this.iterator ??= this.iterable[Symbol.iterator]();
+    const values: T[] = [];
+    const n = Math.max(1, demand);
+    try {
+      while (values.length < n) {
+        const r = this.iterator.next();
+        if (r.done) {
+          this.done = true;
+          break;
+        }
+        values.push(r.value);
+      }
+    } catch (error) {
+      this.done = true;
+      throw error;
+    }
+    return values.length > 0 ? { values, lins: undefined } : null;
+  }
+
+  async cancel(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    this.iterator?.return?.();
+  }
+}
+
+/**
+ * Async iterables are read one `next()` per pull: waiting for a second item before handing
+ * on the first would hold back a slow source's items. A pending `next()` loses the race
+ * against cancellation, so an idle source can never hang a cancelled run.
+ */
+class AsyncIterableSource<T> implements Puller<T> {
+  private iterator: AsyncIterator<T> | undefined;
+  private done = false;
+  private pending = false;
+  private stop: (() => void) | undefined;
+  private readonly stopped: Promise<null>;
+
+  constructor(private readonly iterable: AsyncIterable<T>) {
+    this.stopped = new Promise<null>((resolve) => {
+      this.stop = () => resolve(null);
+    });
+  }
+
+  async pull(_demand: number): Promise<Chunk<T> | null> {
+    if (this.done) return null;
+    this.iterator ??= this.iterable[Symbol.asyncIterator]();
+    this.pending = true;
+    let r: IteratorResult<T> | null;
+    try {
+      r = await Promise.race([this.iterator.next(), this.stopped]);
+    } catch (error) {
+      this.done = true;
+      throw error;
+    } finally {
+      this.pending = false;
+    }
+    if (r === null || this.done) return null;
+    if (r.done) {
+      this.done = true;
+      return null;
+    }
+    return { values: [r.value], lins: undefined };
+  }
+
+  async cancel(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    this.stop?.();
+    const it = this.iterator;
+    if (it?.return === undefined) return;
+    if (this.pending) {
+      // An async generator queues return() behind its pending next(): waiting here would
+      // hang on an idle source. Ask it to stop and move on; a late rejection is observed.
+      it.return().then(undefined, () => {});
+      return;
+    }
+    await it.return();
+  }
+}
+
+class ReadableStreamSource<T> implements Puller<T> {
+  private reader: ReadableStreamDefaultReader<T> | undefined;
+  private done = false;
+  constructor(private readonly stream: ReadableStream<T>) {}
+
+  async pull(_demand: number): Promise<Chunk<T> | null> {
+    if (this.done) return null;
+    this.reader ??= this.stream.getReader();
+    let r: ReadableStreamReadResult<T>;
+    try {
+      r = await this.reader.read();
+    } catch (error) {
+      this.done = true;
+      throw error;
+    }
+    if (this.done) return null;
+    if (r.done) {
+      this.done = true;
+      this.reader.releaseLock();
+      return null;
+    }
+    return { values: [r.value], lins: undefined };
+  }
+
+  async cancel(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    // cancel() also settles a pending read, so an idle stream cannot hang the run.
+    if (this.reader) await this.reader.cancel();
+    else await this.stream.cancel();
+  }
+}

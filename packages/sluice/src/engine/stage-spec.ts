@@ -1,0 +1,69 @@
+import { StageMetrics } from "../metrics/stage-metrics.js";
+import type { Lineage, Puller } from "./chunk.js";
+import { newSpanId } from "./ids.js";
+import { type RunEnv, StageRuntime } from "./run-env.js";
+import { stateViewFactory } from "./state-view.js";
+
+/**
+ * A stage as the builders describe it: immutable, shared by every run; `create` makes the
+ * run's puller. Operators implement this; the engine knows no operator by name.
+ */
+export interface StageSpec {
+  readonly key: string;
+  readonly kind: string;
+  readonly stepName?: string | undefined;
+  /** Whether the stage's functions receive `state` (so earlier stages must track lineage). */
+  readonly readsState: boolean;
+  readonly strategy?: string | undefined;
+  readonly concurrency?: number | undefined;
+  create(upstream: Puller, rt: StageRuntime): Puller;
+}
+
+/** A built chain: the last stage's puller and every stage's metrics. */
+export interface Chain {
+  tail: Puller;
+  metrics: StageMetrics[];
+}
+
+/** Metrics objects for a run's stages, created before the run starts so they can be listed. */
+export function stageMetrics(stages: readonly StageSpec[]): StageMetrics[] {
+  return stages.map(
+    (s) => new StageMetrics(s.key, s.kind, newSpanId(), s.stepName, s.strategy, s.concurrency),
+  );
+}
+
+/**
+ * Wires stages onto a source. A stage records lineage only when some later stage reads
+ * state, so pipelines that never read it pay nothing for it. `fixedState`, when given,
+ * replaces lineage-based state (the batch builder's accumulated outputs).
+ */
+export function buildChain(
+  stages: readonly StageSpec[],
+  source: Puller,
+  env: RunEnv,
+  metrics: StageMetrics[],
+  fixedState?: object,
+): Puller {
+  let upstream = source;
+  let laterReadsState = false;
+  const track: boolean[] = new Array(stages.length).fill(false);
+  for (let i = stages.length - 1; i >= 0; i--) {
+    track[i] = laterReadsState;
+    laterReadsState ||= stages[i]?.readsState ?? false;
+  }
+  const keys: string[] = [];
+  stages.forEach((stage, i) => {
+    let stateOf: (lin: Lineage | null) => object;
+    if (fixedState !== undefined) stateOf = () => fixedState;
+    else {
+      const view = stateViewFactory([...keys]);
+      stateOf = (lin) => view(lin, env.snapshots);
+    }
+    const m = metrics[i];
+    if (m === undefined) throw new Error("internal: metrics and stages differ in length");
+    const rt = new StageRuntime(stage.key, env, m, track[i] ?? false, stateOf);
+    upstream = stage.create(upstream, rt);
+    keys.push(stage.key);
+  });
+  return upstream;
+}

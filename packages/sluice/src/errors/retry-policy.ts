@@ -1,0 +1,155 @@
+import { StepError } from "./step-error.js";
+import { readCode } from "./to-error.js";
+
+/**
+ * How a failed call is retried: exponential backoff with full jitter and a cap.
+ *
+ * @example
+ * ```ts
+ * const retry: RetryOptions = { maxAttempts: 4, backoffMs: 200, maxBackoffMs: 5_000 };
+ * ```
+ */
+export interface RetryOptions {
+  /** Total attempts including the first; a positive integer. */
+  maxAttempts: number;
+  /** Base delay; attempt n waits a random time in [0, min(maxBackoffMs, backoffMs·2^(n-1))]. */
+  backoffMs: number;
+  /** Cap on a single wait (default 30 000 ms). */
+  maxBackoffMs?: number;
+  /** Extra error codes to treat as retryable. */
+  retryableErrors?: readonly string[];
+  /** Overrides the built-in decision: return true to retry this error. */
+  retryIf?: (error: unknown, attempt: number) => boolean;
+}
+
+/** Network error codes that are transient by nature. */
+export const TRANSIENT_ERROR_CODES: ReadonlySet<string> = new Set([
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "EAI_AGAIN",
+  "EPIPE",
+  "ENETUNREACH",
+  "ENETDOWN",
+  "EHOSTUNREACH",
+  "ENOTFOUND",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+]);
+
+const RETRYABLE_STATUS = new Set([408, 425, 429]);
+
+/** Validates retry options, throwing a `RangeError` that names the option and where it was set. */
+export function validateRetry(retry: RetryOptions | undefined, where: string): void {
+  if (retry === undefined) return;
+  if (!Number.isInteger(retry.maxAttempts) || retry.maxAttempts < 1) {
+    throw new RangeError(
+      `${where}: retry.maxAttempts must be a positive integer, got ${String(retry.maxAttempts)}`,
+    );
+  }
+  if (!Number.isFinite(retry.backoffMs) || retry.backoffMs < 0) {
+    throw new RangeError(
+      `${where}: retry.backoffMs must be a non-negative number, got ${String(retry.backoffMs)}`,
+    );
+  }
+  if (
+    retry.maxBackoffMs !== undefined &&
+    (!Number.isFinite(retry.maxBackoffMs) || retry.maxBackoffMs < 0)
+  ) {
+    throw new RangeError(
+      `${where}: retry.maxBackoffMs must be a non-negative number, got ${String(retry.maxBackoffMs)}`,
+    );
+  }
+}
+
+function readStatus(error: object): number | undefined {
+  const e = error as { status?: unknown; statusCode?: unknown; response?: { status?: unknown } };
+  const status = e.status ?? e.statusCode ?? e.response?.status;
+  return typeof status === "number" ? status : undefined;
+}
+
+/**
+ * Whether an error is worth retrying: it says so (`retryable: true`), its code is a transient
+ * network code or listed in `retryableErrors`, or its HTTP status is 408, 425, 429 or 5xx.
+ * An explicit `retryable: false` wins over everything but `retryIf`, except on a `StepError`,
+ * whose cause is consulted too.
+ */
+export function isRetryable(error: unknown, retry?: RetryOptions, attempt = 1): boolean {
+  if (retry?.retryIf) return retry.retryIf(error, attempt);
+  if (typeof error !== "object" || error === null) return false;
+  // A StepError wraps the real failure; its flag was decided without this policy's codes.
+  if (error instanceof StepError && error.cause !== undefined && error.cause !== error) {
+    return error.retryable || isRetryable(error.cause, retry, attempt);
+  }
+  const flag = (error as { retryable?: unknown }).retryable;
+  if (flag === true) return true;
+  if (flag === false) return false;
+  const code = readCode(error);
+  if (
+    code !== undefined &&
+    (TRANSIENT_ERROR_CODES.has(code) || retry?.retryableErrors?.includes(code))
+  ) {
+    return true;
+  }
+  const status = readStatus(error);
+  if (status !== undefined && (RETRYABLE_STATUS.has(status) || (status >= 500 && status < 600))) {
+    return true;
+  }
+  const cause = (error as { cause?: unknown }).cause;
+  return cause !== undefined && cause !== error ? isRetryable(cause, retry, attempt) : false;
+}
+
+/**
+ * The server's requested wait, from `retryAfterMs` or a Retry-After value (seconds or an
+ * HTTP date) on the error or its `headers`; undefined when it gave none.
+ */
+export function retryAfterMs(error: unknown, now = Date.now()): number | undefined {
+  if (typeof error !== "object" || error === null) return undefined;
+  const e = error as {
+    retryAfterMs?: unknown;
+    retryAfter?: unknown;
+    headers?: unknown;
+    cause?: unknown;
+  };
+  if (typeof e.retryAfterMs === "number" && e.retryAfterMs >= 0) return e.retryAfterMs;
+  const raw = e.retryAfter ?? readHeader(e.headers, "retry-after");
+  const parsed = parseRetryAfter(raw, now);
+  if (parsed !== undefined) return parsed;
+  return e.cause !== undefined && e.cause !== error ? retryAfterMs(e.cause, now) : undefined;
+}
+
+function readHeader(headers: unknown, name: string): unknown {
+  if (typeof headers !== "object" || headers === null) return undefined;
+  const h = headers as { get?: (n: string) => unknown } & Record<string, unknown>;
+  if (typeof h.get === "function") return h.get(name);
+  return h[name] ?? h[name.toLowerCase()];
+}
+
+function parseRetryAfter(raw: unknown, now: number): number | undefined {
+  if (typeof raw === "number") return raw >= 0 ? raw * 1000 : undefined;
+  if (typeof raw !== "string" || raw.trim() === "") return undefined;
+  const seconds = Number(raw);
+  if (Number.isFinite(seconds)) return seconds >= 0 ? seconds * 1000 : undefined;
+  const date = Date.parse(raw);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/**
+ * Delay before attempt `attempt + 1` (1-based `attempt` just failed): full jitter over the
+ * capped exponential, or the server's Retry-After when the error carries one (also capped).
+ */
+export function backoffDelay(
+  retry: RetryOptions,
+  attempt: number,
+  error: unknown,
+  random: () => number = Math.random,
+): number {
+  const cap = retry.maxBackoffMs ?? 30_000;
+  const requested = retryAfterMs(error);
+  if (requested !== undefined) return Math.min(requested, Math.max(cap, retry.backoffMs));
+  const exponential = Math.min(cap, retry.backoffMs * 2 ** (attempt - 1));
+  return random() * exponential;
+}

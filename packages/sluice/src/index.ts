@@ -1,0 +1,55 @@
+export {
+  type BranchCondition,
+  type ExecuteOptions,
+  type FlattenKey,
+  type ListKey,
+  type ListOptions,
+  Pipeline,
+} from "./builders/pipeline.js";
+export {
+  type ItemFn,
+  type ItemPredicate,
+  StreamingPipeline,
+  type StreamingPipelineOptions,
+} from "./builders/streaming-pipeline.js";
+export type {
+  ElementOf,
+  Members,
+  ReservedKey,
+  SnapshotApi,
+  StateView,
+  UniqueKey,
+  WithKey,
+} from "./builders/types.js";
+export type { ItemContext } from "./engine/item-context.js";
+export type { ErrorRecord } from "./engine/run-env.js";
+export type { Source } from "./engine/sources.js";
+export { type RunOptions, StreamingRun } from "./engine/streaming-run.js";
+export { ListErrorStrategy, StreamingErrorStrategy } from "./errors/error-strategy.js";
+export {
+  backoffDelay,
+  isRetryable,
+  type RetryOptions,
+  retryAfterMs,
+  TRANSIENT_ERROR_CODES,
+} from "./errors/retry-policy.js";
+export {
+  AbortError,
+  type ItemError,
+  StepError,
+  type StepErrorOptions,
+  StreamingError,
+} from "./errors/step-error.js";
+export { LatencyHistogram, type Percentiles } from "./metrics/histogram.js";
+export type { RunMetadata, RunStatus, StageMetadata } from "./metrics/metadata.js";
+export type { BatchOptions } from "./operators/batch.js";
+export type { CheckpointOptions } from "./operators/checkpoint.js";
+export type { ItemStageOptions } from "./operators/item-stage.js";
+export { createStep, type StepOptions } from "./steps/create-step.js";
+export type { Step, StepContext, StepMetadata, StepResult } from "./steps/step.js";
+export {
+  createStreamingStep,
+  type StreamingStep,
+  type StreamingStepContext,
+  type StreamingStepOptions,
+} from "./steps/streaming-step.js";

@@ -1,0 +1,51 @@
+import type { StepError } from "../errors/step-error.js";
+import type { Percentiles } from "./histogram.js";
+
+/** A run's lifecycle. */
+export type RunStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
+
+/** Per-stage figures, shared by both builders. Times are milliseconds. */
+export interface StageMetadata {
+  key: string;
+  /** The stage's operator: map, filter, batch, … or step for `add`. */
+  kind: string;
+  /** The step's own name, when the stage runs a named step. */
+  stepName: string | undefined;
+  spanId: string;
+  /** Epoch ms of the first pull into the stage (undefined while not started). */
+  startedAt: number | undefined;
+  endedAt: number | undefined;
+  durationMs: number | undefined;
+  counts: {
+    /** Items the stage took from upstream. */
+    in: number;
+    /** Items the stage handed downstream. */
+    out: number;
+    /** Items whose work succeeded. */
+    succeeded: number;
+    /** Items whose work failed after every attempt. */
+    failed: number;
+    /** Failed items dropped by SKIP_FAILED / SPLIT_ERRORS / COLLECT_ERRORS. */
+    skipped: number;
+    /** Retry attempts made. */
+    retried: number;
+  };
+  inFlight: number;
+  maxInFlight: number;
+  /** Per-item processing time. Sequential sync work is timed per chunk (chunk mean per item). */
+  timings: Percentiles;
+  strategy: string | undefined;
+  concurrency: number | undefined;
+}
+
+/** A run's figures: both builders return this shape. */
+export interface RunMetadata {
+  traceId: string;
+  status: RunStatus;
+  startedAt: number | undefined;
+  endedAt: number | undefined;
+  durationMs: number | undefined;
+  stages: StageMetadata[];
+  /** Every item error recorded by SKIP_FAILED, COLLECT_ERRORS and SPLIT_ERRORS. */
+  errors: readonly StepError[];
+}

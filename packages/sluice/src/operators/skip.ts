@@ -1,0 +1,54 @@
+import type { Chunk, Puller } from "../engine/chunk.js";
+import { passThrough } from "../engine/lineage.js";
+import type { StageRuntime } from "../engine/run-env.js";
+import type { StageSpec } from "../engine/stage-spec.js";
+import { nonNegativeInt } from "./options.js";
+
+/** Drops the first `n` items and passes the rest. */
+export function skipStage(key: string, n: number): StageSpec {
+  const count = nonNegativeInt(n, "n", key);
+  return {
+    key,
+    kind: "skip",
+    readsState: false,
+    create: (upstream, rt) => new SkipStage(upstream, rt, count),
+  };
+}
+
+class SkipStage implements Puller {
+  constructor(
+    private readonly upstream: Puller,
+    private readonly rt: StageRuntime,
+    private toSkip: number,
+  ) {}
+
+  async pull(demand: number): Promise<Chunk | null> {
+    const m = this.rt.metrics;
+    m.start();
+    for (;;) {
+      const chunk = await this.upstream.pull(
+        this.toSkip > 0 ? Math.max(demand, this.toSkip) : demand,
+      );
+      if (chunk === null) {
+        m.end();
+        return null;
+      }
+      m.in += chunk.values.length;
+      let { values, lins } = chunk;
+      if (this.toSkip > 0) {
+        const drop = Math.min(this.toSkip, values.length);
+        this.toSkip -= drop;
+        values = values.slice(drop);
+        lins = lins?.slice(drop);
+      }
+      if (values.length === 0) continue;
+      m.out += values.length;
+      return passThrough(this.rt.key, this.rt.track, values, lins);
+    }
+  }
+
+  cancel(): Promise<void> {
+    this.rt.metrics.end();
+    return this.upstream.cancel();
+  }
+}

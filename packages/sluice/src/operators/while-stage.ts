@@ -1,0 +1,100 @@
+import type { Chunk, Lineage, Puller } from "../engine/chunk.js";
+import { isThenable } from "../engine/chunk.js";
+import { ItemContextImpl } from "../engine/item-context.js";
+import { passThrough } from "../engine/lineage.js";
+import type { StageRuntime } from "../engine/run-env.js";
+import type { StageSpec } from "../engine/stage-spec.js";
+import { wantsContext } from "./item-stage.js";
+import { requireFunction } from "./options.js";
+
+/** A predicate of `takeWhile` / `skipWhile`; it may be async. */
+export type WhilePredicate = (item: unknown, ctx: ItemContextImpl | undefined) => unknown;
+
+/**
+ * The shared core of `takeWhile` and `skipWhile`: both scan for the first item whose
+ * predicate is false. A predicate that throws fails the run (there is no item to skip to).
+ */
+export function whileStage(
+  key: string,
+  kind: "takeWhile" | "skipWhile",
+  predicate: WhilePredicate,
+): StageSpec {
+  requireFunction(predicate, "predicate", key);
+  const wantsCtx = wantsContext(predicate);
+  return {
+    key,
+    kind,
+    readsState: wantsCtx,
+    create: (upstream, rt) =>
+      new WhileStage(upstream, rt, predicate, wantsCtx, kind === "takeWhile"),
+  };
+}
+
+class WhileStage implements Puller {
+  private switched = false;
+  private index = 0;
+  private upstreamClosed: Promise<void> | undefined;
+
+  constructor(
+    private readonly upstream: Puller,
+    private readonly rt: StageRuntime,
+    private readonly predicate: WhilePredicate,
+    private readonly wantsCtx: boolean,
+    private readonly taking: boolean,
+  ) {}
+
+  async pull(demand: number): Promise<Chunk | null> {
+    const m = this.rt.metrics;
+    m.start();
+    for (;;) {
+      if (this.taking && this.switched) {
+        await this.closeUpstream();
+        m.end();
+        return null;
+      }
+      const chunk = await this.upstream.pull(demand);
+      if (chunk === null) {
+        m.end();
+        return null;
+      }
+      m.in += chunk.values.length;
+      const { values, lins } = chunk;
+      const wasSwitched = this.switched;
+      // `cut` is the position of the first item whose predicate is false in this chunk.
+      let cut = wasSwitched ? 0 : values.length;
+      if (!wasSwitched) {
+        for (let i = 0; i < values.length; i++) {
+          const lin: Lineage | null = lins?.[i] ?? null;
+          const ctx = this.wantsCtx ? new ItemContextImpl(this.index, 1, lin, this.rt) : undefined;
+          this.index++;
+          let keep = this.predicate(values[i], ctx);
+          if (isThenable(keep)) keep = await keep;
+          if (!keep) {
+            this.switched = true;
+            cut = i;
+            break;
+          }
+        }
+      }
+      // takeWhile keeps what precedes the cut; skipWhile keeps the cut item and what follows.
+      const from = this.taking ? 0 : cut;
+      const to = this.taking ? cut : values.length;
+      if (this.taking && this.switched) this.closeUpstream().catch(() => {});
+      const outValues = from === 0 && to === values.length ? values : values.slice(from, to);
+      const outLins = from === 0 && to === values.length ? lins : lins?.slice(from, to);
+      if (outValues.length === 0) continue;
+      m.out += outValues.length;
+      return passThrough(this.rt.key, this.rt.track, outValues, outLins);
+    }
+  }
+
+  cancel(): Promise<void> {
+    this.rt.metrics.end();
+    return this.closeUpstream();
+  }
+
+  private closeUpstream(): Promise<void> {
+    this.upstreamClosed ??= this.upstream.cancel();
+    return this.upstreamClosed;
+  }
+}

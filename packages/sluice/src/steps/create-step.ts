@@ -1,0 +1,76 @@
+import { now } from "../engine/chunk.js";
+import { isRetryable, type RetryOptions, validateRetry } from "../errors/retry-policy.js";
+import { StepError } from "../errors/step-error.js";
+import { readCode, toError } from "../errors/to-error.js";
+import type { Step, StepContext, StepResult } from "./step.js";
+
+/** Options of {@link createStep}. */
+export interface StepOptions {
+  /** Retry policy; pipelines apply it per call, per item in list stages. */
+  retry?: RetryOptions;
+}
+
+/**
+ * Makes a {@link Step} from a function. A thrown error (or a thrown non-Error value,
+ * wrapped) becomes a failed result, never an exception. Declare the types once on a
+ * reusable step; inline steps infer them from the pipeline.
+ *
+ * @example
+ * ```ts
+ * const parse = createStep<string, number>("parse", ({ input }) => Number.parseInt(input, 10));
+ * const needsRaw = createStep<number, string, { raw: string }>("label", ({ input, state }) =>
+ *   `${state.raw} -> ${input}`,
+ * );
+ * ```
+ */
+export function createStep<TInput, TOutput, TState = {}, TContext = unknown>(
+  name: string,
+  fn: (ctx: StepContext<TInput, TState, TContext>) => TOutput | PromiseLike<TOutput>,
+  options: StepOptions = {},
+): Step<TInput, TOutput, TState, TContext> {
+  if (typeof name !== "string" || name === "") {
+    throw new TypeError(`createStep: name must be a non-empty string, got ${String(name)}`);
+  }
+  if (typeof fn !== "function") {
+    throw new TypeError(`createStep("${name}"): fn must be a function, got ${typeof fn}`);
+  }
+  validateRetry(options.retry, `createStep("${name}")`);
+  const execute = async (
+    ctx: StepContext<TInput, TState, TContext>,
+  ): Promise<StepResult<TOutput>> => {
+    const startedAt = Date.now();
+    const t0 = now();
+    const metadata = () => ({
+      name,
+      traceId: ctx.traceId,
+      spanId: ctx.spanId,
+      startedAt,
+      endedAt: Date.now(),
+      durationMs: now() - t0,
+    });
+    try {
+      const data = await fn(ctx);
+      return { success: true, data, metadata: metadata() };
+    } catch (thrown) {
+      return { success: false, error: toStepError(thrown, name, ctx), metadata: metadata() };
+    }
+  };
+  return { name, execute, retry: options.retry };
+}
+
+function toStepError(
+  thrown: unknown,
+  stepName: string,
+  ctx: { traceId: string; spanId: string },
+): StepError {
+  if (thrown instanceof StepError) return thrown;
+  const cause = toError(thrown);
+  return new StepError(`Step "${stepName}" failed: ${cause.message}`, {
+    code: readCode(cause) ?? "STEP_FAILED",
+    retryable: isRetryable(cause),
+    cause: thrown instanceof Error ? thrown : cause,
+    stepName,
+    traceId: ctx.traceId,
+    spanId: ctx.spanId,
+  });
+}

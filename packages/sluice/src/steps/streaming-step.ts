@@ -1,0 +1,88 @@
+import type { RetryOptions } from "../errors/retry-policy.js";
+import { validateRetry } from "../errors/retry-policy.js";
+
+/** What a streaming step's generator receives. */
+export interface StreamingStepContext<TInput, TState = {}, TContext = unknown> {
+  /** The stage's whole input, pulled on demand. */
+  readonly input: AsyncIterable<TInput>;
+  /**
+   * The checkpoint snapshot API (`materialize`, `stream`, `hasSnapshot`, `accumulated`).
+   * Per-item keys are not available here: the step sees a stream, not one item.
+   */
+  readonly state: TState;
+  readonly context: TContext;
+  /** Aborted when the run is cancelled or fails. */
+  readonly signal: AbortSignal;
+  readonly traceId: string;
+  readonly spanId: string;
+}
+
+/**
+ * A transformer of a whole stream, made by {@link createStreamingStep}.
+ *
+ * @example
+ * ```ts
+ * const dedupe = createStreamingStep("dedupe", async function* ({ input }: StreamingStepContext<string>) {
+ *   const seen = new Set<string>();
+ *   for await (const s of input) if (!seen.has(s)) { seen.add(s); yield s; }
+ * });
+ * ```
+ */
+export interface StreamingStep<TInput, TOutput, TState = {}, TContext = unknown> {
+  readonly name: string;
+  readonly transform: (
+    ctx: StreamingStepContext<TInput, TState, TContext>,
+  ) => AsyncIterable<TOutput>;
+  /** Used when the step runs per item in a batch pipeline (interop). */
+  readonly retry?: RetryOptions | undefined;
+}
+
+/** Options of {@link createStreamingStep}. */
+export interface StreamingStepOptions {
+  retry?: RetryOptions;
+}
+
+/**
+ * Makes a {@link StreamingStep} from an async generator function over the stage's input.
+ * Errors it throws end the run (a generator cannot resume after throwing), whatever the
+ * error strategy.
+ *
+ * @example
+ * ```ts
+ * const pairs = createStreamingStep("pairs", async function* ({ input }: StreamingStepContext<number>) {
+ *   let prev: number | undefined;
+ *   for await (const n of input) {
+ *     if (prev !== undefined) yield [prev, n] as const;
+ *     prev = n;
+ *   }
+ * });
+ * ```
+ */
+export function createStreamingStep<TInput, TOutput, TState = {}, TContext = unknown>(
+  name: string,
+  transform: (ctx: StreamingStepContext<TInput, TState, TContext>) => AsyncIterable<TOutput>,
+  options: StreamingStepOptions = {},
+): StreamingStep<TInput, TOutput, TState, TContext> {
+  if (typeof name !== "string" || name === "") {
+    throw new TypeError(
+      `createStreamingStep: name must be a non-empty string, got ${String(name)}`,
+    );
+  }
+  if (typeof transform !== "function") {
+    throw new TypeError(`createStreamingStep("${name}"): transform must be a function`);
+  }
+  validateRetry(options.retry, `createStreamingStep("${name}")`);
+  return { name, transform, retry: options.retry };
+}
+
+/** Whether a value looks like a {@link StreamingStep}. */
+export function isStreamingStep(
+  value: unknown,
+): value is StreamingStep<unknown, unknown, unknown, unknown> {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as { transform?: unknown }).transform === "function" &&
+    typeof (value as { name?: unknown }).name === "string"
+  );
+}
