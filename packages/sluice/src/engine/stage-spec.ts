@@ -1,6 +1,8 @@
 import { StageMetrics } from "../metrics/stage-metrics.js";
 import type { Lineage, Puller } from "./chunk.js";
+import { FusedItemStage } from "./fused-item-stage.js";
 import { newSpanId } from "./ids.js";
+import type { ItemOp } from "./item-worker.js";
 import { type RunEnv, StageRuntime } from "./run-env.js";
 import { stateViewFactory } from "./state-view.js";
 
@@ -17,6 +19,11 @@ export interface StageSpec {
   readonly strategy?: string | undefined;
   readonly concurrency?: number | undefined;
   create(upstream: Puller, rt: StageRuntime): Puller;
+  /**
+   * Set by sequential per-item stages whose function takes only the item: adjacent ones
+   * that record no lineage run fused in one loop.
+   */
+  readonly fusable?: ItemOp | undefined;
 }
 
 /** A built chain: the last stage's puller and every stage's metrics. */
@@ -52,18 +59,33 @@ export function buildChain(
     laterReadsState ||= stages[i]?.readsState ?? false;
   }
   const keys: string[] = [];
-  stages.forEach((stage, i) => {
+  const runtimes = stages.map((stage, i) => {
     let stateOf: (lin: Lineage | null) => object;
     if (fixedState !== undefined) stateOf = () => fixedState;
     else {
       const view = stateViewFactory([...keys]);
       stateOf = (lin) => view(lin, env.snapshots);
     }
+    keys.push(stage.key);
     const m = metrics[i];
     if (m === undefined) throw new Error("internal: metrics and stages differ in length");
-    const rt = new StageRuntime(stage.key, env, m, track[i] ?? false, stateOf);
-    upstream = stage.create(upstream, rt);
-    keys.push(stage.key);
+    return new StageRuntime(stage.key, env, m, track[i] ?? false, stateOf);
   });
+  const fusable = (i: number) => stages[i]?.fusable !== undefined && !track[i];
+  for (let i = 0; i < stages.length; ) {
+    let end = i;
+    while (fusable(end)) end++;
+    if (end - i >= 2) {
+      upstream = new FusedItemStage(
+        upstream,
+        runtimes.slice(i, end),
+        stages.slice(i, end).map((s) => s.fusable as ItemOp),
+      );
+      i = end;
+    } else {
+      upstream = (stages[i] as StageSpec).create(upstream, runtimes[i] as StageRuntime);
+      i++;
+    }
+  }
   return upstream;
 }

@@ -1,5 +1,5 @@
 import type { ItemContext } from "../engine/item-context.js";
-import type { EmitMode, ItemOp } from "../engine/item-worker.js";
+import { EmitMode, type ItemOp } from "../engine/item-worker.js";
 import { ParallelItemStage } from "../engine/parallel-item-stage.js";
 import { SequentialItemStage } from "../engine/sequential-item-stage.js";
 import type { StageSpec } from "../engine/stage-spec.js";
@@ -72,6 +72,7 @@ export function itemStage(def: ItemStageDefinition, options: ItemStageOptions = 
     kind: def.kind,
     stepName: def.stepName,
     readsState: def.wantsCtx,
+    fusable: sequential && !def.wantsCtx && def.mode !== EmitMode.FLAT ? op : undefined,
     strategy,
     concurrency,
     create: (upstream, rt) =>
