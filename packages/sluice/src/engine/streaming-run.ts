@@ -118,7 +118,7 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
   }
 
   /** Stops the run: in-flight work is aborted and settles, upstream is closed, `finally` runs. */
-  async return(value?: void | PromiseLike<void>): Promise<IteratorResult<T, void>> {
+  async return(_value?: unknown): Promise<IteratorResult<T, void>> {
     if (this.runStatus === "pending") {
       this.runStatus = "cancelled";
       this.endedAt = Date.now();
@@ -129,7 +129,7 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
     } else {
       await this.finalizing;
     }
-    return { value: (await value) as void, done: true };
+    return DONE;
   }
 
   /** Stops the run like `return()`, then rejects with `error`. */

@@ -32,7 +32,7 @@ export class LatencyHistogram {
 
   /** Records `count` samples of `value` (negative values count as zero). */
   record(value: number, count = 1): void {
-    const v = value > 0 ? value : 0;
+    const v = Number.isNaN(value) ? 0 : Math.max(value, 0);
     this.total += count;
     this.sum += v * count;
     if (v < this.lo) this.lo = v;
