@@ -1,12 +1,13 @@
 import { defineConfig } from "tsdown";
 
 export default defineConfig({
-  entry: ["src/index.ts"],
+  entry: ["src/index.ts", "src/entry-node.ts"],
   format: ["esm"],
   dts: true,
   clean: true,
   fixedExtension: false,
   platform: "neutral",
+  external: [/^node:/],
   target: "es2022",
   tsconfig: "tsconfig.build.json",
 });

@@ -53,3 +53,11 @@ export {
   type StreamingStepContext,
   type StreamingStepOptions,
 } from "./steps/streaming-step.js";
+export {
+  pipelineToStep,
+  pipelineToStreaming,
+  stepToStreamingStep,
+  streamingStepToStep,
+  streamingToPipeline,
+} from "./interop/adapters.js";
+export { toReadableStream } from "./interop/web-streams.js";

@@ -37,6 +37,8 @@ export interface ListOptions {
 export interface ExecuteOptions {
   /** Cancels the run: in-flight items see their signal abort; the result fails with ABORTED. */
   signal?: AbortSignal;
+  /** Joins an existing trace (32 hex characters) instead of starting a new one. */
+  traceId?: string;
 }
 
 /** `K` when the previous stage outputs an array; otherwise an explanatory error type. */
@@ -241,7 +243,7 @@ export class Pipeline<TInput, TOut, TState, TContext> {
    * is a failed result carrying the error and the metadata of the stages that ran.
    */
   async execute(input: TInput, options: ExecuteOptions = {}): Promise<StepResult<TOut>> {
-    const traceId = newTraceId();
+    const traceId = options.traceId ?? newTraceId();
     const spanId = newSpanId();
     const startedAt = Date.now();
     const t0 = now();

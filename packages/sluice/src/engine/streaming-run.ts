@@ -10,6 +10,8 @@ import { buildChain, type StageSpec, stageMetrics } from "./stage-spec.js";
 export interface RunOptions {
   /** Cancels the run; the run then ends by throwing the signal's reason. */
   signal?: AbortSignal;
+  /** Joins an existing trace (32 hex characters) instead of starting a new one. */
+  traceId?: string;
 }
 
 /** What a run needs to start: built lazily, at the consumer's first pull. */
@@ -55,13 +57,14 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
   private abortReason: unknown;
   private abortThrown = false;
   private abortPromise: Promise<never> | undefined;
+  private rejectAbort: ((reason: unknown) => void) | undefined;
   private detachAbort: (() => void) | undefined;
 
   constructor(
     private readonly plan: RunPlan,
     private readonly options: RunOptions = {},
   ) {
-    this.env = new RunEnv(newTraceId());
+    this.env = new RunEnv(options.traceId ?? newTraceId());
     this.stages = stageMetrics(plan.stages);
   }
 
@@ -153,6 +156,11 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
     this.startedPerf = now();
     const signal = this.options.signal;
     if (signal !== undefined) {
+      // Created up front so that a pull already waiting when the signal fires loses the race.
+      this.abortPromise = new Promise<never>((_, reject) => {
+        this.rejectAbort = reject;
+      });
+      this.abortPromise.catch(() => {});
       const onAbort = () => this.onAbort(signal.reason);
       if (signal.aborted) onAbort();
       else {
@@ -178,8 +186,7 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
     if (this.aborted) return;
     this.aborted = true;
     this.abortReason = reason ?? new AbortError();
-    this.abortPromise = Promise.reject(this.abortReason);
-    this.abortPromise.catch(() => {});
+    this.rejectAbort?.(this.abortReason);
     if (this.runStatus === "running") this.finish("cancelled").catch(() => {});
   }
 
@@ -197,6 +204,7 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
             : await Promise.race([pulled, this.abortPromise]);
         if (this.demand < MAX_DEMAND) this.demand *= 2;
         if (chunk === null) {
+          if (this.aborted) throw this.abortReason;
           if (this.runStatus !== "running") return DONE;
           const collected = this.env.collected;
           if (collected.length > 0) throw collectedError(collected, this.env.traceId);
