@@ -1,0 +1,192 @@
+import { createHash } from "node:crypto";
+import { isAbsolute, resolve } from "node:path";
+import { z } from "zod";
+import { DEFAULT_IGNORE } from "./steps/discover.ts";
+
+const positiveInt = () => z.number().int().positive();
+
+/** Where chunks and vectors go; the kind follows from the location unless given. */
+export type StoreKind = "pglite" | "postgres" | "jsonl";
+
+/**
+ * Infers the store kind from a location: a `postgres://` or `postgresql://` URL is Postgres, a path
+ * ending in `.jsonl` is a JSONL file, anything else is a folder for the embedded PGlite database.
+ */
+export function storeKindOf(location: string): StoreKind {
+  if (/^postgres(ql)?:\/\//i.test(location)) return "postgres";
+  if (location.toLowerCase().endsWith(".jsonl")) return "jsonl";
+  return "pglite";
+}
+
+const splitSchema = z
+  .strictObject({
+    unit: z.enum(["chars", "tokens"]).default("chars"),
+    maxChunkSize: positiveInt().default(1000),
+    // Left unset, these scale with maxChunkSize so that setting only the maximum stays valid.
+    minChunkSize: z.number().int().nonnegative().optional(),
+    chunkOverlap: z.number().int().nonnegative().optional(),
+  })
+  .transform((split) => ({
+    unit: split.unit,
+    maxChunkSize: split.maxChunkSize,
+    minChunkSize: split.minChunkSize ?? Math.min(200, Math.floor(split.maxChunkSize / 5)),
+    chunkOverlap: split.chunkOverlap ?? Math.min(100, Math.floor(split.maxChunkSize / 10)),
+  }))
+  .superRefine((split, ctx) => {
+    if (split.chunkOverlap >= split.maxChunkSize) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["chunkOverlap"],
+        input: split.chunkOverlap,
+        message: `must be less than split.maxChunkSize (${split.maxChunkSize})`,
+      });
+    }
+    if (split.minChunkSize > split.maxChunkSize) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["minChunkSize"],
+        input: split.minChunkSize,
+        message: `must not exceed split.maxChunkSize (${split.maxChunkSize})`,
+      });
+    }
+  });
+
+const embedderSchema = z.strictObject({
+  kind: z.enum(["hash", "openai", "transformers"]).default("hash"),
+  dimensions: positiveInt().max(16_000).default(384),
+  baseUrl: z.url({ protocol: /^https?$/ }).default("https://api.openai.com/v1"),
+  model: z.string().min(1).default("text-embedding-3-small"),
+  /** Falls back to the OPENAI_API_KEY environment variable when absent. */
+  apiKey: z.string().min(1).optional(),
+  timeoutMs: positiveInt().default(60_000),
+  maxRetries: z.number().int().nonnegative().max(20).default(5),
+  concurrency: positiveInt().max(64).default(2),
+  endOfTextToken: z.string().min(1).optional(),
+});
+
+const storeSchema = z
+  .strictObject({
+    location: z.string().min(1).default(".sluice/store"),
+    kind: z.enum(["pglite", "postgres", "jsonl"]).optional(),
+  })
+  .transform((store) => ({
+    location: store.location,
+    kind: store.kind ?? storeKindOf(store.location),
+  }));
+
+/** The zod schema of the whole embed-documents workflow config; every field has a default. */
+export const embedConfigSchema = z.strictObject({
+  root: z.string().min(1).default("."),
+  pattern: z.string().min(1).default("**/*.md"),
+  ignore: z.array(z.string().min(1)).default([...DEFAULT_IGNORE]),
+  maxFileBytes: positiveInt().default(1024 * 1024),
+  frontmatter: z.boolean().default(true),
+  clean: z.strictObject({ removeSections: z.array(z.string().min(1)).default([]) }).prefault({}),
+  split: splitSchema.prefault({}),
+  batch: z
+    .strictObject({
+      size: positiveInt().max(2048).default(64),
+      maxTokens: positiveInt().default(8000),
+    })
+    .prefault({}),
+  embedder: embedderSchema.prefault({}),
+  store: storeSchema.prefault({}),
+  concurrency: positiveInt().max(256).default(4),
+});
+
+/** What a caller may pass: any subset of the config, defaults fill the rest. */
+export type EmbedConfigInput = z.input<typeof embedConfigSchema>;
+/** The validated config with every default applied. */
+export type EmbedConfig = z.output<typeof embedConfigSchema>;
+
+/** One problem found in a config: the dotted field path, the value given, and what is wrong. */
+export interface ConfigIssue {
+  readonly field: string;
+  readonly value: unknown;
+  readonly message: string;
+}
+
+/** Thrown for an invalid workflow config; `issues` lists every offending field with its value. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(readonly issues: readonly ConfigIssue[]) {
+    super(`Invalid embed config:\n${issues.map((i) => `  - ${formatIssue(i)}`).join("\n")}`);
+  }
+}
+
+function formatIssue(issue: ConfigIssue): string {
+  const shown = issue.value === undefined ? "" : ` = ${describeValue(issue.field, issue.value)}`;
+  return `${issue.field || "(root)"}${shown}: ${issue.message}`;
+}
+
+function describeValue(field: string, value: unknown): string {
+  // Secrets must not leak into logs through error messages.
+  if (/apiKey$/.test(field)) return "<redacted>";
+  const json = JSON.stringify(value);
+  if (json === undefined) return String(value);
+  return json.length > 80 ? `${json.slice(0, 77)}...` : json;
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let current: unknown = input;
+  for (const key of path) {
+    if (current === null || typeof current !== "object") return undefined;
+    current = (current as Record<PropertyKey, unknown>)[key];
+  }
+  return current;
+}
+
+/** Options of {@link parseEmbedConfig}. */
+export interface ParseConfigOptions {
+  /** Base for relative `root` and store folder/file locations; defaults to `process.cwd()`. */
+  readonly cwd?: string;
+}
+
+/**
+ * Validates a workflow config, fills defaults and resolves `root` and a file-system store location
+ * against `cwd`. Throws {@link ConfigError} naming each offending field and its value.
+ */
+export function parseEmbedConfig(input: unknown, options: ParseConfigOptions = {}): EmbedConfig {
+  const result = embedConfigSchema.safeParse(input ?? {}, { reportInput: true });
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => {
+        const field = issue.path.map(String).join(".");
+        const keys = issue.code === "unrecognized_keys" ? issue.keys : undefined;
+        return {
+          field: keys ? [field, ...keys].filter(Boolean).join(".") : field,
+          value: keys ? undefined : "input" in issue ? issue.input : valueAt(input, issue.path),
+          message: keys ? `unknown field${keys.length > 1 ? "s" : ""}` : issue.message,
+        };
+      }),
+    );
+  }
+  const cwd = options.cwd ?? process.cwd();
+  const config = result.data;
+  const root = isAbsolute(config.root) ? config.root : resolve(cwd, config.root);
+  const location =
+    config.store.kind === "postgres" || isAbsolute(config.store.location)
+      ? config.store.location
+      : resolve(cwd, config.store.location);
+  return { ...config, root, store: { ...config.store, location } };
+}
+
+/**
+ * A short hash of the settings that change what a file turns into (frontmatter, cleaning, splitting,
+ * embedder). Combine it with a file's content hash so an incremental run re-embeds every file when
+ * any of these settings change, not only when the file does.
+ */
+export function configFingerprint(config: EmbedConfig): string {
+  const relevant = {
+    frontmatter: config.frontmatter,
+    clean: config.clean,
+    split: config.split,
+    embedder: {
+      kind: config.embedder.kind,
+      model: config.embedder.model,
+      dimensions: config.embedder.dimensions,
+      endOfTextToken: config.embedder.endOfTextToken ?? null,
+    },
+  };
+  return createHash("sha256").update(JSON.stringify(relevant)).digest("hex").slice(0, 16);
+}

@@ -1,0 +1,141 @@
+/**
+ * @sluice/embed: the building blocks of the embed-documents workflow (markdown folder →
+ * searchable vectors), each a plain typed function or object, ready to become a pipeline step.
+ * @packageDocumentation
+ */
+
+export {
+  ConfigError,
+  type ConfigIssue,
+  configFingerprint,
+  type EmbedConfig,
+  type EmbedConfigInput,
+  embedConfigSchema,
+  type ParseConfigOptions,
+  parseEmbedConfig,
+  type StoreKind,
+  storeKindOf,
+} from "./config.ts";
+export {
+  type CorpusDocument,
+  type CorpusOptions,
+  type CorpusSummary,
+  corpusDocument,
+  corpusDocuments,
+  generateCorpus,
+} from "./corpus/generate.ts";
+export { createEmbedder } from "./embedders/create.ts";
+export { assertVectors, type Embedder, EmbedderResponseError } from "./embedders/embedder.ts";
+export {
+  createHashEmbedder,
+  type HashEmbedderOptions,
+  hashEmbedding,
+  hashTokens,
+} from "./embedders/hash.ts";
+export {
+  createOpenAIEmbedder,
+  decodeEmbeddings,
+  EmbedderConfigError,
+  EmbeddingRequestError,
+  type OpenAIEmbedderOptions,
+} from "./embedders/openai.ts";
+export { type JsonObject, type JsonValue, toJsonValue } from "./json-value.ts";
+export { type BatchOptions, batchItems } from "./steps/batch.ts";
+export {
+  type ChunkIdInput,
+  ChunkPathError,
+  chunkId,
+  normalizeRelativePath,
+  sha256Hex,
+} from "./steps/chunk-id.ts";
+export {
+  type CleanBlock,
+  type CleanBlockKind,
+  type CleanOptions,
+  type CleanResult,
+  cleanMarkdown,
+  normalizeHeading,
+} from "./steps/clean.ts";
+export {
+  compareCodeUnits,
+  DEFAULT_IGNORE,
+  DiscoverError,
+  type DiscoverErrorCode,
+  type DiscoveredFile,
+  type DiscoverOptions,
+  discoverFiles,
+  relativeFilePath,
+  toPosixRelativePath,
+} from "./steps/discover.ts";
+export {
+  type FrontmatterOptions,
+  type FrontmatterResult,
+  type FrontmatterWarning,
+  normalizeTags,
+  parseFrontmatter,
+} from "./steps/frontmatter.ts";
+export {
+  type ChunkDraft,
+  type PreparedFile,
+  type PrepareOptions,
+  prepareChunks,
+} from "./steps/prepare.ts";
+export {
+  type ReadOptions,
+  type ReadResult,
+  type ReadSkipReason,
+  readTextFile,
+} from "./steps/read.ts";
+export {
+  countCl100kTokens,
+  type Sizer,
+  type SizeUnit,
+  type SplitOptions,
+  SplitOptionsError,
+  sizerFor,
+  splitBlocks,
+  type TextChunk,
+} from "./steps/split.ts";
+export { type JsonlStoreOptions, openJsonlStore } from "./stores/jsonl.ts";
+export { openVectorStore, type StoreLocation } from "./stores/open.ts";
+export {
+  createPgliteDatabase,
+  openPgliteStore,
+  type PgliteStoreOptions,
+  pgliteExecutor,
+} from "./stores/pglite.ts";
+export {
+  openPostgresStore,
+  type PostgresStoreOptions,
+  pgPoolExecutor,
+  redactUrl,
+} from "./stores/postgres.ts";
+export {
+  openSqlVectorStore,
+  type SqlExecutor,
+  type SqlQuery,
+  type SqlStoreOptions,
+  SqlVectorStore,
+  schemaStatements,
+  tableNames,
+} from "./stores/sql.ts";
+export { fileVersionHash, planSync, type SyncPlan } from "./stores/sync-plan.ts";
+export {
+  type ChunkRecord,
+  lastById,
+  type SearchHit,
+  type StoreIdentity,
+  type StoreStats,
+  type VectorStore,
+  VectorStoreError,
+  type VectorStoreErrorCode,
+  validateQuery,
+  validateRecords,
+} from "./stores/vector-store.ts";
+export {
+  type EmbeddingFault,
+  type EmbeddingServer,
+  type EmbeddingServerOptions,
+  type RecordedRequest,
+  startEmbeddingServer,
+} from "./testing/embedding-server.ts";

@@ -1,0 +1,145 @@
+import { describe, expect, it } from "vitest";
+import { cleanMarkdown, normalizeHeading } from "./clean.ts";
+
+const doc = [
+  "# Title with *emphasis*", // 1
+  "", // 2
+  "Some **bold** text with a [link](https://example.com/x) and `code`.", // 3
+  "Second line of the paragraph.", // 4
+  "", // 5
+  "## Install", // 6
+  "", // 7
+  "```bash", // 8
+  "npm install sluice", // 9
+  "```", // 10
+  "", // 11
+  "## Changelog", // 12
+  "", // 13
+  "- v1 released", // 14
+  "", // 15
+  "### Details", // 16
+  "", // 17
+  "Nested under the changelog.", // 18
+  "", // 19
+  "## Table", // 20
+  "", // 21
+  "| Name | Value |", // 22
+  "| ---- | ----- |", // 23
+  "| a    | *1*   |", // 24
+  "| b    | 2     |", // 25
+  "", // 26
+  "> quoted ~~old~~ text", // 27
+  "", // 28
+  "- item one", // 29
+  "  - nested [x](http://y)", // 30
+  "- [ ] task", // 31
+  "", // 32
+  "<div>html <b>block</b></div>", // 33
+  "", // 34
+  "![alt text](img.png)", // 35
+  "", // 36
+  "[ref]: https://example.com", // 37
+  "", // 38
+  "***", // 39
+  "", // 40
+  "    indented code", // 41
+].join("\n");
+
+describe("cleanMarkdown", () => {
+  const result = cleanMarkdown(doc, { removeSections: ["changelog"] });
+  const byText = (needle: string) => result.blocks.find((b) => b.text.includes(needle));
+
+  it("unwraps inline markup, keeps link text and drops URLs", () => {
+    expect(result.blocks[0]).toEqual({
+      kind: "heading",
+      depth: 1,
+      text: "Title with emphasis",
+      startLine: 1,
+      endLine: 1,
+      lines: [1],
+    });
+    const paragraph = byText("Some bold");
+    expect(paragraph?.text).toBe(
+      "Some bold text with a link and `code`.\nSecond line of the paragraph.",
+    );
+    expect(paragraph).toMatchObject({ kind: "paragraph", startLine: 3, endLine: 4, lines: [3, 4] });
+    expect(result.text).not.toContain("https://");
+    expect(result.text).not.toContain("http://y");
+  });
+
+  it("keeps fenced code as code with its fence lines", () => {
+    expect(byText("npm install")).toMatchObject({
+      kind: "code",
+      text: "```bash\nnpm install sluice\n```",
+      startLine: 8,
+      endLine: 10,
+      lines: [8, 9, 10],
+    });
+    expect(byText("indented code")).toMatchObject({
+      kind: "code",
+      text: "```\nindented code\n```",
+      startLine: 41,
+    });
+  });
+
+  it("removes a whole section up to the next heading of the same level", () => {
+    expect(result.text).not.toContain("Changelog");
+    expect(result.text).not.toContain("v1 released");
+    expect(result.text).not.toContain("Nested under the changelog");
+    expect(byText("Table")).toMatchObject({ kind: "heading", depth: 2, startLine: 20 });
+  });
+
+  it("renders tables as text rows with their own lines", () => {
+    expect(byText("Name | Value")).toMatchObject({
+      kind: "table",
+      text: "Name | Value\na | 1\nb | 2",
+      startLine: 22,
+      endLine: 25,
+      lines: [22, 24, 25],
+    });
+  });
+
+  it("renders blockquotes, lists, task items, html text and image alt text", () => {
+    expect(byText("quoted")?.text).toBe("quoted old text");
+    expect(byText("item one")).toMatchObject({
+      kind: "list",
+      text: "- item one\n  - nested x\n- [ ] task",
+      lines: [29, 30, 31],
+    });
+    expect(byText("html")).toMatchObject({ kind: "html", text: "html block", startLine: 33 });
+    expect(byText("alt text")?.text).toBe("alt text");
+  });
+
+  it("drops link definitions and rules, and separates blocks by a blank line", () => {
+    expect(result.text).not.toContain("[ref]");
+    expect(result.text).not.toContain("***");
+    expect(result.text.split("\n\n")).toHaveLength(result.blocks.length);
+    expect(result.text).toContain("Title with emphasis\n\nSome bold");
+  });
+
+  it("shifts every line by the frontmatter offset", () => {
+    const shifted = cleanMarkdown("para one\n\n# H\n", { lineOffset: 5 });
+    expect(shifted.blocks.map((b) => [b.startLine, b.endLine])).toEqual([
+      [6, 6],
+      [8, 8],
+    ]);
+  });
+
+  it("matches section headings loosely and stops at a higher-level heading", () => {
+    const md = "# A\n\n## Remove  ME\n\ngone\n\n### deeper\n\ngone too\n\n# B\n\nkept\n";
+    const cleaned = cleanMarkdown(md, { removeSections: ["remove me"] });
+    expect(cleaned.text).toBe("A\n\nB\n\nkept");
+    expect(normalizeHeading("  Remove\tME ")).toBe("remove me");
+  });
+
+  it("keeps multi-line html comments out without shifting lines", () => {
+    const cleaned = cleanMarkdown("<!--\nhidden\n-->\n<p>\nshown\n</p>\n");
+    expect(cleaned.blocks).toEqual([
+      { kind: "html", text: "shown", startLine: 5, endLine: 5, lines: [5] },
+    ]);
+  });
+
+  it("returns nothing for an empty document", () => {
+    expect(cleanMarkdown("")).toEqual({ blocks: [], text: "" });
+  });
+});

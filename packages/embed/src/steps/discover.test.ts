@@ -1,0 +1,99 @@
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { DiscoverError, discoverFiles, relativeFilePath, toPosixRelativePath } from "./discover.ts";
+
+let root: string;
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), "sluice-discover-"));
+});
+afterEach(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+async function touch(path: string, text = "x"): Promise<void> {
+  await mkdir(join(root, path, ".."), { recursive: true });
+  await writeFile(join(root, path), text);
+}
+
+describe("discoverFiles", () => {
+  it("finds matching files in sorted relative POSIX order and skips ignored folders", async () => {
+    for (const path of [
+      "b.md",
+      "a/z.md",
+      "a/b/c.md",
+      "A.md",
+      "notes.txt",
+      "node_modules/pkg/readme.md",
+      ".git/x.md",
+      "docs/node_modules/y.md",
+    ]) {
+      await touch(path);
+    }
+    const files = await discoverFiles({ root });
+    expect(files.map((f) => f.relativePath)).toEqual(["A.md", "a/b/c.md", "a/z.md", "b.md"]);
+    expect(files[1]?.absolutePath).toBe(join(root, "a", "b", "c.md"));
+  });
+
+  it("honours a custom pattern and ignore list", async () => {
+    await touch("keep/one.markdown");
+    await touch("keep/two.md");
+    await touch("drop/three.md");
+    const files = await discoverFiles({
+      root,
+      pattern: ["**/*.md", "**/*.markdown"],
+      ignore: ["drop/**"],
+    });
+    expect(files.map((f) => f.relativePath)).toEqual(["keep/one.markdown", "keep/two.md"]);
+  });
+
+  it("terminates on a symlink loop and reports each real file once", async () => {
+    await touch("a/b/f.md");
+    await touch("top.md");
+    await symlink("..", join(root, "a", "b", "up"));
+    await symlink(join(root, "a"), join(root, "a", "b", "again"));
+    const files = await discoverFiles({ root });
+    expect(files.map((f) => f.relativePath)).toEqual(["a/b/f.md", "top.md"]);
+  });
+
+  it("follows a link to a folder outside the root", async () => {
+    const outside = await mkdtemp(join(tmpdir(), "sluice-outside-"));
+    try {
+      await writeFile(join(outside, "ext.md"), "x");
+      await symlink(outside, join(root, "linked"));
+      expect((await discoverFiles({ root })).map((f) => f.relativePath)).toEqual(["linked/ext.md"]);
+      const notFollowed = await discoverFiles({ root, followSymbolicLinks: false });
+      expect(notFollowed).toEqual([]);
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
+  });
+
+  it("is deterministic across calls", async () => {
+    for (let i = 0; i < 30; i++) await touch(`d${i % 4}/f${(i * 7) % 30}.md`);
+    const first = await discoverFiles({ root });
+    const second = await discoverFiles({ root });
+    expect(second).toEqual(first);
+    expect(first).toHaveLength(30);
+  });
+
+  it("throws a typed error for a missing or non-folder root", async () => {
+    await expect(discoverFiles({ root: join(root, "nope") })).rejects.toMatchObject({
+      name: "DiscoverError",
+      code: "root-not-found",
+    });
+    await touch("file.md");
+    const error = await discoverFiles({ root: join(root, "file.md") }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DiscoverError);
+    expect((error as DiscoverError).code).toBe("root-not-directory");
+  });
+});
+
+describe("path helpers", () => {
+  it("normalizes to NFC POSIX paths", () => {
+    expect(toPosixRelativePath("cafe\u0301/x.md")).toBe("caf\u00e9/x.md");
+    expect(relativeFilePath("/r", "/r/a/b.md")).toBe("a/b.md");
+  });
+});

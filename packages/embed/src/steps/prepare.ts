@@ -1,0 +1,59 @@
+import type { JsonObject } from "../json-value.ts";
+import type { ChunkRecord } from "../stores/vector-store.ts";
+import { chunkId, normalizeRelativePath } from "./chunk-id.ts";
+import { cleanMarkdown } from "./clean.ts";
+import { type FrontmatterWarning, parseFrontmatter } from "./frontmatter.ts";
+import { type SplitOptions, splitBlocks } from "./split.ts";
+
+/** A chunk ready to embed: a stored record without its vector. */
+export type ChunkDraft = Omit<ChunkRecord, "vector">;
+
+/** Options of {@link prepareChunks}: the frontmatter, clean and split settings of the config. */
+export interface PrepareOptions {
+  /** Parse YAML frontmatter; default true. */
+  readonly frontmatter?: boolean;
+  /** Headings whose sections are dropped. */
+  readonly removeSections?: readonly string[];
+  readonly split: SplitOptions;
+}
+
+/** A file's chunks and the frontmatter problems met on the way. */
+export interface PreparedFile {
+  readonly path: string;
+  readonly chunks: readonly ChunkDraft[];
+  readonly warnings: readonly FrontmatterWarning[];
+}
+
+/**
+ * The per-file text stages in one call: frontmatter, cleaning, splitting and ids. Each chunk's
+ * metadata holds the frontmatter fields, `tags` and the `headings` it starts under; its lines
+ * are real file lines.
+ */
+export function prepareChunks(
+  file: { readonly relativePath: string; readonly text: string },
+  options: PrepareOptions,
+): PreparedFile {
+  const path = normalizeRelativePath(file.relativePath);
+  const fm = parseFrontmatter(file.text, { enabled: options.frontmatter ?? true });
+  const { blocks } = cleanMarkdown(fm.body, {
+    lineOffset: fm.lineOffset,
+    removeSections: options.removeSections ?? [],
+  });
+  const chunks = splitBlocks(blocks, options.split).map((chunk): ChunkDraft => {
+    const metadata: JsonObject = {
+      ...fm.metadata,
+      tags: [...fm.tags],
+      headings: [...chunk.headings],
+    };
+    return {
+      id: chunkId({ path, ordinal: chunk.index, text: chunk.text }),
+      path,
+      ordinal: chunk.index,
+      text: chunk.text,
+      startLine: chunk.startLine,
+      endLine: chunk.endLine,
+      metadata,
+    };
+  });
+  return { path, chunks, warnings: fm.warnings };
+}

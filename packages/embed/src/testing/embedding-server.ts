@@ -1,0 +1,242 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { hashEmbedding } from "../embedders/hash.ts";
+
+/** A failure the server answers the next request with, instead of embeddings. */
+export type EmbeddingFault =
+  /** An HTTP error status, optionally with `Retry-After` (seconds or an HTTP date) or `retry-after-ms`. */
+  | {
+      readonly kind: "status";
+      readonly status: number;
+      readonly retryAfter?: string;
+      readonly retryAfterMs?: string;
+    }
+  /** The connection is destroyed without an answer (the client sees a reset). */
+  | { readonly kind: "reset" }
+  /** The answer is held back this long (to trip client timeouts). */
+  | { readonly kind: "delay"; readonly ms: number };
+
+/** Options of {@link startEmbeddingServer}. */
+export interface EmbeddingServerOptions {
+  /** Vector length when the request names none; default 384. */
+  readonly dimensions?: number;
+  /** Added before every answer, for benchmarks that model network and model time. */
+  readonly latencyMs?: number;
+  /** When set, requests must carry `Authorization: Bearer <apiKey>`. */
+  readonly apiKey?: string;
+  /** Most inputs per request, as real APIs limit them; default 2048. */
+  readonly maxInputs?: number;
+}
+
+/** What the server saw of one embeddings request. */
+export interface RecordedRequest {
+  readonly model: string;
+  readonly input: readonly string[];
+  readonly encodingFormat: "float" | "base64";
+  readonly dimensions: number | undefined;
+  readonly authorization: string | undefined;
+  /** The fault answered instead of embeddings, if any. */
+  readonly fault: EmbeddingFault["kind"] | undefined;
+}
+
+/** A running loopback server speaking the OpenAI `/v1/embeddings` API. */
+export interface EmbeddingServer {
+  /** Base URL including `/v1`, for an OpenAI client's `baseURL`. */
+  readonly url: string;
+  readonly requests: readonly RecordedRequest[];
+  /** Queues faults; each answers one request, in order, before normal service resumes. */
+  injectFaults(...faults: EmbeddingFault[]): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a loopback (127.0.0.1, free port) server that answers `POST /v1/embeddings` like the
+ * OpenAI API, with real vectors from the offline hash embedder, as float arrays or as base64 of
+ * little-endian float32 per `encoding_format`. Queued faults let tests prove retries; tests and
+ * benchmarks must `close()` it.
+ */
+export async function startEmbeddingServer(
+  options: EmbeddingServerOptions = {},
+): Promise<EmbeddingServer> {
+  const defaultDimensions = options.dimensions ?? 384;
+  const maxInputs = options.maxInputs ?? 2048;
+  const faults: EmbeddingFault[] = [];
+  const requests: RecordedRequest[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  const sockets = new Set<Socket>();
+
+  const wait = (ms: number) =>
+    new Promise<void>((resolve) => {
+      if (ms <= 0) return resolve();
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        resolve();
+      }, ms);
+      timers.add(timer);
+    });
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = new URL(req.url ?? "/", "http://localhost").pathname;
+    if (path !== "/v1/embeddings" && path !== "/embeddings") {
+      return sendError(res, 404, `unknown path ${path}`, "invalid_request_error");
+    }
+    if (req.method !== "POST") return sendError(res, 405, "use POST", "invalid_request_error");
+    const authorization = req.headers.authorization;
+    if (options.apiKey !== undefined && authorization !== `Bearer ${options.apiKey}`) {
+      return sendError(
+        res,
+        401,
+        "Incorrect API key provided",
+        "invalid_request_error",
+        "invalid_api_key",
+      );
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(await readBody(req));
+    } catch {
+      return sendError(res, 400, "request body is not valid JSON", "invalid_request_error");
+    }
+    const parsed = parseRequest(body, maxInputs);
+    if (typeof parsed === "string") return sendError(res, 400, parsed, "invalid_request_error");
+
+    const fault = faults.shift();
+    requests.push({ ...parsed, authorization, fault: fault?.kind });
+    if (options.latencyMs) await wait(options.latencyMs);
+    if (fault?.kind === "reset") {
+      req.socket.destroy();
+      return;
+    }
+    if (fault?.kind === "status") {
+      const headers: Record<string, string> = {};
+      if (fault.retryAfter !== undefined) headers["retry-after"] = fault.retryAfter;
+      if (fault.retryAfterMs !== undefined) headers["retry-after-ms"] = fault.retryAfterMs;
+      return sendError(
+        res,
+        fault.status,
+        `injected fault ${fault.status}`,
+        "server_error",
+        null,
+        headers,
+      );
+    }
+    if (fault?.kind === "delay") await wait(fault.ms);
+
+    const dimensions = parsed.dimensions ?? defaultDimensions;
+    const data = parsed.input.map((text, index) => {
+      const vector = hashEmbedding(text, dimensions);
+      const embedding =
+        parsed.encodingFormat === "base64"
+          ? Buffer.from(new Float32Array(vector).buffer).toString("base64")
+          : vector;
+      return { object: "embedding", index, embedding };
+    });
+    // Roughly four characters per token, as OpenAI documents for English.
+    const tokens = parsed.input.reduce((sum, text) => sum + Math.ceil(text.length / 4), 0);
+    sendJson(res, 200, {
+      object: "list",
+      data,
+      model: parsed.model,
+      usage: { prompt_tokens: tokens, total_tokens: tokens },
+    });
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      if (!res.headersSent && !res.destroyed) sendError(res, 500, String(error), "server_error");
+    });
+  });
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    requests,
+    injectFaults: (...more) => {
+      faults.push(...more);
+    },
+    close: async () => {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Clients keep connections alive; without this, close() waits for them to time out.
+      for (const socket of sockets) socket.destroy();
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}
+
+function parseRequest(
+  body: unknown,
+  maxInputs: number,
+): Omit<RecordedRequest, "authorization" | "fault"> | string {
+  if (body === null || typeof body !== "object") return "request body must be a JSON object";
+  const { model, input, encoding_format: format, dimensions } = body as Record<string, unknown>;
+  if (typeof model !== "string" || model === "") return "'model' is required";
+  const inputs = typeof input === "string" ? [input] : input;
+  if (
+    !Array.isArray(inputs) ||
+    inputs.length === 0 ||
+    !inputs.every((i) => typeof i === "string")
+  ) {
+    return "'input' must be a string or a non-empty array of strings";
+  }
+  if (inputs.length > maxInputs)
+    return `'input' has ${inputs.length} items, more than ${maxInputs}`;
+  if (inputs.some((i) => i === "")) return "'input' must not contain empty strings";
+  if (format !== undefined && format !== "float" && format !== "base64") {
+    return "'encoding_format' must be 'float' or 'base64'";
+  }
+  if (dimensions !== undefined && !(Number.isInteger(dimensions) && (dimensions as number) > 0)) {
+    return "'dimensions' must be a positive integer";
+  }
+  return {
+    model,
+    input: inputs as string[],
+    encodingFormat: format === "base64" ? "base64" : "float",
+    dimensions: dimensions as number | undefined,
+  };
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  payload: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const body = JSON.stringify(payload);
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    ...headers,
+  });
+  res.end(body);
+}
+
+function sendError(
+  res: ServerResponse,
+  status: number,
+  message: string,
+  type: string,
+  code: string | null = null,
+  headers: Record<string, string> = {},
+): void {
+  sendJson(res, status, { error: { message, type, param: null, code } }, headers);
+}
