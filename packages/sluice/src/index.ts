@@ -40,8 +40,19 @@ export {
   type StepErrorOptions,
   StreamingError,
 } from "./errors/step-error.js";
+export {
+  pipelineToStep,
+  pipelineToStreaming,
+  stepToStreamingStep,
+  streamingStepToStep,
+  streamingToPipeline,
+} from "./interop/adapters.js";
+export { toReadableStream } from "./interop/web-streams.js";
+export type { RunEvent, RunEventType } from "./metrics/events.js";
 export { LatencyHistogram, type Percentiles } from "./metrics/histogram.js";
+export type { Logger, LogMethod } from "./metrics/logger.js";
 export type { RunMetadata, RunStatus, StageMetadata } from "./metrics/metadata.js";
+export type { Progress } from "./metrics/progress.js";
 export type { BatchOptions } from "./operators/batch.js";
 export type { CheckpointOptions } from "./operators/checkpoint.js";
 export type { ItemStageOptions } from "./operators/item-stage.js";
@@ -53,11 +64,3 @@ export {
   type StreamingStepContext,
   type StreamingStepOptions,
 } from "./steps/streaming-step.js";
-export {
-  pipelineToStep,
-  pipelineToStreaming,
-  stepToStreamingStep,
-  streamingStepToStep,
-  streamingToPipeline,
-} from "./interop/adapters.js";
-export { toReadableStream } from "./interop/web-streams.js";

@@ -340,19 +340,23 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
 
   /** Runs over one initial input (an array is one item; use `executeFrom` for many). */
   execute(input: TInput, options?: RunOptions): StreamingRun<TOut> {
-    return this.run(() => sourcePuller([input]), options);
+    return this.run(() => sourcePuller([input]), options, 1);
   }
 
   /** Runs over every item of an Iterable, AsyncIterable or Web `ReadableStream`. */
   executeFrom(source: Source<TInput>, options?: RunOptions): StreamingRun<TOut> {
     const puller = sourcePuller(source);
     let used = false;
-    return this.run(() => {
-      // A run reads its source once; a second run needs its own source.
-      if (used) throw new Error("internal: a run's source was started twice");
-      used = true;
-      return puller;
-    }, options);
+    return this.run(
+      () => {
+        // A run reads its source once; a second run needs its own source.
+        if (used) throw new Error("internal: a run's source was started twice");
+        used = true;
+        return puller;
+      },
+      options,
+      Array.isArray(source) ? source.length : undefined,
+    );
   }
 
   /** Runs over one input and collects every output. */
@@ -392,10 +396,11 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
 
   private run(
     source: () => ReturnType<typeof sourcePuller>,
-    options?: RunOptions,
+    options: RunOptions | undefined,
+    total: number | undefined,
   ): StreamingRun<TOut> {
     return new StreamingRun<TOut>(
-      { stages: this.def.stages, source, contextBuilder: this.def.contextBuilder },
+      { stages: this.def.stages, source, contextBuilder: this.def.contextBuilder, total },
       options,
     );
   }

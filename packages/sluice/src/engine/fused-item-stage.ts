@@ -137,7 +137,7 @@ export class FusedItemStage implements Puller {
       m.out += j + 1 < k ? (this.counts[j + 1] ?? 0) - (before[j + 1] ?? 0) : emitted;
       m.succeeded = m.in - m.failed;
       // The group is timed as a whole: each stage records the chunk's mean per item.
-      if (entered > 0) m.timings.record(elapsed / k / entered, entered);
+      if (entered > 0 && m.timed) m.timings.record(elapsed / k / entered, entered);
     }
   }
 
@@ -147,7 +147,7 @@ export class FusedItemStage implements Puller {
       for (const member of this.members) member.close();
       for (const rt of this.rts) {
         rt.abort();
-        rt.metrics.end();
+        rt.metrics.end("cancelled");
       }
       const current = this.current;
       if (current !== null) await current.then(noop, noop);

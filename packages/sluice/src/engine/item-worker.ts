@@ -67,8 +67,22 @@ export abstract class ItemWorker {
       attempts < retry.maxAttempts &&
       isRetryable(error, retry, attempts)
     ) {
+      const delayMs = backoffDelay(retry, attempts, error);
+      const events = this.rt.env.events;
+      if (events.active) {
+        const key = this.rt.key;
+        events.emit({
+          type: "retry",
+          key,
+          index,
+          attempt: attempts + 1,
+          delayMs,
+          error,
+          time: Date.now(),
+        });
+      }
       try {
-        await abortableSleep(backoffDelay(retry, attempts, error), this.rt.signal);
+        await abortableSleep(delayMs, this.rt.signal);
       } catch {
         return SKIPPED; // cancelled while waiting: nothing to report, the run is stopping
       }
@@ -103,6 +117,11 @@ export abstract class ItemWorker {
       },
       isRetryable(cause, op.retry, attempts),
     );
+    const events = rt.env.events;
+    if (events.active) {
+      const strategy = op.strategy;
+      events.emit({ type: "item:error", key: rt.key, index, strategy, error, time: Date.now() });
+    }
     if (op.strategy === "FAIL_FAST") throw error;
     rt.metrics.skipped++;
     rt.env.recorded.push(error);

@@ -58,6 +58,8 @@ export class ParallelItemStage extends ItemWorker implements Puller {
   ) {
     super(rt, op);
     this.limit = settings.concurrency + settings.buffer;
+    rt.metrics.busyFromInFlight = true;
+    rt.metrics.buffered = () => this.readyCount + Math.max(0, this.vals.length - this.pos);
   }
 
   async pull(_demand: number): Promise<Chunk | null> {
@@ -88,7 +90,7 @@ export class ParallelItemStage extends ItemWorker implements Puller {
     this.cancelling ??= (async () => {
       this.closed = true;
       this.rt.abort();
-      this.rt.metrics.end();
+      this.rt.metrics.end("cancelled");
       this.notify();
       await Promise.all(this.inFlight);
       this.finished.clear();
@@ -166,24 +168,32 @@ export class ParallelItemStage extends ItemWorker implements Puller {
   /** Runs one item to an outcome; never rejects. */
   private async runOne(item: unknown, index: number, lin: Lineage | null): Promise<Done> {
     const m = this.rt.metrics;
-    const t0 = now();
+    const t0 = m.timed ? now() : 0;
     try {
       let value = this.op.invoke(item, this.ctx(index, 1, lin));
       if (isThenable(value)) value = await value;
       m.succeeded++;
-      m.timings.record(now() - t0);
+      if (m.timed) this.timed(index, now() - t0);
       return { kind: OK, item, lin, value };
     } catch (error) {
       if (this.closed) return { kind: SKIP, item: undefined, lin: null, value: undefined };
       try {
         const recovered = await this.recover(item, index, lin, error);
-        m.timings.record(now() - t0);
+        if (m.timed) this.timed(index, now() - t0);
         return recovered === SKIPPED
           ? { kind: SKIP, item: undefined, lin: null, value: undefined }
           : { kind: OK, item, lin, value: recovered.value };
       } catch (fatal) {
         return { kind: FATAL, item: undefined, lin: null, value: fatal };
       }
+    }
+  }
+
+  private timed(index: number, ms: number): void {
+    this.rt.metrics.timings.record(ms);
+    const events = this.rt.env.events;
+    if (events.itemEvents) {
+      events.emit({ type: "item", key: this.rt.key, index, durationMs: ms, time: Date.now() });
     }
   }
 

@@ -1,4 +1,5 @@
 import type { StreamingError } from "../errors/step-error.js";
+import { EventSink } from "../metrics/events.js";
 import type { StageMetrics } from "../metrics/stage-metrics.js";
 import { AsyncQueue } from "./async-queue.js";
 import type { Lineage } from "./chunk.js";
@@ -27,7 +28,10 @@ export class RunEnv {
   /** Set once per run, when the context builder has run (at the first pull). */
   context: unknown = undefined;
 
-  constructor(readonly traceId: string) {}
+  constructor(
+    readonly traceId: string,
+    readonly events: EventSink = new EventSink(undefined, undefined, false),
+  ) {}
 }
 
 /** One stage's view of a run: its signal, metrics and how it builds state objects. */

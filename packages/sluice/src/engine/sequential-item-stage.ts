@@ -39,6 +39,7 @@ export class SequentialItemStage extends ItemWorker implements Puller {
     op: ItemOp,
   ) {
     super(rt, op);
+    rt.metrics.buffered = () => Math.max(0, this.vals.length - this.pos);
   }
 
   async pull(demand: number): Promise<Chunk | null> {
@@ -75,7 +76,7 @@ export class SequentialItemStage extends ItemWorker implements Puller {
           m.enter();
           try {
             result = await p;
-            this.ok++;
+            m.succeeded++;
           } catch (error) {
             failed = true;
             this.stopValue = error;
@@ -97,7 +98,7 @@ export class SequentialItemStage extends ItemWorker implements Puller {
       m.succeeded += this.ok;
       const processed = this.pos - startPos;
       // Sync work is timed per chunk: a clock read per item would cost more than the work.
-      if (processed > 0) m.timings.record((now() - t0) / processed, processed);
+      if (m.timed && processed > 0) m.timings.record((now() - t0) / processed, processed);
       if (this.pos >= this.vals.length) this.vals = [];
       if (out.values.length > 0) {
         m.out += out.values.length;
@@ -212,7 +213,7 @@ export class SequentialItemStage extends ItemWorker implements Puller {
     this.cancelling ??= (async () => {
       this.closed = true;
       this.rt.abort();
-      this.rt.metrics.end();
+      this.rt.metrics.end("cancelled");
       const current = this.current;
       if (current !== null) await current.then(noop, noop);
       this.vals = [];

@@ -3,6 +3,7 @@ import type { Lineage, Puller } from "./chunk.js";
 import { FusedItemStage } from "./fused-item-stage.js";
 import { newSpanId } from "./ids.js";
 import type { ItemOp } from "./item-worker.js";
+import { MeteredPuller } from "./metered-puller.js";
 import { type RunEnv, StageRuntime } from "./run-env.js";
 import { stateViewFactory } from "./state-view.js";
 
@@ -33,9 +34,10 @@ export interface Chain {
 }
 
 /** Metrics objects for a run's stages, created before the run starts so they can be listed. */
-export function stageMetrics(stages: readonly StageSpec[]): StageMetrics[] {
+export function stageMetrics(stages: readonly StageSpec[], timed = true): StageMetrics[] {
   return stages.map(
-    (s) => new StageMetrics(s.key, s.kind, newSpanId(), s.stepName, s.strategy, s.concurrency),
+    (s) =>
+      new StageMetrics(s.key, s.kind, newSpanId(), s.stepName, s.strategy, s.concurrency, timed),
   );
 }
 
@@ -51,7 +53,9 @@ export function buildChain(
   metrics: StageMetrics[],
   fixedState?: object,
 ): Puller {
-  let upstream = source;
+  const timed = metrics[0]?.timed ?? false;
+  for (const m of metrics) m.events = env.events;
+  let upstream: Puller = timed ? new MeteredPuller(source, [], metrics[0]) : source;
   let laterReadsState = false;
   const track: boolean[] = new Array(stages.length).fill(false);
   for (let i = stages.length - 1; i >= 0; i--) {
@@ -81,11 +85,12 @@ export function buildChain(
         runtimes.slice(i, end),
         stages.slice(i, end).map((s) => s.fusable as ItemOp),
       );
-      i = end;
     } else {
+      end = i + 1;
       upstream = (stages[i] as StageSpec).create(upstream, runtimes[i] as StageRuntime);
-      i++;
     }
+    if (timed) upstream = new MeteredPuller(upstream, metrics.slice(i, end), metrics[end]);
+    i = end;
   }
   return upstream;
 }

@@ -1,5 +1,8 @@
 import { AbortError, StreamingError } from "../errors/step-error.js";
+import { EventSink, type RunEvent } from "../metrics/events.js";
+import type { Logger } from "../metrics/logger.js";
 import type { RunMetadata, RunStatus } from "../metrics/metadata.js";
+import { type Progress, ProgressTracker } from "../metrics/progress.js";
 import type { StageMetrics } from "../metrics/stage-metrics.js";
 import { now, type Puller } from "./chunk.js";
 import { newTraceId } from "./ids.js";
@@ -12,6 +15,18 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Joins an existing trace (32 hex characters) instead of starting a new one. */
   traceId?: string;
+  /** Called synchronously with every event of the run (see {@link RunEvent}). */
+  onEvent?: (event: RunEvent) => void;
+  /** Milliseconds between progress events while anyone listens (default 1000; 0: none). */
+  progressIntervalMs?: number;
+  /** Also send an `item` event per item with its processing time (default false). */
+  itemEvents?: boolean;
+  /** How many source items to expect, for progress when the source has no known length. */
+  expectedItems?: number;
+  /** false stops reading clocks for timings and waits; counts are always kept. */
+  metrics?: boolean;
+  /** Where to log run and stage lifecycle and absorbed errors; nothing is logged without. */
+  logger?: Logger;
 }
 
 /** What a run needs to start: built lazily, at the consumer's first pull. */
@@ -19,6 +34,8 @@ export interface RunPlan {
   readonly stages: readonly StageSpec[];
   readonly source: () => Puller;
   readonly contextBuilder: (() => unknown) | undefined;
+  /** Source items, when the source says (an array's length). */
+  readonly total?: number | undefined;
 }
 
 const FIRST_DEMAND = 16;
@@ -59,13 +76,34 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
   private abortPromise: Promise<never> | undefined;
   private rejectAbort: ((reason: unknown) => void) | undefined;
   private detachAbort: (() => void) | undefined;
+  private readonly progress: ProgressTracker;
+  private ticker: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly plan: RunPlan,
     private readonly options: RunOptions = {},
   ) {
-    this.env = new RunEnv(options.traceId ?? newTraceId());
-    this.stages = stageMetrics(plan.stages);
+    validateRunOptions(options);
+    const events = new EventSink(options.onEvent, options.logger, options.itemEvents === true);
+    this.env = new RunEnv(options.traceId ?? newTraceId(), events);
+    this.stages = stageMetrics(plan.stages, options.metrics !== false);
+    this.progress = new ProgressTracker(options.expectedItems ?? plan.total);
+  }
+
+  /**
+   * Every event of the run from now on, as an async iterable that ends with the run. Like
+   * `errors`, it does not drive the run: read it alongside the main stream.
+   */
+  events(): AsyncIterable<RunEvent> {
+    return this.env.events.stream();
+  }
+
+  /** Where the run stands: items done, total if known, measured rate and ETA. */
+  progressNow(): Progress {
+    const meta = this.metadata();
+    const last = this.stages[this.stages.length - 1];
+    const outputs = last === undefined ? 0 : last.out - (this.buf.length - this.pos);
+    return this.progress.measure(meta, outputs, now());
   }
 
   /** The run's trace id (W3C format). */
@@ -170,6 +208,23 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
     }
     const source = this.plan.source();
     this.tail = buildChain(this.plan.stages, source, this.env, this.stages);
+    const events = this.env.events;
+    if (events.active) {
+      events.emit({ type: "run:start", traceId: this.env.traceId, time: this.startedAt });
+      const every = this.options.progressIntervalMs ?? 1000;
+      if (every > 0) {
+        this.ticker = setInterval(() => {
+          events.emit({
+            type: "progress",
+            progress: this.progressNow(),
+            metadata: this.metadata(),
+            time: Date.now(),
+          });
+        }, every);
+        // A progress ticker alone must not keep a Node process alive.
+        (this.ticker as { unref?: () => void }).unref?.();
+      }
+    }
     const builder = this.plan.contextBuilder;
     if (builder === undefined) return undefined;
     const ctx = builder();
@@ -240,14 +295,50 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
       try {
         await this.tail?.cancel();
       } finally {
-        for (const m of this.stages) m.end();
+        const stageEnd =
+          status === "completed" ? "completed" : status === "failed" ? "failed" : "cancelled";
+        for (const m of this.stages) m.end(stageEnd);
         this.endedAt = Date.now();
         this.endedPerf = now();
         this.detachAbort?.();
+        if (this.ticker !== undefined) clearInterval(this.ticker);
         this.env.split.end();
+        const events = this.env.events;
+        if (events.active) {
+          events.emit({
+            type: "run:end",
+            traceId: this.env.traceId,
+            status,
+            durationMs: this.endedPerf - this.startedPerf,
+            time: this.endedAt,
+          });
+        }
+        events.end();
       }
     })();
     return this.finalizing;
+  }
+}
+
+function validateRunOptions(o: RunOptions): void {
+  if (
+    o.progressIntervalMs !== undefined &&
+    (!Number.isFinite(o.progressIntervalMs) || o.progressIntervalMs < 0)
+  ) {
+    throw new RangeError(
+      `Run options: progressIntervalMs must be a number ≥ 0, got ${String(o.progressIntervalMs)}`,
+    );
+  }
+  if (
+    o.expectedItems !== undefined &&
+    (!Number.isInteger(o.expectedItems) || o.expectedItems < 0)
+  ) {
+    throw new RangeError(
+      `Run options: expectedItems must be an integer ≥ 0, got ${String(o.expectedItems)}`,
+    );
+  }
+  if (o.onEvent !== undefined && typeof o.onEvent !== "function") {
+    throw new TypeError(`Run options: onEvent must be a function, got ${typeof o.onEvent}`);
   }
 }
 

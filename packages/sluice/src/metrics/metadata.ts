@@ -16,6 +16,8 @@ export interface StageMetadata {
   startedAt: number | undefined;
   endedAt: number | undefined;
   durationMs: number | undefined;
+  /** pending until the first pull, running, then how the stage ended. */
+  status: "pending" | "running" | "completed" | "failed" | "cancelled";
   counts: {
     /** Items the stage took from upstream. */
     in: number;
@@ -32,6 +34,18 @@ export interface StageMetadata {
   };
   inFlight: number;
   maxInFlight: number;
+  /** Items taken in and not yet handed on (input waiting, finished waiting for their turn). */
+  buffered: number;
+  /** Time working: processing chunks, or with at least one item in flight. */
+  busyMs: number;
+  /** Time waiting for upstream to hand over items (starvation). */
+  waitingUpstreamMs: number;
+  /** Time between handing items on and being asked again (backpressure from downstream). */
+  blockedDownstreamMs: number;
+  /** From the stage's first pull to its first output. */
+  timeToFirstItemMs: number | undefined;
+  /** Items out per second of the stage's duration so far. */
+  throughputPerSecond: number | undefined;
   /** Per-item processing time. Sequential sync work is timed per chunk (chunk mean per item). */
   timings: Percentiles;
   strategy: string | undefined;

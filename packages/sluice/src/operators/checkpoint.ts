@@ -81,7 +81,7 @@ class CheckpointStage implements Puller {
   }
 
   cancel(): Promise<void> {
-    this.rt.metrics.end();
+    this.rt.metrics.end("cancelled");
     return this.upstream.cancel();
   }
 }

@@ -92,7 +92,7 @@ export class GroupStage implements Puller {
       this.closed = true;
       this.clearTimer();
       this.rt.abort();
-      this.rt.metrics.end();
+      this.rt.metrics.end("cancelled");
       this.cur = [];
       this.curLins = [];
       await this.upstream.cancel();

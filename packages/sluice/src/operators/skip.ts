@@ -48,7 +48,7 @@ class SkipStage implements Puller {
   }
 
   cancel(): Promise<void> {
-    this.rt.metrics.end();
+    this.rt.metrics.end("cancelled");
     return this.upstream.cancel();
   }
 }

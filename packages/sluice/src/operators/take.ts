@@ -54,7 +54,7 @@ class TakeStage implements Puller {
   }
 
   cancel(): Promise<void> {
-    this.rt.metrics.end();
+    this.rt.metrics.end("cancelled");
     return this.closeUpstream();
   }
 

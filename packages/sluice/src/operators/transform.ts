@@ -112,7 +112,7 @@ class TransformStage implements Puller {
     this.cancelling ??= (async () => {
       this.closed = true;
       this.rt.abort();
-      this.rt.metrics.end();
+      this.rt.metrics.end("cancelled");
       // Closing upstream first ends the step's input, so a step waiting on it can finish.
       const upstreamClosed = this.upstream.cancel();
       const pending = this.pendingNext;

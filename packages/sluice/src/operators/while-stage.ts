@@ -89,7 +89,7 @@ class WhileStage implements Puller {
   }
 
   cancel(): Promise<void> {
-    this.rt.metrics.end();
+    this.rt.metrics.end("cancelled");
     return this.closeUpstream();
   }
 

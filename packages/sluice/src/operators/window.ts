@@ -89,7 +89,7 @@ class WindowStage implements Puller {
 
   cancel(): Promise<void> {
     this.ended = true;
-    this.rt.metrics.end();
+    this.rt.metrics.end("cancelled");
     this.buf = [];
     return this.upstream.cancel();
   }
