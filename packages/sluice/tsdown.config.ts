@@ -1,13 +1,13 @@
 import { defineConfig } from "tsdown";
 
 export default defineConfig({
-  entry: ["src/index.ts", "src/entry-node.ts"],
+  entry: ["src/index.ts", "src/entry-node.ts", "src/entry-otel.ts"],
   format: ["esm"],
   dts: true,
   clean: true,
   fixedExtension: false,
   platform: "neutral",
-  external: [/^node:/],
+  external: [/^node:/, /^@opentelemetry\//],
   target: "es2022",
   tsconfig: "tsconfig.build.json",
 });

@@ -6,6 +6,8 @@ import { type ListRunContext, runListStage } from "../engine/list-run.js";
 import type { StageSpec } from "../engine/stage-spec.js";
 import { type ListErrorStrategy, validateStrategy } from "../errors/error-strategy.js";
 import { StepError } from "../errors/step-error.js";
+import { EventSink, type RunEvent } from "../metrics/events.js";
+import type { Logger } from "../metrics/logger.js";
 import type { StageMetadata } from "../metrics/metadata.js";
 import { batchStage } from "../operators/batch.js";
 import { collectResult } from "../operators/flat-map.js";
@@ -39,6 +41,10 @@ export interface ExecuteOptions {
   signal?: AbortSignal;
   /** Joins an existing trace (32 hex characters) instead of starting a new one. */
   traceId?: string;
+  /** Called synchronously with every event of the run, as for streaming runs. */
+  onEvent?: (event: RunEvent) => void;
+  /** Where to log run and stage lifecycle and absorbed errors; nothing is logged without. */
+  logger?: Logger;
 }
 
 /** `K` when the previous stage outputs an array; otherwise an explanatory error type. */
@@ -250,6 +256,8 @@ export class Pipeline<TInput, TOut, TState, TContext> {
     const stages: StageMetadata[] = [];
     const recorded: StepError[] = [];
     const state: Record<string, unknown> = {};
+    const events = new EventSink(options.onEvent, options.logger, false);
+    if (events.active) events.emit({ type: "run:start", traceId, time: startedAt });
     const metadata = (status: StepMetadata["status"]): StepMetadata => ({
       name: "pipeline",
       traceId,
@@ -261,11 +269,25 @@ export class Pipeline<TInput, TOut, TState, TContext> {
       stages,
       errors: recorded,
     });
-    const failed = (error: StepError): StepResult<TOut> => ({
-      success: false,
-      error,
-      metadata: metadata(options.signal?.aborted ? "cancelled" : "failed"),
-    });
+    const finish = <R extends StepResult<TOut>>(result: R): R => {
+      if (events.active) {
+        const status = result.metadata.status ?? "completed";
+        events.emit({
+          type: "run:end",
+          traceId,
+          status,
+          durationMs: result.metadata.durationMs,
+          time: Date.now(),
+        });
+      }
+      return result;
+    };
+    const failed = (error: StepError): StepResult<TOut> =>
+      finish({
+        success: false,
+        error,
+        metadata: metadata(options.signal?.aborted ? "cancelled" : "failed"),
+      });
     let context: unknown;
     try {
       const built = this.def.contextBuilder?.();
@@ -279,7 +301,7 @@ export class Pipeline<TInput, TOut, TState, TContext> {
         }),
       );
     }
-    const run: ListRunContext = { traceId, context, state, signal: options.signal };
+    const run: ListRunContext = { traceId, context, state, signal: options.signal, events };
     let value: unknown = input;
     for (const stage of this.def.stages) {
       if (!stage.whole && !Array.isArray(value)) {
@@ -311,7 +333,7 @@ export class Pipeline<TInput, TOut, TState, TContext> {
       value = stage.whole ? outcome.values[0] : outcome.values;
       state[stage.key] = value;
     }
-    return { success: true, data: value as TOut, metadata: metadata("completed") };
+    return finish({ success: true, data: value as TOut, metadata: metadata("completed") });
   }
 }
 

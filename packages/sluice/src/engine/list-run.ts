@@ -1,4 +1,5 @@
 import { AbortError, StepError, StreamingError } from "../errors/step-error.js";
+import type { EventSink } from "../metrics/events.js";
 import type { StageMetrics } from "../metrics/stage-metrics.js";
 import { RunEnv } from "./run-env.js";
 import { sourcePuller } from "./sources.js";
@@ -15,6 +16,7 @@ export interface ListRunContext {
   context: unknown;
   state: object;
   signal: AbortSignal | undefined;
+  events: EventSink;
 }
 
 /**
@@ -27,9 +29,10 @@ export async function runListStage(
   items: readonly unknown[],
   run: ListRunContext,
 ): Promise<ListOutcome> {
-  const env = new RunEnv(run.traceId);
+  const env = new RunEnv(run.traceId, run.events);
   env.context = run.context;
   const [metrics] = stageMetrics([spec]) as [StageMetrics];
+  metrics.events = run.events;
   const tail = buildChain([spec], sourcePuller(items), env, [metrics], run.state);
   const fail = (error: StepError): ListOutcome => ({
     ok: false,
@@ -55,7 +58,7 @@ export async function runListStage(
     return fail(asStepError(error, spec.key, run.traceId));
   } finally {
     signal?.removeEventListener("abort", onAbort);
-    metrics.end();
+    metrics.end(signal?.aborted ? "cancelled" : "completed");
   }
   if (signal?.aborted) return fail(abortError(signal, spec.key, run.traceId));
   if (env.collected.length > 0) {

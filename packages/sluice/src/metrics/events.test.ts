@@ -224,3 +224,34 @@ describe("stage metrics", () => {
     expect(stage?.waitingUpstreamMs).toBe(0);
   });
 });
+
+describe("batch Pipeline events", () => {
+  it("report the run and each stage, with item errors", async () => {
+    const { Pipeline, createStep } = await import("../index.js");
+    const events: RunEvent[] = [];
+    const p = Pipeline.start<number[]>()
+      .map(
+        "m",
+        createStep<number, number>("m", ({ input }) => {
+          if (input === 2) throw new Error("two");
+          return input;
+        }),
+        { errorStrategy: "SKIP_FAILED" },
+      )
+      .add(
+        "sum",
+        createStep("sum", ({ input }) => input.reduce((a, b) => a + b, 0)),
+      );
+    const r = await p.execute([1, 2, 3], { onEvent: (e) => events.push(e) });
+    expect(r.success && r.data).toBe(4);
+    expect(events.map((e) => e.type)).toEqual([
+      "run:start",
+      "stage:start",
+      "item:error",
+      "stage:end",
+      "stage:start",
+      "stage:end",
+      "run:end",
+    ]);
+  });
+});
