@@ -122,7 +122,10 @@ export abstract class ItemWorker {
       const strategy = op.strategy;
       events.emit({ type: "item:error", key: rt.key, index, strategy, error, time: Date.now() });
     }
-    if (op.strategy === "FAIL_FAST") throw error;
+    if (op.strategy === "FAIL_FAST") {
+      rt.env.onFatal(error);
+      throw error;
+    }
     rt.metrics.skipped++;
     rt.env.recorded.push(error);
     const record = { item, error, key: rt.key, index };

@@ -2,10 +2,11 @@ import type { StageMetrics } from "../metrics/stage-metrics.js";
 import { type Chunk, now, type Puller } from "./chunk.js";
 
 /**
- * Measures a stage from the outside, per chunk: time waiting on upstream (charged to the
+ * Wraps every stage. It reports an error the stage throws to the run at once (a stage
+ * busy downstream would otherwise only see it at its next pull), and, with metrics on,
+ * measures the stage from the outside, per chunk: time waiting on upstream (charged to the
  * stage that asked), time blocked until downstream asks again, time to first output, and
- * busy time for stages that do not count it from their in-flight items. Two clock reads
- * per chunk; absent when metrics are off.
+ * busy time for stages that do not count it from their in-flight items.
  */
 export class MeteredPuller implements Puller {
   private lastReturn = 0;
@@ -16,9 +17,22 @@ export class MeteredPuller implements Puller {
     private readonly own: readonly StageMetrics[],
     /** The stage that pulls from this one. */
     private readonly downstream: StageMetrics | undefined,
+    /** Whether to read clocks (metrics on). */
+    private readonly timed: boolean,
+    /** Told about an error a stage throws, so the whole run stops at once. */
+    private readonly onFatal: (error: unknown) => void,
   ) {}
 
   async pull(demand: number): Promise<Chunk | null> {
+    if (!this.timed) {
+      try {
+        return await this.inner.pull(demand);
+      } catch (error) {
+        for (const m of this.own) m.end("failed");
+        this.onFatal(error);
+        throw error;
+      }
+    }
     const t = now();
     const last = this.own[this.own.length - 1];
     if (last !== undefined && this.lastReturn !== 0)
@@ -29,6 +43,7 @@ export class MeteredPuller implements Puller {
       chunk = await this.inner.pull(demand);
     } catch (error) {
       for (const m of this.own) m.end("failed");
+      this.onFatal(error);
       throw error;
     }
     const t2 = now();

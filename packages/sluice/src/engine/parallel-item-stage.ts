@@ -27,9 +27,11 @@ interface Done {
 /**
  * A per-item stage with up to `concurrency` items in flight, ordered or not.
  *
- * Memory bound: items taken from upstream and not yet handed downstream (waiting to start,
- * in flight, or finished and waiting for their turn) never exceed `concurrency + buffer`,
- * plus the excess of one upstream chunk when an upstream flatMap expanded past the demand.
+ * Memory bound: items taken from upstream and not yet delivered (waiting to start, in
+ * flight, finished and waiting for their turn, or handed downstream in a chunk not yet
+ * consumed) never exceed `concurrency + buffer`, plus the excess of one upstream chunk when
+ * an upstream flatMap expanded past the demand. A chunk handed downstream is paid back only
+ * when downstream asks again.
  * A slow head item in ordered mode therefore stalls intake instead of growing a queue.
  * Completion wakes a single waiter: there is no `Promise.race` over the in-flight set.
  */
@@ -42,6 +44,8 @@ export class ParallelItemStage extends ItemWorker implements Puller {
   private readonly finished = new Map<number, Done>();
   private queue: Done[] = [];
   private readyCount = 0;
+  /** Input items of the last chunk handed downstream: theirs until downstream asks again. */
+  private outstanding = 0;
   private readonly inFlight = new Set<Promise<void>>();
   private upstreamDone = false;
   private pulling = false;
@@ -65,13 +69,15 @@ export class ParallelItemStage extends ItemWorker implements Puller {
   async pull(_demand: number): Promise<Chunk | null> {
     const m = this.rt.metrics;
     m.start();
+    this.outstanding = 0;
     for (;;) {
       if (this.failure !== null) throw this.failure.error;
       if (this.closed) return null;
       const out = this.takeReady();
       if (out !== null) {
+        // No refill here: the chunk is still downstream's to deliver, and counts against
+        // the bound until downstream asks again.
         m.out += out.values.length;
-        this.pump();
         return out;
       }
       if (this.upstreamDone && this.inFlight.size === 0 && this.pos >= this.vals.length) {
@@ -116,12 +122,12 @@ export class ParallelItemStage extends ItemWorker implements Puller {
     while (
       this.pos < this.vals.length &&
       this.inFlight.size < concurrency &&
-      this.inFlight.size + this.readyCount < this.limit
+      this.inFlight.size + this.readyCount + this.outstanding < this.limit
     ) {
       this.startOne();
     }
     if (this.pos >= this.vals.length && !this.upstreamDone && !this.pulling) {
-      const room = this.limit - this.inFlight.size - this.readyCount;
+      const room = this.limit - this.inFlight.size - this.readyCount - this.outstanding;
       if (room > 0) this.fetch(room);
     }
   }
@@ -220,6 +226,7 @@ export class ParallelItemStage extends ItemWorker implements Puller {
     if (this.failure === null) {
       this.failure = { error };
       this.rt.abort(error);
+      this.rt.env.onFatal(error);
     }
     this.notify();
   }
@@ -235,10 +242,14 @@ export class ParallelItemStage extends ItemWorker implements Puller {
         if (done === undefined) break;
         this.finished.delete(this.deliverIndex++);
         this.readyCount--;
-        if (done.kind === OK) emitOne(mode, key, done.item, done.value, done.lin, out);
+        if (done.kind === OK && emitOne(mode, key, done.item, done.value, done.lin, out) > 0) {
+          this.outstanding++;
+        }
       }
     } else {
-      for (const done of this.queue) emitOne(mode, key, done.item, done.value, done.lin, out);
+      for (const done of this.queue) {
+        if (emitOne(mode, key, done.item, done.value, done.lin, out) > 0) this.outstanding++;
+      }
       this.queue = [];
       this.readyCount = 0;
     }

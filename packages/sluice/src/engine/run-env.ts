@@ -25,6 +25,8 @@ export class RunEnv {
   readonly collected: ErrorRecord[] = [];
   readonly split = new AsyncQueue<ErrorRecord>();
 
+  /** Called on a FAIL_FAST error anywhere, so the run can stop every stage at once. */
+  onFatal: (error: unknown) => void = () => {};
   /** Set once per run, when the context builder has run (at the first pull). */
   context: unknown = undefined;
 

@@ -55,7 +55,8 @@ export function buildChain(
 ): Puller {
   const timed = metrics[0]?.timed ?? false;
   for (const m of metrics) m.events = env.events;
-  let upstream: Puller = timed ? new MeteredPuller(source, [], metrics[0]) : source;
+  const onFatal = (error: unknown) => env.onFatal(error);
+  let upstream: Puller = new MeteredPuller(source, [], metrics[0], timed, onFatal);
   let laterReadsState = false;
   const track: boolean[] = new Array(stages.length).fill(false);
   for (let i = stages.length - 1; i >= 0; i--) {
@@ -89,7 +90,7 @@ export function buildChain(
       end = i + 1;
       upstream = (stages[i] as StageSpec).create(upstream, runtimes[i] as StageRuntime);
     }
-    if (timed) upstream = new MeteredPuller(upstream, metrics.slice(i, end), metrics[end]);
+    upstream = new MeteredPuller(upstream, metrics.slice(i, end), metrics[end], timed, onFatal);
     i = end;
   }
   return upstream;

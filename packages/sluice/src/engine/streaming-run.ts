@@ -27,6 +27,12 @@ export interface RunOptions {
   metrics?: boolean;
   /** Where to log run and stage lifecycle and absorbed errors; nothing is logged without. */
   logger?: Logger;
+  /**
+   * Most items a stage hands on at once (default 512). Sync items travel in chunks of up to
+   * this many, so it is also how far a sequential sync stage reads ahead; 1 makes every
+   * stage strictly item by item.
+   */
+  chunkSize?: number;
 }
 
 /** What a run needs to start: built lazily, at the consumer's first pull. */
@@ -64,17 +70,19 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
   private tail: Puller | undefined;
   private readonly env: RunEnv;
   private readonly stages: StageMetrics[];
-  private demand = FIRST_DEMAND;
+  private demand: number;
+  private readonly maxDemand: number;
   private startedAt: number | undefined;
   private endedAt: number | undefined;
   private startedPerf = 0;
   private endedPerf = 0;
   private finalizing: Promise<void> | undefined;
-  private aborted = false;
-  private abortReason: unknown;
-  private abortThrown = false;
-  private abortPromise: Promise<never> | undefined;
-  private rejectAbort: ((reason: unknown) => void) | undefined;
+  /** Set when the signal aborts or a stage fails fast: the run stops at once, not at the next pull. */
+  private interrupted:
+    | { status: "cancelled" | "failed"; reason: unknown; thrown: boolean }
+    | undefined;
+  private readonly interruptPromise: Promise<never>;
+  private rejectInterrupt: (reason: unknown) => void = () => {};
   private detachAbort: (() => void) | undefined;
   private readonly progress: ProgressTracker;
   private ticker: ReturnType<typeof setInterval> | undefined;
@@ -84,6 +92,13 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
     private readonly options: RunOptions = {},
   ) {
     validateRunOptions(options);
+    this.maxDemand = options.chunkSize ?? MAX_DEMAND;
+    // Created up front so that a pull already waiting when an interrupt comes loses the race.
+    this.interruptPromise = new Promise<never>((_, reject) => {
+      this.rejectInterrupt = reject;
+    });
+    this.interruptPromise.catch(() => {});
+    this.demand = Math.min(FIRST_DEMAND, this.maxDemand);
     const events = new EventSink(options.onEvent, options.logger, options.itemEvents === true);
     this.env = new RunEnv(options.traceId ?? newTraceId(), events);
     this.stages = stageMetrics(plan.stages, options.metrics !== false);
@@ -139,7 +154,7 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
   }
 
   next(): Promise<IteratorResult<T, void>> {
-    if (this.pending === null && this.pos < this.buf.length && !this.aborted) {
+    if (this.pending === null && this.pos < this.buf.length && this.interrupted === undefined) {
       return Promise.resolve({ value: this.buf[this.pos++] as T, done: false });
     }
     const prev = this.pending;
@@ -192,14 +207,10 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
     this.runStatus = "running";
     this.startedAt = Date.now();
     this.startedPerf = now();
+    this.env.onFatal = (error) => this.interrupt("failed", error);
     const signal = this.options.signal;
     if (signal !== undefined) {
-      // Created up front so that a pull already waiting when the signal fires loses the race.
-      this.abortPromise = new Promise<never>((_, reject) => {
-        this.rejectAbort = reject;
-      });
-      this.abortPromise.catch(() => {});
-      const onAbort = () => this.onAbort(signal.reason);
+      const onAbort = () => this.interrupt("cancelled", signal.reason ?? new AbortError());
       if (signal.aborted) onAbort();
       else {
         signal.addEventListener("abort", onAbort, { once: true });
@@ -237,52 +248,62 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
     return undefined;
   }
 
-  private onAbort(reason: unknown): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.abortReason = reason ?? new AbortError();
-    this.rejectAbort?.(this.abortReason);
-    if (this.runStatus === "running") this.finish("cancelled").catch(() => {});
+  /**
+   * Stops the run now: a FAIL_FAST error in any stage, or the signal. Cancelling the chain at
+   * once aborts in-flight work everywhere, also in stages busy with other items that would
+   * only have seen the error at their next pull.
+   */
+  private interrupt(status: "cancelled" | "failed", reason: unknown): void {
+    if (this.interrupted !== undefined) return;
+    this.interrupted = { status, reason, thrown: false };
+    this.rejectInterrupt(reason);
+    if (status === "failed") {
+      // The failing stage ends as failed; cancelling the chain ends the others as cancelled.
+      const key = (reason as { key?: unknown } | null)?.key;
+      for (const m of this.stages) if (m.key === key) m.end("failed");
+    }
+    if (this.runStatus === "running") this.finish(status).catch(() => {});
   }
 
   private async fill(): Promise<IteratorResult<T, void>> {
     try {
       if (this.runStatus === "pending") await this.start();
-      if (this.aborted) throw this.abortReason;
+      this.throwIfInterrupted();
       if (this.runStatus !== "running") return DONE;
       const tail = this.tail as Puller;
       for (;;) {
-        const pulled = tail.pull(this.demand);
-        const chunk =
-          this.abortPromise === undefined
-            ? await pulled
-            : await Promise.race([pulled, this.abortPromise]);
-        if (this.demand < MAX_DEMAND) this.demand *= 2;
+        const chunk = await Promise.race([tail.pull(this.demand), this.interruptPromise]);
+        if (this.demand < this.maxDemand) this.demand = Math.min(this.maxDemand, this.demand * 2);
         if (chunk === null) {
-          if (this.aborted) throw this.abortReason;
+          this.throwIfInterrupted();
           if (this.runStatus !== "running") return DONE;
           const collected = this.env.collected;
           if (collected.length > 0) throw collectedError(collected, this.env.traceId);
           await this.finish("completed");
           return DONE;
         }
-        if (this.aborted) throw this.abortReason;
+        this.throwIfInterrupted();
         if (chunk.values.length === 0) continue;
         this.buf = chunk.values;
         this.pos = 1;
         return { value: chunk.values[0] as T, done: false };
       }
     } catch (error) {
-      if (this.aborted) {
-        await this.finish("cancelled");
-        if (this.abortThrown) return DONE;
-        this.abortThrown = true;
-        throw this.abortReason;
+      const interrupted = this.interrupted;
+      if (interrupted !== undefined) {
+        await this.finish(interrupted.status);
+        if (interrupted.thrown) return DONE;
+        interrupted.thrown = true;
+        throw interrupted.reason;
       }
       if (this.runStatus === "cancelled") return DONE;
       await this.finish("failed");
       throw error;
     }
+  }
+
+  private throwIfInterrupted(): void {
+    if (this.interrupted !== undefined) throw this.interrupted.reason;
   }
 
   /** Ends the run once: cancels the chain (waiting for in-flight work), then closes out. */
@@ -335,6 +356,11 @@ function validateRunOptions(o: RunOptions): void {
   ) {
     throw new RangeError(
       `Run options: expectedItems must be an integer ≥ 0, got ${String(o.expectedItems)}`,
+    );
+  }
+  if (o.chunkSize !== undefined && (!Number.isInteger(o.chunkSize) || o.chunkSize < 1)) {
+    throw new RangeError(
+      `Run options: chunkSize must be a positive integer, got ${String(o.chunkSize)}`,
     );
   }
   if (o.onEvent !== undefined && typeof o.onEvent !== "function") {

@@ -34,6 +34,8 @@ class WhileStage implements Puller {
   private switched = false;
   private index = 0;
   private upstreamClosed: Promise<void> | undefined;
+  private current: Promise<unknown> | null = null;
+  private closed = false;
 
   constructor(
     private readonly upstream: Puller,
@@ -47,6 +49,7 @@ class WhileStage implements Puller {
     const m = this.rt.metrics;
     m.start();
     for (;;) {
+      if (this.closed) return null;
       if (this.taking && this.switched) {
         await this.closeUpstream();
         m.end();
@@ -68,7 +71,16 @@ class WhileStage implements Puller {
           const ctx = this.wantsCtx ? new ItemContextImpl(this.index, 1, lin, this.rt) : undefined;
           this.index++;
           let keep = this.predicate(values[i], ctx);
-          if (isThenable(keep)) keep = await keep;
+          if (isThenable(keep)) {
+            const p = Promise.resolve(keep);
+            this.current = p;
+            try {
+              keep = await p;
+            } finally {
+              this.current = null;
+            }
+          }
+          if (this.closed) return null;
           if (!keep) {
             this.switched = true;
             cut = i;
@@ -88,9 +100,13 @@ class WhileStage implements Puller {
     }
   }
 
-  cancel(): Promise<void> {
+  async cancel(): Promise<void> {
+    this.closed = true;
+    this.rt.abort();
     this.rt.metrics.end("cancelled");
-    return this.closeUpstream();
+    const current = this.current;
+    if (current !== null) await current.then(noop, noop);
+    await this.closeUpstream();
   }
 
   private closeUpstream(): Promise<void> {
@@ -98,3 +114,5 @@ class WhileStage implements Puller {
     return this.upstreamClosed;
   }
 }
+
+function noop(): void {}
