@@ -164,7 +164,18 @@ export class Pipeline<TInput, TOut, TState, TContext> {
     return this.with({ key: k, kind: "flatMap", spec: () => spec, whole: false });
   }
 
+  /** Keeps the items whose predicate is truthy (a type guard narrows the element type). */
+  filter<K extends string, S extends ElementOf<TOut>>(
+    key: ListKey<K, TState, TOut>,
+    predicate: (item: ElementOf<TOut>, ctx: ItemContext<TState, TContext>) => item is S,
+    options?: ListOptions,
+  ): Pipeline<TInput, S[], WithKey<TState, K, S[]>, TContext>;
   /** Keeps the items whose predicate is truthy; the predicate may be async. */
+  filter<K extends string>(
+    key: ListKey<K, TState, TOut>,
+    predicate: (item: ElementOf<TOut>, ctx: ItemContext<TState, TContext>) => unknown,
+    options?: ListOptions,
+  ): Pipeline<TInput, ElementOf<TOut>[], WithKey<TState, K, ElementOf<TOut>[]>, TContext>;
   filter<K extends string>(
     key: ListKey<K, TState, TOut>,
     predicate: (item: ElementOf<TOut>, ctx: ItemContext<TState, TContext>) => unknown,
@@ -255,7 +266,7 @@ export class Pipeline<TInput, TOut, TState, TContext> {
     const t0 = now();
     const stages: StageMetadata[] = [];
     const recorded: StepError[] = [];
-    const state: Record<string, unknown> = {};
+    const state: Readonly<Record<string, unknown>> = Object.freeze({});
     const events = new EventSink(options.onEvent, options.logger, false);
     if (events.active) events.emit({ type: "run:start", traceId, time: startedAt });
     const metadata = (status: StepMetadata["status"]): StepMetadata => ({
@@ -289,6 +300,13 @@ export class Pipeline<TInput, TOut, TState, TContext> {
         metadata: metadata(options.signal?.aborted ? "cancelled" : "failed"),
       });
     let context: unknown;
+    const aborted = () =>
+      new StepError("Aborted before the pipeline ran", {
+        code: "ABORTED",
+        traceId,
+        cause: options.signal?.reason,
+      });
+    if (options.signal?.aborted) return failed(aborted());
     try {
       const built = this.def.contextBuilder?.();
       context = isThenable(built) ? await built : built;
@@ -302,6 +320,7 @@ export class Pipeline<TInput, TOut, TState, TContext> {
       );
     }
     const run: ListRunContext = { traceId, context, state, signal: options.signal, events };
+    if (options.signal?.aborted) return failed(aborted());
     let value: unknown = input;
     for (const stage of this.def.stages) {
       if (!stage.whole && !Array.isArray(value)) {
@@ -331,7 +350,8 @@ export class Pipeline<TInput, TOut, TState, TContext> {
       recorded.push(...outcome.recorded);
       if (!outcome.ok) return failed(outcome.error);
       value = stage.whole ? outcome.values[0] : outcome.values;
-      state[stage.key] = value;
+      // Each stage sees a frozen copy: no step can change what later steps see.
+      run.state = Object.freeze({ ...run.state, [stage.key]: value });
     }
     return finish({ success: true, data: value as TOut, metadata: metadata("completed") });
   }

@@ -1,5 +1,5 @@
 import { StepError } from "./step-error.js";
-import { readCode } from "./to-error.js";
+import { readCode, unwrapFailure } from "./to-error.js";
 
 /**
  * How a failed call is retried: exponential backoff with full jitter and a cap.
@@ -18,7 +18,7 @@ export interface RetryOptions {
   maxBackoffMs?: number;
   /** Extra error codes to treat as retryable. */
   retryableErrors?: readonly string[];
-  /** Overrides the built-in decision: return true to retry this error. */
+  /** Overrides the built-in decision: return true to retry. Receives what your code threw. */
   retryIf?: (error: unknown, attempt: number) => boolean;
 }
 
@@ -78,7 +78,7 @@ function readStatus(error: object): number | undefined {
  * whose cause is consulted too.
  */
 export function isRetryable(error: unknown, retry?: RetryOptions, attempt = 1): boolean {
-  if (retry?.retryIf) return retry.retryIf(error, attempt);
+  if (retry?.retryIf) return retry.retryIf(unwrapFailure(error), attempt);
   if (typeof error !== "object" || error === null) return false;
   // A StepError wraps the real failure; its flag was decided without this policy's codes.
   if (error instanceof StepError && error.cause !== undefined && error.cause !== error) {

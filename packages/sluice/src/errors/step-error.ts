@@ -58,7 +58,8 @@ export class StepError extends Error {
   readonly results: readonly unknown[] | undefined;
 
   constructor(message: string, options: StepErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    // `"cause" in options`, not `!== undefined`: a thrown `undefined` is still the cause.
+    super(message, "cause" in options ? { cause: options.cause } : undefined);
     this.code = options.code ?? "STEP_FAILED";
     this.retryable = options.retryable ?? false;
     this.key = options.key;

@@ -18,6 +18,25 @@ function safeString(value: unknown): string {
   }
 }
 
+const WRAPPER = Symbol.for("sluice.wrapper");
+
+/** Marks an error the library made only to carry another one as its `cause`. */
+export function markWrapper<E extends Error>(error: E): E {
+  Object.defineProperty(error, WRAPPER, { value: true });
+  return error;
+}
+
+/**
+ * What the user's code actually threw: unwraps the library's own wrappers (from
+ * `createStep` and the stages), so `retryIf` and Retry-After see the real error.
+ */
+export function unwrapFailure(error: unknown): unknown {
+  let e = error;
+  while (e instanceof Error && (e as unknown as Record<symbol, unknown>)[WRAPPER] === true)
+    e = e.cause;
+  return e;
+}
+
 /** Where a failure happened, for wrapping it. */
 export interface FailureSite {
   key?: string | undefined;
@@ -35,16 +54,14 @@ export interface FailureSite {
  */
 export function wrapFailure(value: unknown, site: FailureSite, retryable: boolean): StreamingError {
   if (value instanceof StreamingError && value.key === site.key) return value;
-  const cause = toError(value);
-  const code = readCode(cause) ?? "STEP_FAILED";
+  const message = value instanceof Error ? value.message : toError(value).message;
+  const code = value instanceof Error ? (readCode(value) ?? "STEP_FAILED") : "NON_ERROR_THROWN";
   const where = site.key === undefined ? "" : ` in stage "${site.key}"`;
   const item = site.itemIndex === undefined ? "" : ` (item ${site.itemIndex})`;
-  return new StreamingError(`${cause.message}${where}${item}`, {
-    code,
-    retryable,
-    cause: value instanceof StepError && !(value instanceof StreamingError) ? value : cause,
-    ...site,
-  });
+  // The cause is what was thrown, as it was: an Error, a StepError, or any other value.
+  return markWrapper(
+    new StreamingError(`${message}${where}${item}`, { code, retryable, cause: value, ...site }),
+  );
 }
 
 /** The string `code` an error carries, if any. */

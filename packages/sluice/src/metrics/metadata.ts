@@ -7,7 +7,7 @@ export type RunStatus = "pending" | "running" | "completed" | "failed" | "cancel
 /** Per-stage figures, shared by both builders. Times are milliseconds. */
 export interface StageMetadata {
   key: string;
-  /** The stage's operator: map, filter, batch, … or step for `add`. */
+  /** The stage's operator: map, filter, batch, …; `transform` for a streaming step, `step` for a batch `add`. */
   kind: string;
   /** The step's own name, when the stage runs a named step. */
   stepName: string | undefined;

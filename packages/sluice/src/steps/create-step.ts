@@ -1,7 +1,7 @@
 import { now } from "../engine/chunk.js";
 import { isRetryable, type RetryOptions, validateRetry } from "../errors/retry-policy.js";
 import { StepError } from "../errors/step-error.js";
-import { readCode, toError } from "../errors/to-error.js";
+import { markWrapper, readCode, toError } from "../errors/to-error.js";
 import type { Step, StepContext, StepResult } from "./step.js";
 
 /** Options of {@link createStep}. */
@@ -64,13 +64,16 @@ function toStepError(
   ctx: { traceId: string; spanId: string },
 ): StepError {
   if (thrown instanceof StepError) return thrown;
-  const cause = toError(thrown);
-  return new StepError(`Step "${stepName}" failed: ${cause.message}`, {
-    code: readCode(cause) ?? "STEP_FAILED",
-    retryable: isRetryable(cause),
-    cause: thrown instanceof Error ? thrown : cause,
-    stepName,
-    traceId: ctx.traceId,
-    spanId: ctx.spanId,
-  });
+  const message = thrown instanceof Error ? thrown.message : toError(thrown).message;
+  // The cause is exactly what was thrown, Error or not, so nothing is ever one level deeper.
+  return markWrapper(
+    new StepError(`Step "${stepName}" failed: ${message}`, {
+      code: thrown instanceof Error ? (readCode(thrown) ?? "STEP_FAILED") : "NON_ERROR_THROWN",
+      retryable: isRetryable(thrown),
+      cause: thrown,
+      stepName,
+      traceId: ctx.traceId,
+      spanId: ctx.spanId,
+    }),
+  );
 }
