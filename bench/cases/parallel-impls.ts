@@ -1,0 +1,265 @@
+/**
+ * The implementations shared by `parallel-latency` and
+ * `parallel-latency-varied`: a concurrent map of a latency-bound task
+ * (`await sleep(d)`, then `i * 2`) over a counted source, in input order or in
+ * completion order.
+ */
+import { Readable } from "node:stream";
+import type { AnySource } from "../lib/generators.ts";
+import { sleep } from "../lib/sleep.ts";
+import { isSluiceSkip, loadSluice } from "../lib/sluice.ts";
+import {
+  type Implementation,
+  isSkip,
+  type Probe,
+  type RunFn,
+  type Skip,
+  type VariantParams,
+} from "../types.ts";
+
+/** How long task `i` sleeps, in ms. */
+export type Duration = (i: number) => number;
+
+/** The parameters every parallel variant carries. */
+interface ParallelParams {
+  readonly size: number;
+  readonly concurrency: number;
+  readonly ordered: boolean;
+}
+
+function parallelParams(params: VariantParams): ParallelParams {
+  return {
+    size: params.size,
+    concurrency: Number(params.concurrency),
+    ordered: params.ordered === true,
+  };
+}
+
+/** The source: 0 … size − 1, counting every item it hands out. */
+function* countedSource(size: number, probe: Probe): Generator<number> {
+  for (let i = 0; i < size; i++) {
+    probe.pulled();
+    yield i;
+  }
+}
+
+/**
+ * The checksum of the delivered sequence: Σ (k + 1) · vₖ when the order must be
+ * kept (a reordering changes it), Σ vₖ otherwise.
+ */
+export function parallelReference(size: number, ordered: boolean): number {
+  let sum = 0;
+  for (let k = 0; k < size; k++) sum += ordered ? (k + 1) * (k * 2) : k * 2;
+  return sum;
+}
+
+async function consume(
+  results: AnySource<number>,
+  ordered: boolean,
+  probe: Probe,
+): Promise<number> {
+  let sum = 0;
+  let k = 0;
+  for await (const v of results) {
+    probe.delivered();
+    k++;
+    sum += ordered ? k * v : v;
+  }
+  return sum;
+}
+
+/**
+ * The hand-written baseline: an ordered sliding window of at most
+ * `concurrency` promises, written with one async generator.
+ */
+async function* orderedWindow<T, U>(
+  source: AnySource<T>,
+  fn: (item: T) => Promise<U>,
+  concurrency: number,
+): AsyncGenerator<U> {
+  const window: Promise<U>[] = [];
+  for await (const item of source) {
+    window.push(fn(item));
+    if (window.length >= concurrency) yield await window.shift()!;
+  }
+  while (window.length > 0) yield await window.shift()!;
+}
+
+/** A task: sleeps `duration(i)` ms (abortable through `signal`), then returns `i * 2`. */
+type Task = (i: number, signal?: AbortSignal) => Promise<number>;
+
+type Runner = (
+  p: ParallelParams,
+  task: (i: number) => Promise<number>,
+  withSignal: Task,
+) => Promise<RunFn | Skip>;
+
+function impl(
+  description: string,
+  runner: Runner,
+  orderedOnly?: string,
+): (duration: Duration) => Implementation {
+  return (duration) => ({
+    description,
+    unsupported: (params) => (params.ordered === true ? undefined : orderedOnly),
+    prepare: async (params) => {
+      const p = parallelParams(params);
+      // The task reports to the probe of the current run (one run per process).
+      let probe: Probe | undefined;
+      const withSignal: Task = async (i, signal) => {
+        probe?.inFlight(1);
+        try {
+          await sleep(duration(i), signal);
+          return i * 2;
+        } finally {
+          probe?.inFlight(-1);
+        }
+      };
+      const prepared = await runner(p, (i) => withSignal(i), withSignal);
+      if (isSkip(prepared)) return prepared;
+      return (runProbe) => {
+        probe = runProbe;
+        return prepared(runProbe);
+      };
+    },
+  });
+}
+
+const HAND_WRITTEN_ORDERED = "the hand-written baseline is ordered only";
+const PMAP_ORDERED = "pMap (it resolves to an array) has no unordered mode";
+const READABLE_ORDERED = "Readable.map has no unordered mode";
+
+const makers: Record<string, (duration: Duration) => Implementation> = {
+  "hand-written": impl(
+    "ordered sliding window of promises in one async generator (ordered only)",
+    async (p, task) =>
+      p.ordered
+        ? (probe) =>
+            consume(orderedWindow(countedSource(p.size, probe), task, p.concurrency), true, probe)
+        : { skipped: HAND_WRITTEN_ORDERED },
+    HAND_WRITTEN_ORDERED,
+  ),
+  "p-map": impl(
+    "`pMap(source, fn, {concurrency})`: resolves to the whole array (ordered only)",
+    async (p, task) => {
+      if (!p.ordered) return { skipped: PMAP_ORDERED };
+      const { default: pMap } = await import("p-map");
+      return async (probe) => {
+        const all = await pMap(countedSource(p.size, probe), task, {
+          concurrency: p.concurrency,
+        });
+        return consume(all, true, probe);
+      };
+    },
+    PMAP_ORDERED,
+  ),
+  "p-map-iterable": impl(
+    "`pMapIterable(source, fn, {concurrency, preserveOrder})` (p-map 7.1)",
+    async (p, task) => {
+      const { pMapIterable } = await import("p-map");
+      return (probe) =>
+        consume(
+          pMapIterable(countedSource(p.size, probe), task, {
+            concurrency: p.concurrency,
+            preserveOrder: p.ordered,
+          }),
+          p.ordered,
+          probe,
+        );
+    },
+  ),
+  "it-parallel": impl("`parallel(source of thunks, {concurrency, ordered})`", async (p, task) => {
+    const { default: parallel } = await import("it-parallel");
+    return (probe) => {
+      function* thunks(): Generator<() => Promise<number>> {
+        for (const i of countedSource(p.size, probe)) yield () => task(i);
+      }
+      return consume(
+        parallel(thunks(), { concurrency: p.concurrency, ordered: p.ordered }),
+        p.ordered,
+        probe,
+      );
+    };
+  }),
+  "node-readable": impl(
+    "`Readable.from(source).map(fn, {concurrency})` (ordered only)",
+    async (p, task) =>
+      p.ordered
+        ? (probe) =>
+            consume(
+              Readable.from(countedSource(p.size, probe)).map((i: number) => task(i), {
+                concurrency: p.concurrency,
+              }),
+              true,
+              probe,
+            )
+        : { skipped: READABLE_ORDERED },
+    READABLE_ORDERED,
+  ),
+  "streaming-iterables": impl(
+    "`parallelMap(c, fn)` when ordered, `transform(c, fn)` when unordered",
+    async (p, task) => {
+      const { parallelMap, transform } = await import("streaming-iterables");
+      return (probe) =>
+        consume(
+          p.ordered
+            ? parallelMap(p.concurrency, task, countedSource(p.size, probe))
+            : transform(p.concurrency, task, countedSource(p.size, probe)),
+          p.ordered,
+          probe,
+        );
+    },
+  ),
+  sluice: impl(
+    "sluice `.map(name, fn, {concurrency, ordered})`, `executeFrom`",
+    async (p, _task, withSignal) => {
+      const sluice = await loadSluice();
+      if (isSluiceSkip(sluice)) return sluice;
+      const pipeline = sluice.StreamingPipeline.start<number>().map(
+        "task",
+        (i: number, ctx) => withSignal(i, ctx.signal),
+        { concurrency: p.concurrency, ordered: p.ordered },
+      );
+      return (probe) =>
+        consume(pipeline.executeFrom(countedSource(p.size, probe)), p.ordered, probe);
+    },
+  ),
+};
+
+/** Builds the implementations map for a given task duration. */
+export function parallelImplementations(duration: Duration): Record<string, Implementation> {
+  return Object.fromEntries(Object.entries(makers).map(([name, make]) => [name, make(duration)]));
+}
+
+/** Σ duration(i) over the input: the total work, in ms. */
+export function totalWorkMs(size: number, duration: Duration): number {
+  let total = 0;
+  for (let i = 0; i < size; i++) total += duration(i);
+  return total;
+}
+
+/**
+ * The variants: every concurrency × {ordered, unordered}. `idealMs` is the
+ * total work divided by the concurrency (no task longer than that bound), so
+ * `efficiency = idealMs / measured time`.
+ */
+export function parallelVariants(
+  size: number,
+  concurrencies: readonly number[],
+  duration: Duration,
+): { name: string; params: VariantParams }[] {
+  const work = totalWorkMs(size, duration);
+  let longest = 0;
+  for (let i = 0; i < size; i++) longest = Math.max(longest, duration(i));
+  return concurrencies.flatMap((concurrency) =>
+    [true, false].map((ordered) => ({
+      name: `c=${concurrency},${ordered ? "ordered" : "unordered"}`,
+      params: {
+        size,
+        concurrency,
+        ordered,
+        idealMs: Math.max(work / concurrency, longest),
+      },
+    })),
+  );
+}

@@ -1,0 +1,251 @@
+/**
+ * Writes a run's results: the JSON file (everything, including every round)
+ * and the markdown report (machine, per-case tables, first-result table,
+ * target table).
+ */
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, relative } from "node:path";
+import type { CaseSummary, ImplSummary, VariantSummary } from "./aggregate.ts";
+import { formatWithBiome } from "./format.ts";
+import type { MachineInfo } from "./machine.ts";
+import type { Spread } from "./stats.ts";
+import type { TargetResult } from "./targets.ts";
+import type { Column } from "./types.ts";
+
+/** Everything one run produced. */
+export interface RunReport {
+  readonly schema: 1;
+  readonly date: string;
+  readonly mode: "full" | "quick";
+  readonly rounds: number;
+  readonly durationS: number;
+  readonly machine: MachineInfo;
+  /** 1, 5 and 15 minute load averages when the run ended (absent in older files). */
+  readonly loadAverageEnd?: readonly number[];
+  readonly cases: readonly CaseSummary[];
+  readonly targets: readonly TargetResult[];
+}
+
+const MB = 1024 * 1024;
+
+function num(v: number, digits?: number): string {
+  const d = digits ?? (Math.abs(v) >= 100 ? 0 : Math.abs(v) >= 10 ? 1 : 2);
+  return v.toFixed(d);
+}
+
+const range = (s: Spread, fmt: (v: number) => string): string => `${fmt(s.min)}–${fmt(s.max)}`;
+const ratioText = (r: number | null): string => (r === null ? "—" : `${num(r, 2)}×`);
+
+const COLUMN_HEADERS: Record<Column, string> = {
+  nsPerItem: "ns/item",
+  efficiency: "efficiency",
+  firstResult: "first result (ms)",
+  rss: "peak RSS (MB) · × base",
+  heap: "peak heap (MB) · × base",
+  readAhead: "max read-ahead",
+  maxInFlight: "max in flight",
+};
+
+function cell(impl: ImplSummary, column: Column): string {
+  const f = impl.figures;
+  if (f === null) return "";
+  switch (column) {
+    case "nsPerItem":
+      return num(f.nsPerItem.median);
+    case "efficiency":
+      return f.efficiency === null
+        ? "—"
+        : `${num(f.efficiency.median, 3)} (${range(f.efficiency, (v) => num(v, 2))})`;
+    case "firstResult":
+      return f.firstResultMs === null
+        ? "—"
+        : `${num(f.firstResultMs.median, 3)} (${range(f.firstResultMs, (v) => num(v, 3))})`;
+    case "rss":
+      return `${num(f.maxRssBytes.median / MB, 1)} · ${ratioText(impl.ratios.rss)}`;
+    case "heap":
+      return `${num(f.peakHeapBytes.median / MB, 1)} · ${ratioText(impl.ratios.heap)}`;
+    case "readAhead":
+      return f.readAhead === null ? "—" : String(f.readAhead);
+    case "maxInFlight":
+      if (f.maxInFlight === null) return "—";
+      return impl.warnings.length > 0 ? `**${f.maxInFlight}** ⚠` : String(f.maxInFlight);
+  }
+}
+
+function statusText(impl: ImplSummary): string {
+  const note = (impl.note ?? "").split("\n")[0]?.replaceAll("|", "\\|") ?? "";
+  switch (impl.status) {
+    case "ok":
+      return "";
+    case "skipped":
+      return `skipped: ${note}`;
+    case "error":
+      return `**ERROR**: ${note}`;
+    case "mismatch":
+      return `**CHECKSUM MISMATCH**: ${note}`;
+  }
+}
+
+function caseTable(bench: CaseSummary): string[] {
+  const multi = bench.variants.length > 1;
+  const headers = [
+    ...(multi ? ["variant"] : []),
+    "implementation",
+    "median time (ms)",
+    "min–max (ms)",
+    "× baseline",
+    ...bench.columns.map((c) => COLUMN_HEADERS[c]),
+  ];
+  const lines = [`| ${headers.join(" | ")} |`, `|${headers.map(() => "---").join("|")}|`];
+  for (const variant of bench.variants) {
+    for (const impl of variant.impls) {
+      const f = impl.figures;
+      const name = impl.impl === bench.baseline ? `**${impl.impl}** (baseline)` : impl.impl;
+      const row =
+        f === null
+          ? [name, statusText(impl), "", "", ...bench.columns.map(() => "")]
+          : [
+              name,
+              num(f.timeMs.median),
+              range(f.timeMs, (v) => num(v)),
+              ratioText(impl.ratios.time),
+              ...bench.columns.map((c) => cell(impl, c)),
+            ];
+      lines.push(`| ${[...(multi ? [variant.name] : []), ...row].join(" | ")} |`);
+    }
+  }
+  return lines;
+}
+
+function notes(bench: CaseSummary): string[] {
+  const out: string[] = [];
+  const first = bench.variants[0];
+  if (first === undefined) return out;
+  for (const impl of first.impls) out.push(`- \`${impl.impl}\`: ${impl.description}`);
+  const skips = new Map<string, string>();
+  for (const v of bench.variants) {
+    for (const i of v.impls) {
+      if (i.status === "skipped" && i.note !== undefined) skips.set(`${i.impl}: ${i.note}`, v.name);
+    }
+  }
+  if (skips.size > 0) {
+    out.push("", "Skipped:");
+    for (const s of skips.keys()) out.push(`- ${s}`);
+  }
+  const warnings = bench.variants.flatMap((v) =>
+    v.impls.flatMap((i) => i.warnings.map((w) => `- ⚠ ${v.name} \`${i.impl}\`: ${w}`)),
+  );
+  if (warnings.length > 0) {
+    out.push("", "Warnings (checksum correct, but the run broke the stated limit):", ...warnings);
+  }
+  return out;
+}
+
+function firstResultTable(cases: readonly CaseSummary[]): string[] {
+  const memory = cases.find((c) => c.name === "memory");
+  const variant: VariantSummary | undefined = memory?.variants[0];
+  if (variant === undefined) return [];
+  const lines = [
+    "## first-result",
+    "",
+    `Time to first result, from the \`memory\` case (${variant.name}): from the start of the run to the first record reaching the consumer.`,
+    "",
+    "| implementation | time to first result (ms), median | min–max (ms) |",
+    "|---|---|---|",
+  ];
+  for (const impl of variant.impls) {
+    const fr = impl.figures?.firstResultMs ?? null;
+    lines.push(
+      fr === null
+        ? `| ${impl.impl} | ${statusText(impl) || "—"} | |`
+        : `| ${impl.impl} | ${num(fr.median, 3)} | ${range(fr, (v) => num(v, 3))} |`,
+    );
+  }
+  return [...lines, ""];
+}
+
+function targetTable(targets: readonly TargetResult[]): string[] {
+  const lines = [
+    "## Targets",
+    "",
+    "Evaluated from this run's numbers (ratios against the baseline measured in the same run).",
+    "",
+    "| target | measure | limit | this run | status |",
+    "|---|---|---|---|---|",
+  ];
+  for (const t of targets) {
+    const status = t.note === undefined ? t.status : `${t.status} (${t.note.split("\n")[0]})`;
+    lines.push(
+      `| ${t.id} | ${t.description} | ${t.limit} | ${t.value} | ${status.replaceAll("|", "\\|")} |`,
+    );
+  }
+  return [...lines, ""];
+}
+
+function busyWarning(run: RunReport): string[] {
+  const peak = Math.max(...run.machine.loadAverage, ...(run.loadAverageEnd ?? []));
+  if (peak <= run.machine.cores) return [];
+  return [
+    "",
+    `> ⚠ The machine was busy during this run (load average up to ${num(peak, 1)} on ${run.machine.cores} cores): times are inflated and noisy, and timer-based efficiencies are low. Compare ratios within this run only, and re-run on a quiet machine before drawing conclusions.`,
+  ];
+}
+
+/** Renders the markdown report; `rawData` names the JSON file in the text. */
+export function renderMarkdown(run: RunReport, rawData: string): string {
+  const m = run.machine;
+  const lines = [
+    "# Benchmarks",
+    "",
+    `Generated by \`npm run bench\` (bench/run.ts) on ${run.date}; ${run.rounds} round${run.rounds === 1 ? "" : "s"} per implementation, each measurement in a fresh Node process, rounds interleaved; ${num(run.durationS, 0)} s in total. Raw data: \`${rawData}\`.`,
+    "",
+    "## Machine",
+    "",
+    `- CPU: ${m.cpuModel}, ${m.cores} cores`,
+    `- Memory: ${num(m.memoryBytes / 1024 ** 3, 1)} GiB`,
+    `- Node ${m.node} (V8 ${m.v8}), ${m.os}, ${m.arch}`,
+    `- Load average (1, 5, 15 min) at start: ${m.loadAverage.join(", ")}; at end: ${run.loadAverageEnd?.join(", ") ?? "not recorded"}`,
+    ...busyWarning(run),
+    "",
+    "Times are medians over the rounds with min–max; `× baseline` is this implementation's median ÷ the baseline's median in the same run. Times are whole runs in a fresh process, JIT warm-up included.",
+    "",
+    ...targetTable(run.targets),
+  ];
+  for (const bench of run.cases) {
+    lines.push(
+      `## ${bench.name}`,
+      "",
+      bench.description,
+      "",
+      `Baseline: \`${bench.baseline}\`.`,
+      "",
+    );
+    lines.push(...caseTable(bench), "", ...notes(bench), "");
+    if (bench.name === "memory") lines.push(...firstResultTable(run.cases));
+  }
+  return `${lines.join("\n").trimEnd()}\n`;
+}
+
+/** Re-renders the markdown of a JSON report written by `writeReport`. */
+export async function rerender(jsonPath: string, markdownPath: string): Promise<void> {
+  const run = JSON.parse(await readFile(jsonPath, "utf8")) as RunReport;
+  await writeMarkdown(markdownPath, renderMarkdown(run, relative(dirname(markdownPath), jsonPath)));
+}
+
+async function writeMarkdown(path: string, text: string): Promise<void> {
+  await writeFile(path, text);
+  const problem = formatWithBiome(path);
+  if (problem !== undefined) console.error(`warning: could not format ${path}: ${problem}`);
+}
+
+/** Writes `run` as JSON to `jsonPath` and as markdown to `markdownPath`. */
+export async function writeReport(
+  run: RunReport,
+  jsonPath: string,
+  markdownPath: string,
+): Promise<void> {
+  await mkdir(dirname(jsonPath), { recursive: true });
+  await writeFile(jsonPath, `${JSON.stringify(run, null, 2)}\n`);
+  const rawData = relative(dirname(markdownPath), jsonPath);
+  await writeMarkdown(markdownPath, renderMarkdown(run, rawData));
+}

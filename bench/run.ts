@@ -1,0 +1,109 @@
+/**
+ * The benchmark CLI.
+ *
+ *   tsx run.ts                 full run: every case, 3 rounds, writes
+ *                              bench/results/latest.json and BENCHMARKS.md
+ *   tsx run.ts --quick         small sizes, 1 round, workers in parallel;
+ *                              checks checksums only, writes nothing
+ *   --case <name>[,<name>]     only these cases (repeatable)
+ *   --impl <name>[,<name>]     only these implementations (repeatable)
+ *   --rounds <n>               rounds per implementation (full: 3, quick: 1)
+ *   --render                   only re-render BENCHMARKS.md from results/latest.json
+ *
+ * A filtered full run writes bench/results/partial.json and partial.md
+ * instead, so it never overwrites the published report with part of a run.
+ * Exit code 1 on any checksum mismatch or failing implementation.
+ */
+import os from "node:os";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { CASES } from "./cases/index.ts";
+import { machineInfo } from "./machine.ts";
+import { runBenchmarks } from "./orchestrate.ts";
+import { type RunReport, rerender, writeReport } from "./report.ts";
+import { evaluateTargets } from "./targets.ts";
+
+const path = (p: string): string => fileURLToPath(new URL(p, import.meta.url));
+const list = (values: readonly string[] | undefined): string[] | undefined =>
+  values?.flatMap((v) => v.split(",")).filter((v) => v.length > 0);
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: "boolean", default: false },
+      case: { type: "string", multiple: true },
+      impl: { type: "string", multiple: true },
+      rounds: { type: "string" },
+      render: { type: "boolean", default: false },
+    },
+  });
+  if (values.render === true) {
+    await rerender(path("./results/latest.json"), path("../BENCHMARKS.md"));
+    console.error("re-rendered BENCHMARKS.md from bench/results/latest.json");
+    return 0;
+  }
+  const quick = values.quick === true;
+  const cases = list(values.case) ?? Object.keys(CASES);
+  const unknown = cases.filter((c) => !(c in CASES));
+  if (unknown.length > 0) {
+    console.error(
+      `unknown case(s): ${unknown.join(", ")}; known: ${Object.keys(CASES).join(", ")}`,
+    );
+    return 2;
+  }
+  const rounds = values.rounds === undefined ? (quick ? 1 : 3) : Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1) {
+    console.error(`--rounds must be a positive integer, got ${values.rounds}`);
+    return 2;
+  }
+  const impls = list(values.impl);
+  const machine = machineInfo();
+  const started = Date.now();
+  console.error(
+    `sluice bench: ${quick ? "quick (checksums only)" : "full"}, ${rounds} round(s), cases: ${cases.join(", ")}`,
+  );
+
+  const outcome = await runBenchmarks({
+    quick,
+    rounds,
+    cases,
+    ...(impls === undefined ? {} : { impls }),
+    parallelism: quick ? Math.max(1, os.cpus().length) : 1,
+    timeoutMs: quick ? 60_000 : 10 * 60_000,
+    log: (line) => console.error(line),
+  });
+  const durationS = (Date.now() - started) / 1000;
+
+  if (!quick) {
+    const report: RunReport = {
+      schema: 1,
+      date: new Date(started).toISOString(),
+      mode: "full",
+      rounds,
+      durationS,
+      machine,
+      loadAverageEnd: os.loadavg().map((l) => Math.round(l * 100) / 100),
+      cases: outcome.cases,
+      targets: evaluateTargets(outcome.cases),
+    };
+    const filtered = values.case !== undefined || impls !== undefined;
+    const json = path(filtered ? "./results/partial.json" : "./results/latest.json");
+    const md = path(filtered ? "./results/partial.md" : "../BENCHMARKS.md");
+    await writeReport(report, json, md);
+    console.error(`wrote ${json} and ${md}`);
+    for (const t of report.targets) {
+      console.error(`target ${t.id}: ${t.status} (${t.value} vs ${t.limit})`);
+    }
+  }
+
+  console.error(`done in ${durationS.toFixed(1)} s`);
+  if (outcome.failures.length > 0) {
+    console.error(`\n${outcome.failures.length} failure(s):`);
+    for (const f of outcome.failures) console.error(`  ✗ ${f}`);
+    return 1;
+  }
+  console.error("all checksums match");
+  return 0;
+}
+
+process.exitCode = await main();

@@ -1,0 +1,148 @@
+/**
+ * The performance targets sluice must meet, evaluated from one run's numbers
+ * (ratios are against the baseline measured in the same run). The same list
+ * is written out in `bench/README.md`.
+ */
+import type { CaseSummary, ImplSummary } from "./aggregate.ts";
+
+/** The outcome of one target in one run. */
+export interface TargetResult {
+  readonly id: string;
+  readonly description: string;
+  /** The limit, printed with its comparison, e.g. "≤ 0.1×". */
+  readonly limit: string;
+  /** The measured value, formatted; "—" when not measured. */
+  readonly value: string;
+  readonly status: "met" | "not met" | "skipped";
+  readonly note?: string;
+}
+
+type Pick = (impl: ImplSummary, baseline: ImplSummary | undefined) => number | null;
+
+interface Target {
+  readonly id: string;
+  readonly description: string;
+  readonly caseName: string;
+  /** Variant name, or a predicate for variants whose name depends on the size. */
+  readonly variant: (name: string) => boolean;
+  readonly impl: string;
+  readonly pick: Pick;
+  readonly compare: "≤" | "≥";
+  readonly threshold: number;
+  readonly format: (v: number) => string;
+}
+
+const anyVariant = (): boolean => true;
+const times = (v: number): string => `${v.toFixed(3)}×`;
+const plain = (v: number): string => v.toFixed(3);
+const ms = (v: number): string => `${v.toFixed(3)} ms`;
+
+const timeRatio: Pick = (i) => i.ratios.time;
+const efficiency: Pick = (i) => i.figures?.efficiency?.median ?? null;
+
+function parallelTargets(): Target[] {
+  return [32, 128].flatMap((c) =>
+    (["ordered", "unordered"] as const).map(
+      (order): Target => ({
+        id: `parallel-latency c=${c} ${order}`,
+        description: `sluice efficiency at concurrency ${c}, ${order}`,
+        caseName: "parallel-latency",
+        variant: (name) => name === `c=${c},${order}`,
+        impl: "sluice",
+        pick: efficiency,
+        compare: "≥",
+        threshold: c === 32 ? 0.88 : 0.75,
+        format: plain,
+      }),
+    ),
+  );
+}
+
+/** Every target, in report order. */
+export const TARGETS: readonly Target[] = [
+  {
+    id: "sync-chain",
+    description: "sluice ns/item ÷ async-generators ns/item",
+    caseName: "sync-chain",
+    variant: anyVariant,
+    impl: "sluice",
+    pick: timeRatio,
+    compare: "≤",
+    threshold: 0.1,
+    format: times,
+  },
+  {
+    id: "async-chain",
+    description: "sluice ns/item ÷ async-generators ns/item",
+    caseName: "async-chain",
+    variant: anyVariant,
+    impl: "sluice",
+    pick: timeRatio,
+    compare: "≤",
+    threshold: 0.4,
+    format: times,
+  },
+  ...parallelTargets(),
+  {
+    id: "memory peak RSS",
+    description: "sluice-streaming peak RSS ÷ async-generators peak RSS",
+    caseName: "memory",
+    variant: anyVariant,
+    impl: "sluice-streaming",
+    pick: (i) => i.ratios.rss,
+    compare: "≤",
+    threshold: 1.15,
+    format: times,
+  },
+  {
+    id: "first result",
+    description: "sluice-streaming time to first result (memory case)",
+    caseName: "memory",
+    variant: anyVariant,
+    impl: "sluice-streaming",
+    pick: (i) => i.figures?.firstResultMs?.median ?? null,
+    compare: "≤",
+    threshold: 1,
+    format: ms,
+  },
+  {
+    id: "stage-overlap",
+    description: "sluice total time, 100 items × 3 stages × 20 ms (no overlap ≈ 6 s)",
+    caseName: "stage-overlap",
+    variant: anyVariant,
+    impl: "sluice",
+    pick: (i) => i.figures?.timeMs.median ?? null,
+    compare: "≤",
+    threshold: 2500,
+    format: ms,
+  },
+];
+
+function evaluate(target: Target, cases: readonly CaseSummary[]): TargetResult {
+  const limit = `${target.compare} ${target.format(target.threshold)}`;
+  const base = { id: target.id, description: target.description, limit };
+  const bench = cases.find((c) => c.name === target.caseName);
+  const variant = bench?.variants.find((v) => target.variant(v.name));
+  const impl = variant?.impls.find((i) => i.impl === target.impl);
+  if (bench === undefined || variant === undefined || impl === undefined) {
+    return { ...base, value: "—", status: "skipped", note: "case not run" };
+  }
+  if (impl.status === "skipped") {
+    return { ...base, value: "—", status: "skipped", note: impl.note ?? "skipped" };
+  }
+  if (impl.status !== "ok") {
+    return { ...base, value: "—", status: "not met", note: `${impl.status}: ${impl.note ?? ""}` };
+  }
+  const baseline = variant.impls.find((i) => i.impl === bench.baseline);
+  const value = target.pick(impl, baseline);
+  if (value === null) {
+    return { ...base, value: "—", status: "skipped", note: "baseline not measured" };
+  }
+  const met = target.compare === "≤" ? value <= target.threshold : value >= target.threshold;
+  return { ...base, value: target.format(value), status: met ? "met" : "not met" };
+}
+
+/** Evaluates every target against a run's summaries. */
+export function evaluateTargets(cases: readonly CaseSummary[]): TargetResult[] {
+  return TARGETS.map((t) => evaluate(t, cases));
+}
