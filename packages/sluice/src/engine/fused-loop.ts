@@ -39,6 +39,36 @@ let codegen: boolean | undefined;
  * Content-Security-Policy), a generic loop gives the same results, only slower.
  */
 export function fusedLoop(modes: readonly EmitMode[], fns: readonly Fn[]): FusedLoop {
+  // Generated once per group of stages and reused by every run, so runs after the first
+  // start with code V8 has already optimized.
+  const first = fns[0];
+  const cached =
+    first === undefined ? undefined : cache.get(first)?.find((c) => sameGroup(c, modes, fns));
+  if (cached !== undefined) return cached.loop;
+  const loop = build(modes, fns);
+  if (first !== undefined) {
+    const list = cache.get(first) ?? [];
+    list.push({ fns: [...fns], modes: [...modes], loop });
+    cache.set(first, list);
+  }
+  return loop;
+}
+
+interface CachedLoop {
+  fns: readonly Fn[];
+  modes: readonly EmitMode[];
+  loop: FusedLoop;
+}
+
+const cache = new WeakMap<Fn, CachedLoop[]>();
+
+function sameGroup(c: CachedLoop, modes: readonly EmitMode[], fns: readonly Fn[]): boolean {
+  return (
+    c.fns.length === fns.length && c.fns.every((f, i) => f === fns[i] && c.modes[i] === modes[i])
+  );
+}
+
+function build(modes: readonly EmitMode[], fns: readonly Fn[]): FusedLoop {
   if (codegen !== false) {
     try {
       const loop = generate(modes, fns);

@@ -1,17 +1,27 @@
-function randomHex(bytes: number): string {
-  const buf = new Uint8Array(bytes);
-  globalThis.crypto.getRandomValues(buf);
+/*
+ * Trace and span ids only need to be unique, not secret. Math.random is used rather than
+ * crypto.getRandomValues because the first touch of `globalThis.crypto` loads Node's
+ * webcrypto module, which costs about a millisecond in a run's time to first result.
+ */
+function randomHex(chars: number): string {
   let out = "";
-  for (const b of buf) out += b.toString(16).padStart(2, "0");
-  return out;
+  while (out.length < chars) {
+    // 13 hex digits per draw stay within the 52 random bits of a double.
+    out += Math.floor(Math.random() * 0x10000000000000)
+      .toString(16)
+      .padStart(13, "0");
+  }
+  return out.slice(0, chars);
 }
 
-/** A W3C trace id: 32 lowercase hex characters. */
+/** A W3C trace id: 32 lowercase hex characters, never all zero. */
 export function newTraceId(): string {
-  return randomHex(16);
+  const id = randomHex(32);
+  return /^0+$/.test(id) ? newTraceId() : id;
 }
 
-/** A W3C span id: 16 lowercase hex characters. */
+/** A W3C span id: 16 lowercase hex characters, never all zero. */
 export function newSpanId(): string {
-  return randomHex(8);
+  const id = randomHex(16);
+  return /^0+$/.test(id) ? newSpanId() : id;
 }
