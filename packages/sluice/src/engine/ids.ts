@@ -14,14 +14,17 @@ function randomHex(chars: number): string {
   return out.slice(0, chars);
 }
 
+/** W3C forbids the all-zero id; a stubbed Math.random (tests) must not loop, so patch it. */
+function nonZero(id: string): string {
+  return /^0+$/.test(id) ? `${id.slice(0, -1)}1` : id;
+}
+
 /** A W3C trace id: 32 lowercase hex characters, never all zero. */
 export function newTraceId(): string {
-  const id = randomHex(32);
-  return /^0+$/.test(id) ? newTraceId() : id;
+  return nonZero(randomHex(32));
 }
 
 /** A W3C span id: 16 lowercase hex characters, never all zero. */
 export function newSpanId(): string {
-  const id = randomHex(16);
-  return /^0+$/.test(id) ? newSpanId() : id;
+  return nonZero(randomHex(16));
 }

@@ -20,7 +20,10 @@ export interface ItemContext<TState = unknown, TContext = unknown> {
   readonly state: TState;
   /** The run's context, built once per run by the context builder. */
   readonly context: TContext;
-  /** Aborted when the run is cancelled, fails fast, or a downstream `take` is satisfied. */
+  /**
+   * This call's own signal: aborted when the run is cancelled, fails fast, or a downstream
+   * `take` is satisfied while the call is in flight.
+   */
   readonly signal: AbortSignal;
   readonly traceId: string;
   /** The stage's span id. */
@@ -30,6 +33,7 @@ export interface ItemContext<TState = unknown, TContext = unknown> {
 /** The engine's implementation: fields for what changes per item, getters for the rest. */
 export class ItemContextImpl implements ItemContext {
   private stateView: object | undefined;
+  private controller: AbortController | undefined;
 
   constructor(
     readonly index: number,
@@ -45,8 +49,15 @@ export class ItemContextImpl implements ItemContext {
   get context(): unknown {
     return this.rt.env.context;
   }
+  /** Created on first use: functions that never look at it cost no controller. */
   get signal(): AbortSignal {
-    return this.rt.signal;
+    this.controller ??= this.rt.itemController();
+    return this.controller.signal;
+  }
+
+  /** Called when the item's call has settled. */
+  release(): void {
+    if (this.controller !== undefined) this.rt.releaseItem(this.controller);
   }
   get traceId(): string {
     return this.rt.env.traceId;

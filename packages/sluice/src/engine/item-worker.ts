@@ -43,7 +43,7 @@ export abstract class ItemWorker {
     protected readonly op: ItemOp,
   ) {}
 
-  protected ctx(index: number, attempt: number, lin: Lineage | null): ItemContext | undefined {
+  protected ctx(index: number, attempt: number, lin: Lineage | null): ItemContextImpl | undefined {
     return this.op.wantsCtx ? new ItemContextImpl(index, attempt, lin, this.rt) : undefined;
   }
 
@@ -89,14 +89,17 @@ export abstract class ItemWorker {
       if (this.closed) return SKIPPED;
       attempts++;
       m.retried++;
+      const ctx = this.ctx(index, attempts, lin);
       try {
-        let r = this.op.invoke(item, this.ctx(index, attempts, lin));
+        let r = this.op.invoke(item, ctx);
         if (isThenable(r)) r = await r;
         m.succeeded++;
         return { value: r };
       } catch (e) {
         if (this.closed) return SKIPPED;
         error = e;
+      } finally {
+        ctx?.release();
       }
     }
     return this.fail(item, index, error, attempts);

@@ -1,3 +1,5 @@
+import { StepError } from "../errors/step-error.js";
+import { wrapFailure } from "../errors/to-error.js";
 import type { StageMetrics } from "../metrics/stage-metrics.js";
 import { type Chunk, now, type Puller } from "./chunk.js";
 
@@ -21,6 +23,7 @@ export class MeteredPuller implements Puller {
     private readonly timed: boolean,
     /** Told about an error a stage throws, so the whole run stops at once. */
     private readonly onFatal: (error: unknown) => void,
+    private readonly traceId: string,
   ) {}
 
   async pull(demand: number): Promise<Chunk | null> {
@@ -28,9 +31,7 @@ export class MeteredPuller implements Puller {
       try {
         return await this.inner.pull(demand);
       } catch (error) {
-        for (const m of this.own) m.end("failed");
-        this.onFatal(error);
-        throw error;
+        throw this.failed(error);
       }
     }
     const t = now();
@@ -42,9 +43,7 @@ export class MeteredPuller implements Puller {
     try {
       chunk = await this.inner.pull(demand);
     } catch (error) {
-      for (const m of this.own) m.end("failed");
-      this.onFatal(error);
-      throw error;
+      throw this.failed(error);
     }
     const t2 = now();
     this.lastReturn = t2;
@@ -56,6 +55,22 @@ export class MeteredPuller implements Puller {
     }
     if (chunk !== null) last?.firstOutput();
     return chunk;
+  }
+
+  /**
+   * An error from a stage that is not already a `StepError` (a source that threw, a
+   * streaming step, a predicate or `weigh`) gets the stage's key and a code, its original
+   * kept as the cause, so every error out of a run is a `StreamingError`.
+   */
+  private failed(error: unknown): unknown {
+    for (const m of this.own) m.end("failed");
+    const last = this.own[this.own.length - 1];
+    const wrapped =
+      error instanceof StepError
+        ? error
+        : wrapFailure(error, { key: last?.key ?? "source", traceId: this.traceId }, false);
+    this.onFatal(wrapped);
+    return wrapped;
   }
 
   cancel(): Promise<void> {

@@ -175,13 +175,16 @@ export class ParallelItemStage extends ItemWorker implements Puller {
   private async runOne(item: unknown, index: number, lin: Lineage | null): Promise<Done> {
     const m = this.rt.metrics;
     const t0 = m.timed ? now() : 0;
+    const ctx = this.ctx(index, 1, lin);
     try {
-      let value = this.op.invoke(item, this.ctx(index, 1, lin));
+      let value = this.op.invoke(item, ctx);
       if (isThenable(value)) value = await value;
       m.succeeded++;
       if (m.timed) this.timed(index, now() - t0);
+      ctx?.release();
       return { kind: OK, item, lin, value };
     } catch (error) {
+      ctx?.release();
       if (this.closed) return { kind: SKIP, item: undefined, lin: null, value: undefined };
       try {
         const recovered = await this.recover(item, index, lin, error);

@@ -50,12 +50,35 @@ export class StageRuntime {
     readonly stateOf: (lin: Lineage | null) => object,
   ) {}
 
+  private readonly active = new Set<AbortController>();
+
+  /** The stage's signal: aborted when the stage stops (streaming steps and batch steps see it). */
   get signal(): AbortSignal {
     return this.controller.signal;
   }
 
+  /**
+   * A signal of its own for one item's call, aborted with the stage. Per item, so that a
+   * listener a function adds dies with its item instead of piling up on the stage's signal.
+   */
+  itemController(): AbortController {
+    const c = new AbortController();
+    if (this.controller.signal.aborted) c.abort(this.controller.signal.reason);
+    else this.active.add(c);
+    return c;
+  }
+
+  /** The item's call settled: its signal no longer needs to follow the stage's. */
+  releaseItem(c: AbortController): void {
+    this.active.delete(c);
+  }
+
   /** Aborts every in-flight call of this stage. */
   abort(reason?: unknown): void {
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
+    if (this.controller.signal.aborted) return;
+    this.controller.abort(reason);
+    const r = this.controller.signal.reason;
+    for (const c of this.active) c.abort(r);
+    this.active.clear();
   }
 }

@@ -1,5 +1,6 @@
 import { type Chunk, isThenable, type Lineage, newChunk, now, type Puller } from "./chunk.js";
 import { emitOne } from "./emit.js";
+import type { ItemContextImpl } from "./item-context.js";
 import { EmitMode, type ItemOp, ItemWorker, SKIPPED } from "./item-worker.js";
 import type { StageRuntime } from "./run-env.js";
 
@@ -30,6 +31,8 @@ export class SequentialItemStage extends ItemWorker implements Puller {
   private stopLin: Lineage | null = null;
   private stopIndex = 0;
   private stopValue: unknown;
+  /** The context of an item whose result is being awaited, released when it settles. */
+  private stopCtx: ItemContextImpl | undefined;
   private current: Promise<unknown> | null = null;
   private cancelling: Promise<void> | undefined;
 
@@ -125,16 +128,20 @@ export class SequentialItemStage extends ItemWorker implements Puller {
         const lin = lins === undefined ? null : (lins[pos] ?? null);
         pos++;
         let result: unknown;
+        const ctx = wantsCtx ? this.ctx(index, 1, lin) : undefined;
         try {
-          result = invoke(item, wantsCtx ? this.ctx(index, 1, lin) : undefined);
+          result = invoke(item, ctx);
         } catch (error) {
+          ctx?.release();
           this.setStop(item, lin, index++, error);
           return THREW;
         }
         if (isThenable(result)) {
           this.setStop(item, lin, index++, result);
+          this.stopCtx = ctx;
           return AWAIT;
         }
+        ctx?.release();
         index++;
         ok++;
         emitOne(mode, key, item, result, lin, out);

@@ -56,7 +56,7 @@ export function buildChain(
   const timed = metrics[0]?.timed ?? false;
   for (const m of metrics) m.events = env.events;
   const onFatal = (error: unknown) => env.onFatal(error);
-  let upstream: Puller = new MeteredPuller(source, [], metrics[0], timed, onFatal);
+  let upstream: Puller = new MeteredPuller(source, [], metrics[0], timed, onFatal, env.traceId);
   let laterReadsState = false;
   const track: boolean[] = new Array(stages.length).fill(false);
   for (let i = stages.length - 1; i >= 0; i--) {
@@ -90,7 +90,14 @@ export function buildChain(
       end = i + 1;
       upstream = (stages[i] as StageSpec).create(upstream, runtimes[i] as StageRuntime);
     }
-    upstream = new MeteredPuller(upstream, metrics.slice(i, end), metrics[end], timed, onFatal);
+    upstream = new MeteredPuller(
+      upstream,
+      metrics.slice(i, end),
+      metrics[end],
+      timed,
+      onFatal,
+      env.traceId,
+    );
     i = end;
   }
   return upstream;

@@ -124,7 +124,7 @@ describe("batch by weight", () => {
     expect(await collect(p.executeFrom([1, 2, 3]))).toEqual([[1, 2], [3]]);
   });
 
-  it("a weigh that returns a bad weight fails the run with a RangeError naming the key", async () => {
+  it("a weigh that returns a bad weight fails the run with a StreamingError naming the key (RangeError cause)", async () => {
     for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY, "3" as unknown as number]) {
       const p = StreamingPipeline.start<number>().batch("weighed", {
         maxWeight: 5,
@@ -134,7 +134,8 @@ describe("batch by weight", () => {
         () => undefined,
         (e: unknown) => e,
       );
-      expect(err).toBeInstanceOf(RangeError);
+      expect(err).toMatchObject({ name: "StreamingError", key: "weighed" });
+      expect((err as Error).cause).toBeInstanceOf(RangeError);
       expect((err as Error).message).toMatch(/weighed/);
       expect((err as Error).message).toMatch(/weigh/);
     }

@@ -70,15 +70,20 @@ class WhileStage implements Puller {
           const lin: Lineage | null = lins?.[i] ?? null;
           const ctx = this.wantsCtx ? new ItemContextImpl(this.index, 1, lin, this.rt) : undefined;
           this.index++;
-          let keep = this.predicate(values[i], ctx);
-          if (isThenable(keep)) {
-            const p = Promise.resolve(keep);
-            this.current = p;
-            try {
-              keep = await p;
-            } finally {
-              this.current = null;
+          let keep: unknown;
+          try {
+            keep = this.predicate(values[i], ctx);
+            if (isThenable(keep)) {
+              const p = Promise.resolve(keep);
+              this.current = p;
+              try {
+                keep = await p;
+              } finally {
+                this.current = null;
+              }
             }
+          } finally {
+            ctx?.release();
           }
           if (this.closed) return null;
           if (!keep) {
