@@ -19,8 +19,8 @@ async function* pages() {
 
 /**
  * A call that takes 50 ms unless its signal aborts first, as fetch(url, { signal }) does.
- * `ctx.signal` is shared by every item of the stage, so the listener is removed when the
- * call settles: leaving it would pile up one listener per item.
+ * The listener is removed when the call settles, as a well-behaved API does (each call's
+ * `ctx.signal` is its own, so a forgotten listener would not pile up, but it is tidy).
  */
 function fetchPage(page: number, ctx: ItemContext): Promise<string> {
   return new Promise((resolve, reject) => {
