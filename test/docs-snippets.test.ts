@@ -96,10 +96,13 @@ describe("documentation code blocks", () => {
       (e: { stdout?: string }) => e.stdout ?? String(e),
     );
     // Map generated names back to the doc and line they came from.
-    const readable = result.replace(/test\/\.snippets\/([\w-]+)-L(\d+)\.ts\((\d+)/g, (_m, n, l, r) => {
-      const s = snippets.find((x) => x.name === `${n}-L${l}`);
-      return `${s?.file ?? n}:${Number(l) + Number(r) - 1}`;
-    });
+    const readable = result.replace(
+      /test\/\.snippets\/([\w-]+)-L(\d+)\.ts\((\d+)/g,
+      (_m, n, l, r) => {
+        const s = snippets.find((x) => x.name === `${n}-L${l}`);
+        return `${s?.file ?? n}:${Number(l) + Number(r) - 1}`;
+      },
+    );
     expect(readable).toBe("");
   }, 120_000);
 

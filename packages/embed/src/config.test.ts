@@ -25,7 +25,7 @@ describe("parseEmbedConfig", () => {
       minChunkSize: 200,
       chunkOverlap: 100,
     });
-    expect(config.batch).toEqual({ size: 64, maxTokens: 8000 });
+    expect(config.batch).toEqual({ size: 64, maxTokens: 8000, maxWaitMs: 250 });
     expect(config.embedder.kind).toBe("hash");
     expect(config.embedder.dimensions).toBe(384);
     expect(config.store).toEqual({ kind: "pglite", location: "/base/.sluice/store" });

@@ -61,6 +61,10 @@ const embedderSchema = z.strictObject({
   timeoutMs: positiveInt().default(60_000),
   maxRetries: z.number().int().nonnegative().max(20).default(5),
   concurrency: positiveInt().max(64).default(2),
+  /** Attempts per embed batch in the pipeline (on top of the OpenAI client's own retries). */
+  retryAttempts: positiveInt().max(20).default(3),
+  /** Base backoff of those attempts: full jitter, doubling per attempt, capped at 10 s. */
+  retryBackoffMs: z.number().int().nonnegative().max(60_000).default(200),
   endOfTextToken: z.string().min(1).optional(),
 });
 
@@ -87,6 +91,8 @@ export const embedConfigSchema = z.strictObject({
     .strictObject({
       size: positiveInt().max(2048).default(64),
       maxTokens: positiveInt().default(8000),
+      /** Streaming only: a partial batch is sent once its first chunk has waited this long. */
+      maxWaitMs: positiveInt().max(600_000).default(250),
     })
     .prefault({}),
   embedder: embedderSchema.prefault({}),

@@ -23,6 +23,10 @@ describe("@sluice/embed public surface", () => {
       "planSync",
       "generateCorpus",
       "startEmbeddingServer",
+      "embedDocuments",
+      "embedDocumentsStreaming",
+      "workflowSteps",
+      "runCli",
     ]) {
       expect(typeof (embed as Record<string, unknown>)[name], name).toBe("function");
     }

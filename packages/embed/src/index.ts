@@ -4,6 +4,14 @@
  * @packageDocumentation
  */
 
+export { type CliIo, EXIT, runCli } from "./cli/main.ts";
+export {
+  createProgressView,
+  type ProgressPoller,
+  type ProgressView,
+  type ProgressViewKind,
+  pollProgress,
+} from "./cli/progress-view.ts";
 export {
   ConfigError,
   type ConfigIssue,
@@ -139,3 +147,36 @@ export {
   type RecordedRequest,
   startEmbeddingServer,
 } from "./testing/embedding-server.ts";
+export { embedBatchPipeline, embedDocuments } from "./workflows/embed-documents.ts";
+export { embedDocumentsStreaming, embedPipeline } from "./workflows/embed-documents-streaming.ts";
+export type { ProgressProbe, ProgressSnapshot, StageProgress } from "./workflows/progress.ts";
+export {
+  type ErrorEntry,
+  type ErrorKind,
+  type FailureSubject,
+  StageFailure,
+} from "./workflows/report.ts";
+export {
+  EmbedSession,
+  type EmbedSummary,
+  type EmbedWorkflowOptions,
+  errorReport,
+} from "./workflows/session.ts";
+export {
+  batchAll,
+  batchOptions,
+  type ChunkItem,
+  type CleanedFile,
+  cleanOf,
+  discover,
+  embedBatch,
+  type FrontmatterFile,
+  frontmatterOf,
+  isChanged,
+  type ReadFile,
+  readFile,
+  splitOf,
+  storeBatch,
+  type WorkflowSteps,
+  workflowSteps,
+} from "./workflows/steps.ts";

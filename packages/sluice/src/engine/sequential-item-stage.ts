@@ -86,6 +86,8 @@ export class SequentialItemStage extends ItemWorker implements Puller {
           } finally {
             this.current = null;
             m.leave();
+            this.stopCtx?.release();
+            this.stopCtx = undefined;
           }
         }
         if (this.closed) return null;

@@ -92,7 +92,7 @@ describe("whole pipelines", () => {
 
   it("a batch pipeline runs inside a streaming one, per item, on the run's trace", async () => {
     const traces: string[] = [];
-    const traced = Pipeline.start<string>().add(
+    const traced = Pipeline.start<number>().add(
       "t",
       createStep("t", ({ input, traceId }) => {
         traces.push(traceId);

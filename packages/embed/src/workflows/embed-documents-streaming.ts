@@ -1,0 +1,78 @@
+import { performance } from "node:perf_hooks";
+import { type RunMetadata, StreamingPipeline } from "sluice";
+import type { EmbedConfig, EmbedConfigInput } from "../config.ts";
+import type { DiscoveredFile } from "../steps/discover.ts";
+import type { ProgressSnapshot } from "./progress.ts";
+import { EmbedSession, type EmbedSummary, type EmbedWorkflowOptions } from "./session.ts";
+import { batchOptions, discover, isChanged, splitOf, workflowSteps } from "./steps.ts";
+
+/** The streaming pipeline over discovered files: every file flows through as soon as it can. */
+export function embedPipeline(config: EmbedConfig, session: EmbedSession) {
+  const steps = workflowSteps(config);
+  const perFile = { concurrency: config.concurrency };
+  return StreamingPipeline.start<DiscoveredFile, EmbedSession>(() => session, {
+    errorStrategy: "SPLIT_ERRORS",
+  })
+    .map("read", steps.read, perFile)
+    .filter("changed", (file) => isChanged(file, session))
+    .map("frontmatter", steps.frontmatter, perFile)
+    .map("clean", steps.clean, perFile)
+    .flatMap("split", (file) => splitOf(file, session), perFile)
+    .batch("batch", batchOptions(config))
+    .map("embed", steps.embed, { concurrency: config.embedder.concurrency, ordered: false })
+    .map("store", steps.store);
+}
+
+/**
+ * Embeds a folder of markdown with a `StreamingPipeline`: files are read, cleaned and split
+ * concurrently, chunks are batched by count and token budget (or a wait cap), embedded with
+ * retries and stored as they come; memory stays bounded by the stages' concurrency. A file or
+ * batch that fails goes to the run's SPLIT_ERRORS side stream and into the summary's error
+ * report; the rest of the run carries on.
+ */
+export async function embedDocumentsStreaming(
+  config: EmbedConfigInput | EmbedConfig,
+  options: EmbedWorkflowOptions = {},
+): Promise<EmbedSummary> {
+  const session = await EmbedSession.open(config, options);
+  try {
+    const files = await discover(session);
+    const run = embedPipeline(session.config, session).executeFrom(
+      files,
+      options.signal ? { signal: options.signal } : {},
+    );
+    options.onStart?.(() => snapshotOf(session, run.metadata()));
+    const errors = (async () => {
+      for await (const record of run.errors) session.recordEngineError(record.error, record.key);
+    })();
+    try {
+      for await (const _ of run) {
+        // Stored counts and commits happen in the store stage; nothing to collect here.
+      }
+    } finally {
+      await errors;
+    }
+    return session.summary("streaming");
+  } finally {
+    await session.close();
+  }
+}
+
+function snapshotOf(session: EmbedSession, metadata: RunMetadata): ProgressSnapshot {
+  return {
+    mode: "streaming",
+    elapsedMs: performance.now() - session.startedAt,
+    files: { total: session.filesTotal, done: session.filesDone },
+    embedded: session.embedded,
+    errors: metadata.errors.length,
+    stages: metadata.stages.map((s) => ({
+      key: s.key,
+      in: s.counts.in,
+      out: s.counts.out,
+      failed: s.counts.failed,
+      retried: s.counts.retried,
+      inFlight: s.inFlight,
+      concurrency: s.concurrency,
+    })),
+  };
+}

@@ -1,0 +1,132 @@
+import { performance } from "node:perf_hooks";
+import { createStep, Pipeline, type Step } from "sluice";
+import type { EmbedConfig, EmbedConfigInput } from "../config.ts";
+import { type ProgressSnapshot, StageCounter } from "./progress.ts";
+import { EmbedSession, type EmbedSummary, type EmbedWorkflowOptions } from "./session.ts";
+import { isChanged, workflowSteps } from "./steps.ts";
+
+const KEYS = [
+  "discover",
+  "read",
+  "changed",
+  "frontmatter",
+  "clean",
+  "split",
+  "batch",
+  "embed",
+  "store",
+];
+
+/**
+ * The batch pipeline: each stage runs over the whole array before the next starts. `counters`
+ * gets live per-stage figures (a batch `Pipeline` reports its metadata only at the end).
+ */
+export function embedBatchPipeline(
+  config: EmbedConfig,
+  session: EmbedSession,
+  counters: ReadonlyMap<string, StageCounter> = new Map(),
+) {
+  const steps = workflowSteps(config);
+  const c = <I, O>(key: string, step: Step<I, O, {}, EmbedSession>) =>
+    counted(step, counters.get(key));
+  const perFile = {
+    parallel: true,
+    concurrencyLimit: config.concurrency,
+    errorStrategy: "SKIP_FAILED",
+  } as const;
+  return Pipeline.start<void, EmbedSession>(() => session)
+    .add("discover", c("discover", steps.discover))
+    .map("read", c("read", steps.read), perFile)
+    .filter("changed", (file, ctx) => {
+      const counter = counters.get("changed");
+      if (counter) counter.in++;
+      const keep = isChanged(file, ctx.context);
+      if (counter && keep) counter.out++;
+      return keep;
+    })
+    .map("frontmatter", c("frontmatter", steps.frontmatter), perFile)
+    .map("clean", c("clean", steps.clean), perFile)
+    .flatMap("split", c("split", steps.split), perFile)
+    .add("batch", c("batch", steps.batch))
+    .map("embed", c("embed", steps.embed), {
+      parallel: true,
+      concurrencyLimit: config.embedder.concurrency,
+      errorStrategy: "SKIP_FAILED",
+    })
+    .map("store", c("store", steps.store), { errorStrategy: "SKIP_FAILED" });
+}
+
+/**
+ * Embeds a folder of markdown with the batch `Pipeline`: discover every file, read them all,
+ * clean them all, split, batch by count and token budget, embed every batch, then store. Same
+ * steps, incremental behaviour, error report and summary as {@link embedDocumentsStreaming};
+ * the first chunk is stored only once everything is embedded, and memory grows with the corpus.
+ */
+export async function embedDocuments(
+  config: EmbedConfigInput | EmbedConfig,
+  options: EmbedWorkflowOptions = {},
+): Promise<EmbedSummary> {
+  const session = await EmbedSession.open(config, options);
+  try {
+    const cfg = session.config;
+    const concurrency: Record<string, number> = {
+      read: cfg.concurrency,
+      frontmatter: cfg.concurrency,
+      clean: cfg.concurrency,
+      split: cfg.concurrency,
+      embed: cfg.embedder.concurrency,
+    };
+    const counters = new Map(KEYS.map((k) => [k, new StageCounter(k, concurrency[k])]));
+    options.onStart?.(() => snapshotOf(session, counters));
+    const result = await embedBatchPipeline(cfg, session, counters).execute(
+      undefined,
+      options.signal ? { signal: options.signal } : {},
+    );
+    for (const error of result.metadata.errors ?? []) session.recordEngineError(error, error.key);
+    if (!result.success) throw result.error;
+    return session.summary("batch");
+  } finally {
+    await session.close();
+  }
+}
+
+function counted<I, O>(
+  step: Step<I, O, {}, EmbedSession>,
+  counter: StageCounter | undefined,
+): Step<I, O, {}, EmbedSession> {
+  if (counter === undefined) return step;
+  return createStep<I, O, {}, EmbedSession>(
+    step.name,
+    async (ctx) => {
+      counter.in++;
+      counter.inFlight++;
+      try {
+        const result = await step.execute(ctx);
+        if (!result.success) throw result.error;
+        counter.out++;
+        return result.data;
+      } catch (error) {
+        counter.failed++;
+        throw error;
+      } finally {
+        counter.inFlight--;
+      }
+    },
+    step.retry ? { retry: step.retry } : {},
+  );
+}
+
+function snapshotOf(
+  session: EmbedSession,
+  counters: ReadonlyMap<string, StageCounter>,
+): ProgressSnapshot {
+  const stages = [...counters.values()].map((c) => c.snapshot());
+  return {
+    mode: "batch",
+    elapsedMs: performance.now() - session.startedAt,
+    files: { total: session.filesTotal, done: session.filesDone },
+    embedded: session.embedded,
+    errors: stages.reduce((n, s) => n + s.failed, 0),
+    stages,
+  };
+}

@@ -1,0 +1,258 @@
+import { performance } from "node:perf_hooks";
+import {
+  configFingerprint,
+  type EmbedConfig,
+  type EmbedConfigInput,
+  type ParseConfigOptions,
+  parseEmbedConfig,
+} from "../config.ts";
+import { createEmbedder } from "../embedders/create.ts";
+import type { Embedder } from "../embedders/embedder.ts";
+import { openVectorStore } from "../stores/open.ts";
+import type { ChunkRecord, VectorStore } from "../stores/vector-store.ts";
+import type { ProgressProbe } from "./progress.ts";
+import { type ErrorEntry, entriesOf, sortEntries } from "./report.ts";
+
+/** Options of `embedDocuments` and `embedDocumentsStreaming`. */
+export interface EmbedWorkflowOptions extends ParseConfigOptions {
+  /** Use this embedder instead of the one the config names (its id must match the store's). */
+  readonly embedder?: Embedder;
+  /** Stops the run: work in flight is aborted, what was stored stays stored. */
+  readonly signal?: AbortSignal;
+  /** Called once the run starts, with a probe a progress view can poll. */
+  readonly onStart?: (probe: ProgressProbe) => void;
+}
+
+/** What a run did; both workflows return it. Times in milliseconds. */
+export interface EmbedSummary {
+  readonly mode: "streaming" | "batch";
+  /** Files discovered under the root that match the pattern. */
+  readonly files: number;
+  /** Files whose stored version is current: nothing to do. */
+  readonly unchanged: number;
+  /** Chunks produced from the new and changed files. */
+  readonly chunks: number;
+  /** Chunks embedded and stored by this run. */
+  readonly embedded: number;
+  /** Files left out because their content cannot be embedded (binary, invalid UTF-8, too large). */
+  readonly skipped: number;
+  /** Files that failed (I/O, parsing, embedding or storing): not committed, retried next run. */
+  readonly failed: number;
+  /** Chunks among those failed files that could not be embedded or stored. */
+  readonly failedChunks: number;
+  /** Files whose chunks were removed: deleted from the folder, or no longer readable. */
+  readonly removed: number;
+  /** Files whose new version was fully stored and committed. */
+  readonly committed: number;
+  /** The whole run, from the call to the end, opening the store included. */
+  readonly durationMs: number;
+  /** Of which: validating the config, opening the embedder and store, reading its file list. */
+  readonly setupMs: number;
+  /** Chunks stored per second of the whole run. */
+  readonly throughput: number;
+  /** From the start of the run to the first chunk stored; null when nothing was stored. */
+  readonly timeToFirstStoredChunkMs: number | null;
+  /** Peak resident set size of the process, in bytes. */
+  readonly peakRssBytes: number;
+  /** Every skipped or failed file or chunk, sorted by path. */
+  readonly errors: readonly ErrorEntry[];
+}
+
+/** The machine-readable error report: the summary's errors with the counts they explain. */
+export function errorReport(summary: EmbedSummary): {
+  readonly skipped: number;
+  readonly failed: number;
+  readonly failedChunks: number;
+  readonly errors: readonly ErrorEntry[];
+} {
+  return {
+    skipped: summary.skipped,
+    failed: summary.failed,
+    failedChunks: summary.failedChunks,
+    errors: summary.errors,
+  };
+}
+
+interface OpenFile {
+  readonly versionHash: string;
+  readonly remaining: Set<string>;
+  readonly ids: readonly string[];
+}
+
+/**
+ * One run's shared state, the context every stage sees: config, embedder, store, what the store
+ * held at the start, counters, and the files whose chunks are still on their way. A file is
+ * committed (its hash recorded, its stale chunks dropped) only once every one of its chunks is
+ * stored, so a run killed at any point leaves uncommitted files that the next run embeds again.
+ */
+export class EmbedSession {
+  readonly fingerprint: string;
+  /** When the set-up (config, embedder, store) was done. */
+  readyAt = performance.now();
+  firstStoredAt: number | undefined;
+  /** File hashes and paths in the store when the run started. */
+  storedHashes = new Map<string, string>();
+  storedPaths = new Set<string>();
+  filesTotal = 0;
+  filesDone = 0;
+  unchanged = 0;
+  chunks = 0;
+  embedded = 0;
+  removed = 0;
+  committed = 0;
+  /** Failures recorded outside the engine's error strategies (commits). */
+  private readonly extra: ErrorEntry[] = [];
+  private readonly engineErrors: ErrorEntry[] = [];
+  private readonly open = new Map<string, OpenFile>();
+
+  private constructor(
+    readonly config: EmbedConfig,
+    readonly embedder: Embedder,
+    readonly store: VectorStore,
+    private readonly ownsEmbedder: boolean,
+    readonly signal: AbortSignal | undefined,
+    /** When the workflow was called: durations count from here, store opening included. */
+    readonly startedAt: number,
+  ) {
+    this.fingerprint = configFingerprint(config);
+  }
+
+  /** Validates the config, opens the embedder and the store, and reads what the store holds. */
+  static async open(
+    input: EmbedConfigInput | EmbedConfig,
+    options: EmbedWorkflowOptions,
+  ): Promise<EmbedSession> {
+    const startedAt = performance.now();
+    const config = parseEmbedConfig(input, options);
+    const embedder = options.embedder ?? createEmbedder(config.embedder);
+    let store: VectorStore;
+    try {
+      store = await openVectorStore(config.store, {
+        embedderId: embedder.id,
+        dimensions: embedder.dimensions,
+      });
+    } catch (error) {
+      if (options.embedder === undefined) await embedder.close?.();
+      throw error;
+    }
+    const session = new EmbedSession(
+      config,
+      embedder,
+      store,
+      options.embedder === undefined,
+      options.signal,
+      startedAt,
+    );
+    try {
+      session.storedHashes = await store.fileHashes();
+      session.storedPaths = new Set(await store.listPaths());
+      session.readyAt = performance.now();
+    } catch (error) {
+      await session.close();
+      throw error;
+    }
+    return session;
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.store.close();
+    } finally {
+      if (this.ownsEmbedder) await this.embedder.close?.();
+    }
+  }
+
+  /** A file's chunks are about to flow: it commits once all of them are stored. */
+  async register(path: string, versionHash: string, ids: readonly string[]): Promise<void> {
+    this.chunks += ids.length;
+    if (ids.length === 0) {
+      await this.commit(path, versionHash, ids);
+      return;
+    }
+    this.open.set(path, { versionHash, remaining: new Set(ids), ids });
+  }
+
+  /** Records stored chunks and commits every file that is now complete. */
+  async stored(records: readonly ChunkRecord[]): Promise<void> {
+    if (records.length > 0 && this.firstStoredAt === undefined) {
+      this.firstStoredAt = performance.now();
+    }
+    this.embedded += records.length;
+    const complete: string[] = [];
+    for (const record of records) {
+      const file = this.open.get(record.path);
+      if (file === undefined) continue;
+      file.remaining.delete(record.id);
+      if (file.remaining.size === 0) complete.push(record.path);
+    }
+    for (const path of complete) {
+      const file = this.open.get(path);
+      if (file === undefined) continue;
+      this.open.delete(path);
+      await this.commit(path, file.versionHash, file.ids);
+    }
+  }
+
+  private async commit(path: string, versionHash: string, ids: readonly string[]): Promise<void> {
+    try {
+      await this.store.commitFile(path, versionHash, ids);
+      this.committed += 1;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      this.extra.push({
+        kind: "failed",
+        path,
+        stage: "commit",
+        code: typeof code === "string" ? code : "COMMIT_FAILED",
+        message: error instanceof Error ? error.message : String(error),
+      });
+    } finally {
+      this.filesDone += 1;
+    }
+  }
+
+  /** Removes a file's chunks and hash, if the store has any. */
+  async removeIfStored(path: string): Promise<void> {
+    if (!this.storedPaths.has(path)) return;
+    await this.store.deleteByPath(path);
+    this.storedPaths.delete(path);
+    this.storedHashes.delete(path);
+    this.removed += 1;
+  }
+
+  /** Adds an item error the engine recorded (SPLIT_ERRORS or SKIP_FAILED). */
+  recordEngineError(error: unknown, stageKey: string | undefined): void {
+    this.engineErrors.push(...entriesOf(error, stageKey));
+  }
+
+  /** Errors known so far. */
+  get errorCount(): number {
+    return this.engineErrors.length + this.extra.length;
+  }
+
+  summary(mode: EmbedSummary["mode"]): EmbedSummary {
+    const durationMs = performance.now() - this.startedAt;
+    const errors = sortEntries([...this.engineErrors, ...this.extra]);
+    const pathsOf = (kind: string) =>
+      new Set(errors.filter((e) => e.kind === kind).map((e) => e.path));
+    return {
+      mode,
+      files: this.filesTotal,
+      unchanged: this.unchanged,
+      chunks: this.chunks,
+      embedded: this.embedded,
+      skipped: pathsOf("skipped").size,
+      failed: pathsOf("failed").size,
+      failedChunks: errors.filter((e) => e.chunkId !== undefined).length,
+      removed: this.removed,
+      committed: this.committed,
+      durationMs,
+      setupMs: this.readyAt - this.startedAt,
+      throughput: durationMs > 0 ? (this.embedded * 1000) / durationMs : 0,
+      timeToFirstStoredChunkMs:
+        this.firstStoredAt === undefined ? null : this.firstStoredAt - this.startedAt,
+      peakRssBytes: Math.max(process.resourceUsage().maxRSS * 1024, process.memoryUsage.rss()),
+      errors,
+    };
+  }
+}

@@ -1,0 +1,275 @@
+// The stages of the embed-documents workflow, defined once: plain per-item functions over the
+// run's session, and the same functions as `createStep` steps. Both workflows use these; they
+// differ only in how they orchestrate them.
+import { createStep, type Step } from "sluice";
+import type { EmbedConfig } from "../config.ts";
+import type { JsonObject } from "../json-value.ts";
+import { batchItems } from "../steps/batch.ts";
+import { chunkId } from "../steps/chunk-id.ts";
+import { type CleanBlock, cleanMarkdown } from "../steps/clean.ts";
+import { type DiscoveredFile, discoverFiles } from "../steps/discover.ts";
+import { parseFrontmatter } from "../steps/frontmatter.ts";
+import type { ChunkDraft } from "../steps/prepare.ts";
+import { type ReadSkipReason, readTextFile } from "../steps/read.ts";
+import { countCl100kTokens, splitBlocks } from "../steps/split.ts";
+import { fileVersionHash } from "../stores/sync-plan.ts";
+import type { ChunkRecord } from "../stores/vector-store.ts";
+import { StageFailure } from "./report.ts";
+import type { EmbedSession } from "./session.ts";
+
+/** A file read as text, with the version hash its commit will record. */
+export interface ReadFile {
+  readonly path: string;
+  readonly text: string;
+  readonly versionHash: string;
+}
+
+/** A file split into frontmatter fields and body. */
+export interface FrontmatterFile {
+  readonly path: string;
+  readonly versionHash: string;
+  readonly body: string;
+  readonly lineOffset: number;
+  readonly tags: readonly string[];
+  readonly metadata: JsonObject;
+}
+
+/** A file as plain-text blocks that know their file lines. */
+export interface CleanedFile {
+  readonly path: string;
+  readonly versionHash: string;
+  readonly blocks: readonly CleanBlock[];
+  readonly tags: readonly string[];
+  readonly metadata: JsonObject;
+}
+
+/** A chunk on its way to the embedder, with its size in tokens for batching. */
+export interface ChunkItem {
+  readonly draft: ChunkDraft;
+  readonly tokens: number;
+}
+
+const READ_CODES: Record<ReadSkipReason, string> = {
+  binary: "BINARY_FILE",
+  "too-large": "FILE_TOO_LARGE",
+  "invalid-utf8": "INVALID_UTF8",
+  unreadable: "UNREADABLE",
+};
+
+/**
+ * discover: lists the files to embed, and removes from the store every file it holds that is no
+ * longer there (deleted, or no longer matching the pattern).
+ */
+export async function discover(session: EmbedSession): Promise<DiscoveredFile[]> {
+  const { config } = session;
+  const files = await discoverFiles({
+    root: config.root,
+    pattern: config.pattern,
+    ignore: config.ignore,
+    ...(session.signal ? { signal: session.signal } : {}),
+  });
+  session.filesTotal = files.length;
+  const found = new Set(files.map((f) => f.relativePath));
+  for (const path of [...session.storedPaths]) {
+    if (!found.has(path)) await session.removeIfStored(path);
+  }
+  return files;
+}
+
+/**
+ * read: the file as text. A file that cannot be embedded throws a StageFailure (skipped for
+ * binary, invalid UTF-8 and oversized files; failed for I/O errors) and loses its old chunks, as
+ * a clean run would not have them either.
+ */
+export async function readFile(file: DiscoveredFile, session: EmbedSession): Promise<ReadFile> {
+  const result = await readTextFile(file, { maxFileBytes: session.config.maxFileBytes });
+  if (!result.ok) {
+    await session.removeIfStored(file.relativePath);
+    session.filesDone += 1;
+    throw new StageFailure(
+      "read",
+      READ_CODES[result.reason],
+      result.message,
+      [{ path: file.relativePath }],
+      result.reason === "unreadable" ? "failed" : "skipped",
+    );
+  }
+  return {
+    path: file.relativePath,
+    text: result.text,
+    versionHash: fileVersionHash(result.contentHash, session.fingerprint),
+  };
+}
+
+/** changed: keeps files whose stored version is not this one (new, changed, or never committed). */
+export function isChanged(file: ReadFile, session: EmbedSession): boolean {
+  if (session.storedHashes.get(file.path) !== file.versionHash) return true;
+  session.unchanged += 1;
+  session.filesDone += 1;
+  return false;
+}
+
+/** frontmatter: YAML fields and tags off the top; problems are warnings, never failures. */
+export function frontmatterOf(file: ReadFile, session: EmbedSession): FrontmatterFile {
+  const fm = parseFrontmatter(file.text, { enabled: session.config.frontmatter });
+  return {
+    path: file.path,
+    versionHash: file.versionHash,
+    body: fm.body,
+    lineOffset: fm.lineOffset,
+    tags: fm.tags,
+    metadata: fm.metadata,
+  };
+}
+
+/** clean: markdown to plain-text blocks, configured sections removed. */
+export function cleanOf(file: FrontmatterFile, session: EmbedSession): CleanedFile {
+  try {
+    const { blocks } = cleanMarkdown(file.body, {
+      lineOffset: file.lineOffset,
+      removeSections: session.config.clean.removeSections,
+    });
+    return {
+      path: file.path,
+      versionHash: file.versionHash,
+      blocks,
+      tags: file.tags,
+      metadata: file.metadata,
+    };
+  } catch (error) {
+    throw StageFailure.wrap("clean", "CLEAN_FAILED", error, [{ path: file.path }]);
+  }
+}
+
+/**
+ * split: the file's chunks with ids and metadata (as `prepareChunks` makes them), registered so
+ * the file commits once they are all stored. A file without any chunk commits here.
+ */
+export async function splitOf(file: CleanedFile, session: EmbedSession): Promise<ChunkItem[]> {
+  let items: ChunkItem[];
+  try {
+    const { split } = session.config;
+    items = splitBlocks(file.blocks, split).map((chunk) => {
+      const metadata: JsonObject = {
+        ...file.metadata,
+        tags: [...file.tags],
+        headings: [...chunk.headings],
+      };
+      const draft: ChunkDraft = {
+        id: chunkId({ path: file.path, ordinal: chunk.index, text: chunk.text }),
+        path: file.path,
+        ordinal: chunk.index,
+        text: chunk.text,
+        startLine: chunk.startLine,
+        endLine: chunk.endLine,
+        metadata,
+      };
+      return {
+        draft,
+        tokens: split.unit === "tokens" ? chunk.size : countCl100kTokens(chunk.text),
+      };
+    });
+  } catch (error) {
+    throw StageFailure.wrap("split", "SPLIT_FAILED", error, [{ path: file.path }]);
+  }
+  await session.register(
+    file.path,
+    file.versionHash,
+    items.map((i) => i.draft.id),
+  );
+  return items;
+}
+
+/** batch (batch builder): chunks grouped by count and token budget, in order. */
+export function batchAll(items: readonly ChunkItem[], config: EmbedConfig): ChunkItem[][] {
+  return [
+    ...batchItems(items, {
+      size: config.batch.size,
+      maxTokens: config.batch.maxTokens,
+      tokensOf: (item) => item.tokens,
+    }),
+  ];
+}
+
+/** The streaming `batch` operator's options: the same count and token budget, plus a wait cap. */
+export function batchOptions(config: EmbedConfig) {
+  return {
+    size: config.batch.size,
+    maxWeight: config.batch.maxTokens,
+    weigh: (item: ChunkItem) => item.tokens,
+    maxWaitMs: config.batch.maxWaitMs,
+  };
+}
+
+/** embed: one request per batch; a failure names every chunk of the batch. */
+export async function embedBatch(
+  batch: readonly ChunkItem[],
+  session: EmbedSession,
+  signal?: AbortSignal,
+): Promise<ChunkRecord[]> {
+  try {
+    const vectors = await session.embedder.embed(
+      batch.map((item) => item.draft.text),
+      signal,
+    );
+    return batch.map((item, i) => ({ ...item.draft, vector: vectors[i] ?? [] }));
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    throw StageFailure.wrap("embed", "EMBED_FAILED", error, subjectsOf(batch));
+  }
+}
+
+/** store: upserts a batch, then commits every file whose chunks are now all stored. */
+export async function storeBatch(
+  records: readonly ChunkRecord[],
+  session: EmbedSession,
+): Promise<number> {
+  try {
+    await session.store.upsert(records);
+  } catch (error) {
+    throw StageFailure.wrap(
+      "store",
+      "STORE_FAILED",
+      error,
+      records.map((r) => ({ path: r.path, chunkId: r.id })),
+    );
+  }
+  await session.stored(records);
+  return records.length;
+}
+
+function subjectsOf(batch: readonly ChunkItem[]) {
+  return batch.map((item) => ({ path: item.draft.path, chunkId: item.draft.id }));
+}
+
+/** The workflow's stages as steps, for either builder; the run's session is their context. */
+export interface WorkflowSteps {
+  readonly discover: Step<unknown, DiscoveredFile[], {}, EmbedSession>;
+  readonly read: Step<DiscoveredFile, ReadFile, {}, EmbedSession>;
+  readonly frontmatter: Step<ReadFile, FrontmatterFile, {}, EmbedSession>;
+  readonly clean: Step<FrontmatterFile, CleanedFile, {}, EmbedSession>;
+  readonly split: Step<CleanedFile, ChunkItem[], {}, EmbedSession>;
+  readonly batch: Step<ChunkItem[], ChunkItem[][], {}, EmbedSession>;
+  readonly embed: Step<ChunkItem[], ChunkRecord[], {}, EmbedSession>;
+  readonly store: Step<ChunkRecord[], number, {}, EmbedSession>;
+}
+
+/** Builds the steps; `embed` carries the per-batch retry policy of the config. */
+export function workflowSteps(config: EmbedConfig): WorkflowSteps {
+  return {
+    discover: createStep("discover", ({ context }) => discover(context)),
+    read: createStep("read", ({ input, context }) => readFile(input, context)),
+    frontmatter: createStep("frontmatter", ({ input, context }) => frontmatterOf(input, context)),
+    clean: createStep("clean", ({ input, context }) => cleanOf(input, context)),
+    split: createStep("split", ({ input, context }) => splitOf(input, context)),
+    batch: createStep("batch", ({ input, context }) => batchAll(input, context.config)),
+    embed: createStep("embed", ({ input, context, signal }) => embedBatch(input, context, signal), {
+      retry: {
+        maxAttempts: config.embedder.retryAttempts,
+        backoffMs: config.embedder.retryBackoffMs,
+        maxBackoffMs: 10_000,
+      },
+    }),
+    store: createStep("store", ({ input, context }) => storeBatch(input, context)),
+  };
+}
