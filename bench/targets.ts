@@ -17,7 +17,11 @@ export interface TargetResult {
   readonly note?: string;
 }
 
-type Pick = (impl: ImplSummary, baseline: ImplSummary | undefined) => number | null;
+type Pick = (
+  impl: ImplSummary,
+  baseline: ImplSummary | undefined,
+  variantImpls: readonly ImplSummary[],
+) => number | null;
 
 interface Target {
   readonly id: string;
@@ -82,6 +86,22 @@ export const TARGETS: readonly Target[] = [
     threshold: 0.4,
     format: times,
   },
+  {
+    id: "metrics overhead",
+    description: "sluice (metrics on) time ÷ sluice-metrics-off time, sync chain",
+    caseName: "sync-chain",
+    variant: anyVariant,
+    impl: "sluice",
+    pick: (i, _b, all) => {
+      const off = all.find((x) => x.impl === "sluice-metrics-off");
+      const on = i.figures?.timeMs.median;
+      const offTime = off?.figures?.timeMs.median;
+      return on === undefined || offTime === undefined || offTime === 0 ? null : on / offTime;
+    },
+    compare: "≤",
+    threshold: 1.1,
+    format: times,
+  },
   ...parallelTargets(),
   {
     id: "memory peak RSS",
@@ -134,7 +154,7 @@ function evaluate(target: Target, cases: readonly CaseSummary[]): TargetResult {
     return { ...base, value: "—", status: "not met", note: `${impl.status}: ${impl.note ?? ""}` };
   }
   const baseline = variant.impls.find((i) => i.impl === bench.baseline);
-  const value = target.pick(impl, baseline);
+  const value = target.pick(impl, baseline, variant.impls);
   if (value === null) {
     return { ...base, value: "—", status: "skipped", note: "baseline not measured" };
   }

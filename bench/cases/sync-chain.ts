@@ -185,6 +185,26 @@ const implementations: Record<string, Implementation> = {
       };
     },
   },
+  "sluice-metrics-off": {
+    description:
+      "sluice `StreamingPipeline` with five sync stages, `executeFrom(data, { metrics: false })`",
+    async prepare({ size }) {
+      const sluice = await loadSluice();
+      if (isSluiceSkip(sluice)) return sluice;
+      const data = chainInput(size);
+      const pipeline = sluice.StreamingPipeline.start<number>()
+        .map("double", double)
+        .filter("notThree", notThree)
+        .map("inc", inc)
+        .filter("notFive", notFive)
+        .map("half", half);
+      return async () => {
+        let sum = 0;
+        for await (const x of pipeline.executeFrom(data, { metrics: false })) sum += x;
+        return sum;
+      };
+    },
+  },
 };
 
 /** The `sync-chain` case. */

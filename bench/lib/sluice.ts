@@ -43,7 +43,10 @@ export interface SluiceStreaming<In, Out> {
     fn: (item: Out, ctx: SluiceStepContext) => boolean | Promise<boolean>,
     options?: SluiceStageOptions,
   ): SluiceStreaming<In, Out>;
-  executeFrom(input: Iterable<In> | AsyncIterable<In>): AsyncIterable<Out>;
+  executeFrom(
+    input: Iterable<In> | AsyncIterable<In>,
+    options?: { readonly metrics?: boolean },
+  ): AsyncIterable<Out>;
 }
 
 /** A step made by `createStep`; opaque to the harness. */

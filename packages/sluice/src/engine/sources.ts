@@ -98,14 +98,10 @@ class AsyncIterableSource<T> implements Puller<T> {
   private iterator: AsyncIterator<T> | undefined;
   private done = false;
   private pending = false;
+  /** Settles the pull waiting on `next()` with null when the source is cancelled. */
   private stop: (() => void) | undefined;
-  private readonly stopped: Promise<null>;
 
-  constructor(private readonly iterable: AsyncIterable<T>) {
-    this.stopped = new Promise<null>((resolve) => {
-      this.stop = () => resolve(null);
-    });
-  }
+  constructor(private readonly iterable: AsyncIterable<T>) {}
 
   async pull(_demand: number): Promise<Chunk<T> | null> {
     if (this.done) return null;
@@ -113,12 +109,19 @@ class AsyncIterableSource<T> implements Puller<T> {
     this.pending = true;
     let r: IteratorResult<T> | null;
     try {
-      r = await Promise.race([this.iterator.next(), this.stopped]);
+      // A fresh promise per pull, not a race against one long-lived promise: that would
+      // keep a reaction per item for the whole run.
+      const next = this.iterator.next();
+      r = await new Promise<IteratorResult<T> | null>((resolve, reject) => {
+        this.stop = () => resolve(null);
+        next.then(resolve, reject);
+      });
     } catch (error) {
       this.done = true;
       throw error;
     } finally {
       this.pending = false;
+      this.stop = undefined;
     }
     if (r === null || this.done) return null;
     if (r.done) {
