@@ -87,6 +87,7 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
   private readonly progress: ProgressTracker;
   private ticker: ReturnType<typeof setInterval> | undefined;
 
+  /** @internal Runs are made by `StreamingPipeline.execute` / `executeFrom`. */
   constructor(
     private readonly plan: RunPlan,
     private readonly options: RunOptions = {},
@@ -148,6 +149,7 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
     };
   }
 
+  /** The next output; the first call starts the run (lazily, like a generator). */
   next(): Promise<IteratorResult<T, void>> {
     if (this.pending === null && this.pos < this.buf.length && this.interrupted === undefined) {
       return Promise.resolve({ value: this.buf[this.pos++] as T, done: false });
@@ -190,10 +192,12 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
     throw error;
   }
 
+  /** The run is its own iterator: `for await (const x of run)`. */
   [Symbol.asyncIterator](): this {
     return this;
   }
 
+  /** `await using run = …` cancels the run when the scope ends, like `return()`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.return();
   }
