@@ -35,7 +35,18 @@ export interface ListOptions {
   errorStrategy?: ListErrorStrategy;
 }
 
-/** Options of {@link Pipeline.execute}. */
+/**
+ * Options of {@link Pipeline.execute}.
+ *
+ * @example
+ * ```ts
+ * const controller = new AbortController();
+ * const result = await pipeline.execute(input, {
+ *   signal: controller.signal,
+ *   onEvent: (e) => e.type === "run:end" && console.log(e.status, e.durationMs),
+ * });
+ * ```
+ */
 export interface ExecuteOptions {
   /** Cancels the run: in-flight items see their signal abort; the result fails with ABORTED. */
   signal?: AbortSignal;

@@ -36,7 +36,15 @@ export type ItemPredicate<I, TState, TContext> = (
   ctx: ItemContext<StateView<TState>, TContext>,
 ) => unknown;
 
-/** Options of {@link StreamingPipeline.start}. */
+/**
+ * Options of {@link StreamingPipeline.start}.
+ *
+ * @example
+ * ```ts
+ * const pipeline = StreamingPipeline.start<string>(undefined, { errorStrategy: "SKIP_FAILED" })
+ *   .map("parsed", (line) => JSON.parse(line));
+ * ```
+ */
 export interface StreamingPipelineOptions {
   /** The error strategy of every per-item stage that sets none (default FAIL_FAST). */
   errorStrategy?: StreamingErrorStrategy;
@@ -87,7 +95,11 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
     return this.def.stages.map((s) => s.key);
   }
 
-  /** The stages as the engine sees them (for interop and tooling). */
+  /**
+   * The stages as the engine sees them (for interop and tooling).
+   *
+   * @internal
+   */
   get stages(): readonly StageSpec[] {
     return this.def.stages;
   }

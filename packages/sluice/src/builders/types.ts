@@ -22,7 +22,16 @@ export type WithKey<TState, K extends string, V> = TState & { readonly [P in K]:
  */
 export type Members<TState> = { readonly [P in keyof TState]: TState[P][] };
 
-/** The checkpoint snapshot API carried by every state object. */
+/**
+ * The checkpoint snapshot API carried by every state object.
+ *
+ * @example
+ * ```ts
+ * StreamingPipeline.start<number>()
+ *   .checkpoint("all")
+ *   .map("rank", (n, ctx) => ctx.state.materialize("all").filter((m) => m < n).length);
+ * ```
+ */
 export interface SnapshotApi<TState> {
   /** Every snapshot taken so far in this run, by checkpoint key. */
   readonly accumulated: Readonly<Record<string, readonly unknown[]>>;

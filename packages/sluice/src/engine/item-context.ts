@@ -25,6 +25,7 @@ export interface ItemContext<TState = unknown, TContext = unknown> {
    * `take` is satisfied while the call is in flight.
    */
   readonly signal: AbortSignal;
+  /** The run's trace id (W3C format). */
   readonly traceId: string;
   /** The stage's span id. */
   readonly spanId: string;

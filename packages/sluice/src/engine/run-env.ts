@@ -5,10 +5,20 @@ import { AsyncQueue } from "./async-queue.js";
 import type { Lineage } from "./chunk.js";
 import { SnapshotStore } from "./state-view.js";
 
-/** A failed item routed by SPLIT_ERRORS to `run.errors`. */
+/**
+ * A failed item routed by SPLIT_ERRORS to `run.errors`.
+ *
+ * @example
+ * ```ts
+ * for await (const record of run.errors) {
+ *   console.warn(`${record.key}[${record.index}]`, record.item, record.error.code);
+ * }
+ * ```
+ */
 export interface ErrorRecord<TItem = unknown> {
   /** The item the stage received. */
   item: TItem;
+  /** Why it failed, with the stage key, item index and attempt count filled in. */
   error: StreamingError;
   /** The stage's key. */
   key: string;

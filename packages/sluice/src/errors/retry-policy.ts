@@ -22,7 +22,14 @@ export interface RetryOptions {
   retryIf?: (error: unknown, attempt: number) => boolean;
 }
 
-/** Network error codes that are transient by nature. */
+/**
+ * Network error codes that are transient by nature.
+ *
+ * @example
+ * ```ts
+ * TRANSIENT_ERROR_CODES.has("ECONNRESET"); // true
+ * ```
+ */
 export const TRANSIENT_ERROR_CODES: ReadonlySet<string> = new Set([
   "ECONNRESET",
   "ETIMEDOUT",
@@ -76,6 +83,15 @@ function readStatus(error: object): number | undefined {
  * network code or listed in `retryableErrors`, or its HTTP status is 408, 425, 429 or 5xx.
  * An explicit `retryable: false` wins over everything but `retryIf`, except on a `StepError`,
  * whose cause is consulted too.
+ *
+ * @example
+ * ```ts
+ * isRetryable(Object.assign(new Error("reset"), { code: "ECONNRESET" })); // true
+ * isRetryable({ status: 503 }); // true
+ * isRetryable(new Error("bad input")); // false
+ * const busy = Object.assign(new Error("busy"), { code: "SQLITE_BUSY" });
+ * isRetryable(busy, { maxAttempts: 3, backoffMs: 50, retryableErrors: ["SQLITE_BUSY"] }); // true
+ * ```
  */
 export function isRetryable(error: unknown, retry?: RetryOptions, attempt = 1): boolean {
   if (retry?.retryIf) return retry.retryIf(unwrapFailure(error), attempt);
@@ -105,6 +121,13 @@ export function isRetryable(error: unknown, retry?: RetryOptions, attempt = 1): 
 /**
  * The server's requested wait, from `retryAfterMs` or a Retry-After value (seconds or an
  * HTTP date) on the error or its `headers`; undefined when it gave none.
+ *
+ * @example
+ * ```ts
+ * retryAfterMs({ headers: new Headers({ "retry-after": "3" }) }); // 3000
+ * retryAfterMs({ retryAfterMs: 250 }); // 250
+ * retryAfterMs(new Error("no hint")); // undefined
+ * ```
  */
 export function retryAfterMs(error: unknown, now = Date.now()): number | undefined {
   if (typeof error !== "object" || error === null) return undefined;
@@ -140,6 +163,13 @@ function parseRetryAfter(raw: unknown, now: number): number | undefined {
 /**
  * Delay before attempt `attempt + 1` (1-based `attempt` just failed): full jitter over the
  * capped exponential, or the server's Retry-After when the error carries one (also capped).
+ *
+ * @example
+ * ```ts
+ * const retry: RetryOptions = { maxAttempts: 5, backoffMs: 100 };
+ * backoffDelay(retry, 3, new Error("timeout"), () => 0.5); // 200: half of 100·2²
+ * backoffDelay(retry, 1, { retryAfter: "2" }); // 2000: the server asked for 2 s
+ * ```
  */
 export function backoffDelay(
   retry: RetryOptions,

@@ -9,37 +9,106 @@ import type { Progress } from "./progress.js";
  * `item` events are sent only when the run was started with `itemEvents: true`.
  */
 export type RunEvent =
-  | { type: "run:start"; traceId: string; time: number }
-  | { type: "run:end"; traceId: string; status: RunStatus; durationMs: number; time: number }
-  | { type: "stage:start"; key: string; kind: string; spanId: string; time: number }
   | {
-      type: "stage:end";
+      /** The run started. */
+      type: "run:start";
+      /** The run's trace id. */
+      traceId: string;
+      /** When the run started, epoch ms. */
+      time: number;
+    }
+  | {
+      /** The run ended: completed, failed or cancelled. */
+      type: "run:end";
+      /** The run's trace id. */
+      traceId: string;
+      /** How the run ended. */
+      status: RunStatus;
+      /** The run's duration in milliseconds. */
+      durationMs: number;
+      /** When the run ended, epoch ms. */
+      time: number;
+    }
+  | {
+      /** A stage was pulled from for the first time. */
+      type: "stage:start";
+      /** The stage's key. */
       key: string;
+      /** The stage's operator (map, filter, batch, …), as in {@link StageMetadata.kind}. */
       kind: string;
+      /** The stage's span id. */
       spanId: string;
+      /** When the stage started, epoch ms. */
+      time: number;
+    }
+  | {
+      /** A stage ended. */
+      type: "stage:end";
+      /** The stage's key. */
+      key: string;
+      /** The stage's operator (map, filter, batch, …). */
+      kind: string;
+      /** The stage's span id. */
+      spanId: string;
+      /** How the stage ended. */
       status: "completed" | "failed" | "cancelled";
+      /** The stage's final figures. */
       stage: StageMetadata;
+      /** When the stage ended, epoch ms. */
       time: number;
     }
   | {
+      /** An item failed after its last attempt; sent whatever the error strategy. */
       type: "item:error";
+      /** The key of the stage the item failed in. */
       key: string;
+      /** The item's index in that stage's input. */
       index: number;
+      /** The stage's error strategy, which decides what happens next. */
       strategy: string;
+      /** The failure, wrapped with key, index and attempts. */
       error: StreamingError;
+      /** When the item failed, epoch ms. */
       time: number;
     }
   | {
+      /** An item's call failed and will be retried after a delay. */
       type: "retry";
+      /** The stage's key. */
       key: string;
+      /** The item's index in the stage's input. */
       index: number;
+      /** The attempt about to be made: 2 for the first retry. */
       attempt: number;
+      /** The backoff delay before that attempt, in milliseconds. */
       delayMs: number;
+      /** What the failed attempt threw. */
       error: unknown;
+      /** When the retry was scheduled, epoch ms. */
       time: number;
     }
-  | { type: "item"; key: string; index: number; durationMs: number; time: number }
-  | { type: "progress"; progress: Progress; metadata: RunMetadata; time: number };
+  | {
+      /** One item's call finished (only with `itemEvents: true`). */
+      type: "item";
+      /** The stage's key. */
+      key: string;
+      /** The item's index in the stage's input. */
+      index: number;
+      /** How long the item's call took, in milliseconds. */
+      durationMs: number;
+      /** When the call finished, epoch ms. */
+      time: number;
+    }
+  | {
+      /** A periodic progress report (every `progressIntervalMs`). */
+      type: "progress";
+      /** Where the run stands. */
+      progress: Progress;
+      /** A snapshot of the run's figures. */
+      metadata: RunMetadata;
+      /** When the report was taken, epoch ms. */
+      time: number;
+    };
 
 /** The type of a {@link RunEvent}. */
 export type RunEventType = RunEvent["type"];

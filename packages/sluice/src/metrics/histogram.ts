@@ -5,15 +5,30 @@ const MIN_VALUE = 1e-3;
 /** Buckets from 1 µs to about 10^7 ms (almost three hours) at 2% width. */
 const BUCKETS = Math.ceil(Math.log(1e7 / MIN_VALUE) / LOG_GROWTH) + 1;
 
-/** Percentiles of a {@link LatencyHistogram}, in the unit the values were recorded in. */
+/**
+ * Percentiles of a {@link LatencyHistogram}, in the unit the values were recorded in.
+ *
+ * @example
+ * ```ts
+ * for (const s of run.metadata().stages) console.log(s.key, s.timings.p50, s.timings.p99);
+ * ```
+ */
 export interface Percentiles {
+  /** Number of samples recorded. */
   count: number;
+  /** Smallest sample (exact); 0 when there are none. */
   min: number;
+  /** Largest sample (exact); 0 when there are none. */
   max: number;
+  /** Arithmetic mean (exact); 0 when there are none. */
   mean: number;
+  /** Median. */
   p50: number;
+  /** 90th percentile. */
   p90: number;
+  /** 95th percentile. */
   p95: number;
+  /** 99th percentile. */
   p99: number;
 }
 
@@ -21,6 +36,14 @@ export interface Percentiles {
  * A fixed-memory latency histogram: logarithmic buckets 2% wide, so a reported percentile is
  * within about 1% of the exact one; the maximum and minimum are exact. Memory is a few KB
  * whatever the number of samples.
+ *
+ * @example
+ * ```ts
+ * const h = new LatencyHistogram();
+ * for (const ms of [12, 15, 9, 240]) h.record(ms);
+ * const { p50, p99, max } = h.summary();
+ * console.log(h.count, p50, p99, max); // 4, ~12, ~240, 240
+ * ```
  */
 export class LatencyHistogram {
   private counts: Uint32Array | undefined;

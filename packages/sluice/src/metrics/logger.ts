@@ -12,8 +12,12 @@ export type LogMethod = (fields: Record<string, unknown>, message: string) => vo
  * ```
  */
 export interface Logger {
+  /** Stage start and end. */
   debug?: LogMethod;
+  /** Run start and a run's successful or cancelled end. */
   info?: LogMethod;
+  /** Item errors and retries. */
   warn?: LogMethod;
+  /** A failed run, and an event listener that threw. */
   error?: LogMethod;
 }

@@ -1,6 +1,14 @@
 import type { RunMetadata } from "./metadata.js";
 
-/** Where a run stands. Rates are measured over the last few seconds, never invented. */
+/**
+ * Where a run stands. Rates are measured over the last few seconds, never invented.
+ *
+ * @example
+ * ```ts
+ * const p = run.progressNow();
+ * console.log(`${p.done}/${p.total ?? "?"}`, p.ratePerSecond?.toFixed(1), p.etaMs);
+ * ```
+ */
 export interface Progress {
   /** Source items the first stage has finished with (taken in, for non-item stages). */
   done: number;

@@ -6,7 +6,14 @@
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
-/** Options of {@link toNodeReadable}. */
+/**
+ * Options of {@link toNodeReadable}.
+ *
+ * @example
+ * ```ts
+ * toNodeReadable(pipeline.executeFrom(items), { highWaterMark: 64 }).pipe(output);
+ * ```
+ */
 export interface ToNodeReadableOptions {
   /** Items the Readable buffers ahead of its consumer (default 16). */
   highWaterMark?: number;

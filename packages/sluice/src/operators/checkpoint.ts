@@ -5,7 +5,16 @@ import type { StageSpec } from "../engine/stage-spec.js";
 import { StreamingError } from "../errors/step-error.js";
 import { positiveInt } from "./options.js";
 
-/** Options of `checkpoint`. */
+/**
+ * Options of `checkpoint`.
+ *
+ * @example
+ * ```ts
+ * StreamingPipeline.start<number>()
+ *   .checkpoint("all", { maxItems: 100_000 })
+ *   .map("share", (n, ctx) => n / ctx.state.materialize("all").length);
+ * ```
+ */
 export interface CheckpointOptions {
   /** Fail with `CHECKPOINT_LIMIT` rather than hold more than this many items. */
   maxItems?: number;

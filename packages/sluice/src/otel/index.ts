@@ -14,7 +14,14 @@ import {
 import type { RunEvent } from "../metrics/events.js";
 import type { StageMetadata } from "../metrics/metadata.js";
 
-/** Options of {@link otelRunOptions}. */
+/**
+ * Options of {@link otelRunOptions}.
+ *
+ * @example
+ * ```ts
+ * otelRunOptions(trace.getTracer("app"), { itemSampleRate: 0.01 });
+ * ```
+ */
 export interface OtelOptions {
   /** Fraction of items (0–1) that get a span of their own; default 0 (none). */
   itemSampleRate?: number;
@@ -24,9 +31,19 @@ export interface OtelOptions {
   random?: () => number;
 }
 
-/** Run options that trace a run: spread them into `executeFrom(source, { ...here })`. */
+/**
+ * Run options that trace a run: spread them into `executeFrom(source, { ...here })`.
+ *
+ * @example
+ * ```ts
+ * const tracing: OtelRunOptions = otelRunOptions(trace.getTracer("app"));
+ * const run = pipeline.executeFrom(items, { ...tracing, progressIntervalMs: 0 });
+ * ```
+ */
 export interface OtelRunOptions {
+  /** Turns the run's events into spans. */
   onEvent: (event: RunEvent) => void;
+  /** Whether per-item events are needed: true when `itemSampleRate` is above 0. */
   itemEvents: boolean;
   /** The parent span's trace id, so the run's own trace id matches the exported trace. */
   traceId?: string;

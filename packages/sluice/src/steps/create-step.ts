@@ -4,7 +4,16 @@ import { StepError } from "../errors/step-error.js";
 import { markWrapper, readCode, toError } from "../errors/to-error.js";
 import type { Step, StepContext, StepResult } from "./step.js";
 
-/** Options of {@link createStep}. */
+/**
+ * Options of {@link createStep}.
+ *
+ * @example
+ * ```ts
+ * const fetchPage = createStep<string, string>("fetch", ({ input }) => download(input), {
+ *   retry: { maxAttempts: 3, backoffMs: 200 },
+ * });
+ * ```
+ */
 export interface StepOptions {
   /** Retry policy; pipelines apply it per call, per item in list stages. */
   retry?: RetryOptions;

@@ -1,7 +1,16 @@
 import type { RetryOptions } from "../errors/retry-policy.js";
 import { validateRetry } from "../errors/retry-policy.js";
 
-/** What a streaming step's generator receives. */
+/**
+ * What a streaming step's generator receives.
+ *
+ * @example
+ * ```ts
+ * const forward = createStreamingStep("forward", async function* ({ input, signal }: StreamingStepContext<Event>) {
+ *   for await (const e of input) yield await send(e, { signal });
+ * });
+ * ```
+ */
 export interface StreamingStepContext<TInput, TState = {}, TContext = unknown> {
   /** The stage's whole input, pulled on demand. */
   readonly input: AsyncIterable<TInput>;
@@ -10,10 +19,13 @@ export interface StreamingStepContext<TInput, TState = {}, TContext = unknown> {
    * Per-item keys are not available here: the step sees a stream, not one item.
    */
   readonly state: TState;
+  /** The run's context, built once per run by the context builder. */
   readonly context: TContext;
   /** Aborted when the run is cancelled or fails. */
   readonly signal: AbortSignal;
+  /** The run's trace id (W3C format). */
   readonly traceId: string;
+  /** The stage's span id. */
   readonly spanId: string;
 }
 
@@ -29,7 +41,9 @@ export interface StreamingStepContext<TInput, TState = {}, TContext = unknown> {
  * ```
  */
 export interface StreamingStep<TInput, TOutput, TState = {}, TContext = unknown> {
+  /** The step's name, reported in metadata and errors. */
   readonly name: string;
+  /** Turns the stage's input stream into its output stream. */
   readonly transform: (
     ctx: StreamingStepContext<TInput, TState, TContext>,
   ) => AsyncIterable<TOutput>;
@@ -37,8 +51,16 @@ export interface StreamingStep<TInput, TOutput, TState = {}, TContext = unknown>
   readonly retry?: RetryOptions | undefined;
 }
 
-/** Options of {@link createStreamingStep}. */
+/**
+ * Options of {@link createStreamingStep}.
+ *
+ * @example
+ * ```ts
+ * const options: StreamingStepOptions = { retry: { maxAttempts: 3, backoffMs: 100 } };
+ * ```
+ */
 export interface StreamingStepOptions {
+  /** Retry policy, applied per item when the step runs in a batch pipeline (interop). */
   retry?: RetryOptions;
 }
 
