@@ -9,7 +9,19 @@ import { newTraceId } from "./ids.js";
 import { type ErrorRecord, RunEnv } from "./run-env.js";
 import { buildChain, type StageSpec, stageMetrics } from "./stage-spec.js";
 
-/** Options of a streaming run. */
+/**
+ * Options of a streaming run.
+ *
+ * @example
+ * ```ts
+ * const controller = new AbortController();
+ * const run = pipeline.executeFrom(files, {
+ *   signal: controller.signal,
+ *   onEvent: (e) => { if (e.type === "progress") console.log(e.progress.etaMs); },
+ *   progressIntervalMs: 500,
+ * });
+ * ```
+ */
 export interface RunOptions {
   /** Cancels the run; the run then ends by throwing the signal's reason. */
   signal?: AbortSignal;
