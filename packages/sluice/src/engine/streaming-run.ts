@@ -93,8 +93,6 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
   private interrupted:
     | { status: "cancelled" | "failed"; reason: unknown; thrown: boolean }
     | undefined;
-  /** Rejects the pull the run is waiting on, if any, when an interrupt comes. */
-  private rejectWaiting: ((reason: unknown) => void) | undefined;
   private detachAbort: (() => void) | undefined;
   private readonly progress: ProgressTracker;
   private ticker: ReturnType<typeof setInterval> | undefined;
@@ -267,7 +265,6 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
   private interrupt(status: "cancelled" | "failed", reason: unknown): void {
     if (this.interrupted !== undefined) return;
     this.interrupted = { status, reason, thrown: false };
-    this.rejectWaiting?.(reason);
     if (status === "failed") {
       // The failing stage ends as failed; cancelling the chain ends the others as cancelled.
       const key = (reason as { key?: unknown } | null)?.key;
@@ -283,7 +280,8 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
       if (this.runStatus !== "running") return DONE;
       const tail = this.tail as Puller;
       for (;;) {
-        const chunk = await this.interruptible(tail.pull(this.demand));
+        // An interrupt cancels the chain, which settles this pull with null: no race needed.
+        const chunk = await tail.pull(this.demand);
         if (this.demand < this.maxDemand) this.demand = Math.min(this.maxDemand, this.demand * 2);
         if (chunk === null) {
           this.throwIfInterrupted();
@@ -311,19 +309,6 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
       await this.finish("failed");
       throw error;
     }
-  }
-
-  /**
-   * The pull, unless an interrupt comes first. A fresh promise per pull rather than a race
-   * against one long-lived promise, which would keep a reaction per pull for the whole run.
-   */
-  private interruptible<C>(pull: Promise<C>): Promise<C> {
-    return new Promise<C>((resolve, reject) => {
-      this.rejectWaiting = reject;
-      pull.then(resolve, reject).finally(() => {
-        if (this.rejectWaiting === reject) this.rejectWaiting = undefined;
-      });
-    });
   }
 
   private throwIfInterrupted(): void {
