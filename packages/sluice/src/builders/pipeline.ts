@@ -109,7 +109,14 @@ interface Definition {
 export class Pipeline<TInput, TOut, TState, TContext> {
   private constructor(private readonly def: Definition) {}
 
-  /** Starts a pipeline; the context builder runs once per `execute`. */
+  /**
+   * Starts a pipeline; the context builder runs once per `execute`.
+   *
+   * @example
+   * ```ts
+   * const p = Pipeline.start<string[], { db: Db }>(async () => ({ db: await connect() }));
+   * ```
+   */
   static start<TInput, TContext = unknown>(
     contextBuilder?: () => TContext | Promise<TContext>,
   ): Pipeline<TInput, TInput, {}, TContext> {
@@ -129,7 +136,14 @@ export class Pipeline<TInput, TOut, TState, TContext> {
     });
   }
 
-  /** Runs a step on the whole current value. */
+  /**
+   * Runs a step on the whole current value.
+   *
+   * @example
+   * ```ts
+   * Pipeline.start<string[]>().add("count", createStep("count", ({ input }) => input.length));
+   * ```
+   */
   add<K extends string, O>(
     key: UniqueKey<K, TState>,
     step: Step<TOut, O, TState, TContext>,
@@ -139,7 +153,14 @@ export class Pipeline<TInput, TOut, TState, TContext> {
     return this.with({ key: k, kind: "step", spec: () => spec, whole: true });
   }
 
-  /** Runs a step per item of the current array, with per-item retry. */
+  /**
+   * Runs a step per item of the current array, with per-item retry.
+   *
+   * @example
+   * ```ts
+   * Pipeline.start<string[]>().map("lengths", createStep("len", ({ input }) => input.length), { parallel: true, concurrencyLimit: 4, errorStrategy: "SKIP_FAILED" });
+   * ```
+   */
   map<K extends string, O>(
     key: ListKey<K, TState, TOut>,
     step: Step<ElementOf<TOut>, O, TState, TContext>,
@@ -150,7 +171,14 @@ export class Pipeline<TInput, TOut, TState, TContext> {
     return this.with({ key: k, kind: "map", spec: () => spec, whole: false });
   }
 
-  /** Runs a step per item that returns an array, and flattens the results in order. */
+  /**
+   * Runs a step per item that returns an array, and flattens the results in order.
+   *
+   * @example
+   * ```ts
+   * Pipeline.start<string[]>().flatMap("words", createStep("split", ({ input }) => input.split(" ")));
+   * ```
+   */
   flatMap<K extends string, O>(
     key: ListKey<K, TState, TOut>,
     step: Step<ElementOf<TOut>, readonly O[], TState, TContext>,
@@ -175,7 +203,14 @@ export class Pipeline<TInput, TOut, TState, TContext> {
     return this.with({ key: k, kind: "flatMap", spec: () => spec, whole: false });
   }
 
-  /** Keeps the items whose predicate is truthy (a type guard narrows the element type). */
+  /**
+   * Keeps the items whose predicate is truthy (a type guard narrows the element type).
+   *
+   * @example
+   * ```ts
+   * Pipeline.start<(string | null)[]>().filter("present", (v): v is string => v !== null);
+   * ```
+   */
   filter<K extends string, S extends ElementOf<TOut>>(
     key: ListKey<K, TState, TOut>,
     predicate: (item: ElementOf<TOut>, ctx: ItemContext<TState, TContext>) => item is S,
@@ -210,7 +245,14 @@ export class Pipeline<TInput, TOut, TState, TContext> {
     return this.with({ key: k, kind: "filter", spec: () => spec, whole: false });
   }
 
-  /** Splits the current array into arrays of `size` (the last may be shorter). */
+  /**
+   * Splits the current array into arrays of `size` (the last may be shorter).
+   *
+   * @example
+   * ```ts
+   * Pipeline.start<number[]>().batch("groups", 100); // number[][]
+   * ```
+   */
   batch<K extends string>(
     key: ListKey<K, TState, TOut>,
     size: number,
@@ -220,7 +262,14 @@ export class Pipeline<TInput, TOut, TState, TContext> {
     return this.with({ key: k, kind: "batch", spec: () => spec, whole: false });
   }
 
-  /** Flattens an array of arrays by one level. */
+  /**
+   * Flattens an array of arrays by one level.
+   *
+   * @example
+   * ```ts
+   * Pipeline.start<number[][]>().flatten("flat"); // number[]
+   * ```
+   */
   flatten<K extends string>(
     key: FlattenKey<K, TState, TOut>,
   ): Pipeline<
@@ -245,7 +294,14 @@ export class Pipeline<TInput, TOut, TState, TContext> {
     return this.with({ key: k, kind: "flatten", spec: () => spec, whole: false });
   }
 
-  /** Runs `whenTrue` or `whenFalse` on the current value, as the condition says. */
+  /**
+   * Runs `whenTrue` or `whenFalse` on the current value, as the condition says.
+   *
+   * @example
+   * ```ts
+   * Pipeline.start<string>().branch("route", ({ input }) => input.length > 100, summarize, passThrough);
+   * ```
+   */
   branch<K extends string, A, B>(
     key: UniqueKey<K, TState>,
     condition: BranchCondition<TOut, TState, TContext>,
@@ -269,6 +325,12 @@ export class Pipeline<TInput, TOut, TState, TContext> {
   /**
    * Runs the pipeline. Never throws: a failure (a step's error, bad input, cancellation)
    * is a failed result carrying the error and the metadata of the stages that ran.
+   *
+   * @example
+   * ```ts
+   * const r = await pipeline.execute(input, { signal: AbortSignal.timeout(5_000) });
+   * if (!r.success) console.error(r.error.code, r.error.key);
+   * ```
    */
   async execute(input: TInput, options: ExecuteOptions = {}): Promise<StepResult<TOut>> {
     const traceId = options.traceId ?? newTraceId();

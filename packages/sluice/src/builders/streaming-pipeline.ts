@@ -76,6 +76,11 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
   /**
    * Starts a pipeline whose items are `TInput`. The context builder runs once per run, at
    * its first pull, and every stage of that run sees the same context object.
+   *
+   * @example
+   * ```ts
+   * const p = StreamingPipeline.start<string, { db: Db }>(async () => ({ db: await connect() }), { errorStrategy: "SKIP_FAILED" });
+   * ```
    */
   static start<TInput, TContext = unknown>(
     contextBuilder?: () => TContext | Promise<TContext>,
@@ -116,7 +121,14 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
     });
   }
 
-  /** Adds a streaming step: a transformer of the whole stream. */
+  /**
+   * Adds a streaming step: a transformer of the whole stream.
+   *
+   * @example
+   * ```ts
+   * const p = StreamingPipeline.start<string>().add("deduped", dedupe); // dedupe = createStreamingStep(…)
+   * ```
+   */
   add<K extends string, O>(
     key: UniqueKey<K, TState>,
     step: StreamingStep<TOut, O, SnapshotApi<TState>, TContext>,
@@ -131,6 +143,11 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
   /**
    * Transforms each item with a function or a batch `Step` (run per item, its retry
    * honoured). Options set concurrency, order, buffer, error strategy and retry.
+   *
+   * @example
+   * ```ts
+   * StreamingPipeline.start<string>().map("length", (s) => s.length, { concurrency: 4, retry: { maxAttempts: 3, backoffMs: 100 } });
+   * ```
    */
   map<K extends string, O>(
     key: UniqueKey<K, TState>,
@@ -179,6 +196,11 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
    * Maps each item to an array, Iterable or AsyncIterable and passes on its elements. An
    * async result is drained before its elements flow on, so a retried item never emits
    * twice; its size is bounded by one item's expansion.
+   *
+   * @example
+   * ```ts
+   * StreamingPipeline.start<string>().flatMap("words", (line) => line.split(" "));
+   * ```
    */
   flatMap<K extends string, O>(
     key: UniqueKey<K, TState>,
@@ -207,7 +229,14 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
     );
   }
 
-  /** Keeps the items whose predicate is truthy (a type guard narrows the item type). */
+  /**
+   * Keeps the items whose predicate is truthy (a type guard narrows the item type).
+   *
+   * @example
+   * ```ts
+   * StreamingPipeline.start<string | number>().filter("strings", (v): v is string => typeof v === "string");
+   * ```
+   */
   filter<K extends string, S extends TOut>(
     key: UniqueKey<K, TState>,
     predicate: (item: TOut, ctx: ItemContext<StateView<TState>, TContext>) => item is S,
@@ -243,7 +272,14 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
     );
   }
 
-  /** Runs a side effect per item and passes the item on unchanged. */
+  /**
+   * Runs a side effect per item and passes the item on unchanged.
+   *
+   * @example
+   * ```ts
+   * StreamingPipeline.start<number>().tap("log", (n, ctx) => console.log(ctx.index, n));
+   * ```
+   */
   tap<K extends string>(
     key: UniqueKey<K, TState>,
     fn: ItemFn<TOut, unknown, TState, TContext>,
@@ -272,6 +308,11 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
    * Groups items into arrays by count, weight and time (whichever first); the final partial
    * batch is emitted. Through a batch, earlier keys in `state` give arrays of the members'
    * values.
+   *
+   * @example
+   * ```ts
+   * StreamingPipeline.start<string>().batch("requests", { size: 64, maxWeight: 8_000, weigh: (s) => s.length / 4, maxWaitMs: 200 });
+   * ```
    */
   batch<K extends string>(
     key: UniqueKey<K, TState>,
@@ -281,7 +322,14 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
     return this.with(batchStage(k, sizeOrOptions as number | BatchOptions<never>));
   }
 
-  /** Sliding (`slide < size`), tumbling (default) or hopping windows; the tail is kept. */
+  /**
+   * Sliding (`slide < size`), tumbling (default) or hopping windows; the tail is kept.
+   *
+   * @example
+   * ```ts
+   * StreamingPipeline.start<number>().window("last3", 3, 1); // [1,2,3], [2,3,4], …
+   * ```
+   */
   window<K extends string>(
     key: UniqueKey<K, TState>,
     size: number,
@@ -291,7 +339,14 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
     return this.with(windowStage(k, size, slide));
   }
 
-  /** Emits the items gathered over `ms` from each buffer's first item (or `maxSize` items). */
+  /**
+   * Emits the items gathered over `ms` from each buffer's first item (or `maxSize` items).
+   *
+   * @example
+   * ```ts
+   * StreamingPipeline.start<string>().bufferTime("perSecond", 1_000, 100);
+   * ```
+   */
   bufferTime<K extends string>(
     key: UniqueKey<K, TState>,
     ms: number,
@@ -301,7 +356,14 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
     return this.with(bufferTimeStage(k, ms, maxSize));
   }
 
-  /** Passes the first `n` items, then stops everything upstream. */
+  /**
+   * Passes the first `n` items, then stops everything upstream.
+   *
+   * @example
+   * ```ts
+   * StreamingPipeline.start<number>().map("slow", fetchItem, { concurrency: 8 }).take("first10", 10);
+   * ```
+   */
   take<K extends string>(
     key: UniqueKey<K, TState>,
     n: number,
@@ -309,7 +371,14 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
     return this.with(takeStage(checkKey(key, this.def.stages), n));
   }
 
-  /** Drops the first `n` items. */
+  /**
+   * Drops the first `n` items.
+   *
+   * @example
+   * ```ts
+   * StreamingPipeline.start<string>().skip("header", 1);
+   * ```
+   */
   skip<K extends string>(
     key: UniqueKey<K, TState>,
     n: number,
@@ -317,7 +386,14 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
     return this.with(skipStage(checkKey(key, this.def.stages), n));
   }
 
-  /** Passes items while the predicate holds, then stops everything upstream. */
+  /**
+   * Passes items while the predicate holds, then stops everything upstream.
+   *
+   * @example
+   * ```ts
+   * StreamingPipeline.start<number>().takeWhile("small", (n) => n < 100);
+   * ```
+   */
   takeWhile<K extends string>(
     key: UniqueKey<K, TState>,
     predicate: ItemPredicate<TOut, TState, TContext>,
@@ -328,7 +404,14 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
     );
   }
 
-  /** Drops items while the predicate holds, then passes everything. */
+  /**
+   * Drops items while the predicate holds, then passes everything.
+   *
+   * @example
+   * ```ts
+   * StreamingPipeline.start<string>().skipWhile("preamble", (line) => !line.startsWith("#"));
+   * ```
+   */
   skipWhile<K extends string>(
     key: UniqueKey<K, TState>,
     predicate: ItemPredicate<TOut, TState, TContext>,
@@ -342,6 +425,11 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
   /**
    * Materializes the stream into a snapshot that later stages read with
    * `ctx.state.materialize(key)`; O(items) memory on purpose, bounded by `maxItems`.
+   *
+   * @example
+   * ```ts
+   * StreamingPipeline.start<number>().checkpoint("all", { maxItems: 10_000 }).map("share", (n, ctx) => n / ctx.state.materialize("all").length);
+   * ```
    */
   checkpoint<K extends string>(
     key: UniqueKey<K, TState>,
@@ -350,12 +438,26 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
     return this.with(checkpointStage(checkKey(key, this.def.stages), options));
   }
 
-  /** Runs over one initial input (an array is one item; use `executeFrom` for many). */
+  /**
+   * Runs over one initial input (an array is one item; use `executeFrom` for many).
+   *
+   * @example
+   * ```ts
+   * for await (const out of pipeline.execute(input)) console.log(out);
+   * ```
+   */
   execute(input: TInput, options?: RunOptions): StreamingRun<TOut> {
     return this.run(() => sourcePuller([input]), options, 1);
   }
 
-  /** Runs over every item of an Iterable, AsyncIterable or Web `ReadableStream`. */
+  /**
+   * Runs over every item of an Iterable, AsyncIterable or Web `ReadableStream`.
+   *
+   * @example
+   * ```ts
+   * for await (const out of pipeline.executeFrom(readableStream, { signal })) console.log(out);
+   * ```
+   */
   executeFrom(source: Source<TInput>, options?: RunOptions): StreamingRun<TOut> {
     const puller = sourcePuller(source);
     let used = false;
@@ -371,14 +473,28 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
     );
   }
 
-  /** Runs over one input and collects every output. */
+  /**
+   * Runs over one input and collects every output.
+   *
+   * @example
+   * ```ts
+   * const all = await pipeline.executeToArray(input);
+   * ```
+   */
   async executeToArray(input: TInput, options?: RunOptions): Promise<TOut[]> {
     const out: TOut[] = [];
     for await (const item of this.execute(input, options)) out.push(item);
     return out;
   }
 
-  /** Runs over one input and folds the outputs. */
+  /**
+   * Runs over one input and folds the outputs.
+   *
+   * @example
+   * ```ts
+   * const total = await pipeline.executeReduce(input, (sum, n) => sum + n, 0);
+   * ```
+   */
   async executeReduce<A>(
     input: TInput,
     reducer: (acc: A, item: TOut, index: number) => A | PromiseLike<A>,
@@ -391,7 +507,14 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
     return acc;
   }
 
-  /** Runs over one input, calling `fn` per output; resolves with the run's metadata. */
+  /**
+   * Runs over one input, calling `fn` per output; resolves with the run's metadata.
+   *
+   * @example
+   * ```ts
+   * const meta = await pipeline.forEach(input, (out) => console.log(out));
+   * ```
+   */
   async forEach(
     input: TInput,
     fn: (item: TOut, index: number) => unknown,
