@@ -114,12 +114,27 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
   /**
    * Every event of the run from now on, as an async iterable that ends with the run. Like
    * `errors`, it does not drive the run: read it alongside the main stream.
+   *
+   * @example
+   * ```ts
+   * const run = pipeline.executeFrom(items);
+   * const log = (async () => { for await (const e of run.events()) console.log(e.type); })();
+   * for await (const _ of run) {}
+   * await log;
+   * ```
    */
   events(): AsyncIterable<RunEvent> {
     return this.env.events.stream();
   }
 
-  /** Where the run stands: items done, total if known, measured rate and ETA. */
+  /**
+   * Where the run stands: items done, total if known, measured rate and ETA.
+   *
+   * @example
+   * ```ts
+   * const { done, total, etaMs } = run.progressNow();
+   * ```
+   */
   progressNow(): Progress {
     const meta = this.metadata();
     const last = this.stages[this.stages.length - 1];
@@ -135,6 +150,13 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
   /**
    * Failures routed by `SPLIT_ERRORS`, readable while the main stream runs; it ends when the
    * run ends. Only the main stream drives the run: read this alongside it or after it.
+   *
+   * @example
+   * ```ts
+   * const deadLetters = (async () => { for await (const { item, error } of run.errors) console.warn(item, error.code); })();
+   * for await (const out of run) use(out);
+   * await deadLetters;
+   * ```
    */
   get errors(): AsyncIterable<ErrorRecord> {
     return this.env.split;
@@ -145,7 +167,14 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
     return this.runStatus;
   }
 
-  /** A live snapshot of the run's figures; cheap enough to poll every 100 ms. */
+  /**
+   * A live snapshot of the run's figures; cheap enough to poll every 100 ms.
+   *
+   * @example
+   * ```ts
+   * const timer = setInterval(() => console.log(run.metadata().stages.map((s) => s.counts.out)), 100);
+   * ```
+   */
   metadata(): RunMetadata {
     const end = this.endedAt === undefined ? now() : this.endedPerf;
     return {
@@ -180,7 +209,14 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
     return p;
   }
 
-  /** Stops the run: in-flight work is aborted and settles, upstream is closed, `finally` runs. */
+  /**
+   * Stops the run: in-flight work is aborted and settles, upstream is closed, `finally` runs.
+   *
+   * @example
+   * ```ts
+   * for await (const out of run) if (done(out)) break; // break calls return(): in-flight calls are aborted
+   * ```
+   */
   async return(_value?: unknown): Promise<IteratorResult<T, void>> {
     if (this.runStatus === "pending") {
       this.runStatus = "cancelled";
