@@ -4,7 +4,15 @@
  * against the case's baseline measured in the same run.
  */
 import { type Spread, spread, spreadOrNull } from "./stats.ts";
-import type { BenchCase, Column, Variant, VariantParams, WorkerOk, WorkerResult } from "./types.ts";
+import type {
+  BenchCase,
+  Column,
+  FigureColumn,
+  Variant,
+  VariantParams,
+  WorkerOk,
+  WorkerResult,
+} from "./types.ts";
 
 /** How an implementation fared in one variant. */
 export type ImplStatus = "ok" | "skipped" | "error" | "mismatch";
@@ -22,6 +30,8 @@ export interface ImplFigures {
   readonly maxInFlight: number | null;
   /** idealMs ÷ timeMs per round, when the variant has an `idealMs`. */
   readonly efficiency: Spread | null;
+  /** Case-specific figures (`Probe.record`) by key, over the rounds that recorded them. */
+  readonly custom: Readonly<Record<string, Spread>>;
 }
 
 /** Ratios of medians against the baseline. */
@@ -60,6 +70,8 @@ export interface CaseSummary {
   readonly description: string;
   readonly baseline: string;
   readonly columns: readonly Column[];
+  /** Case-specific figure columns (absent in older result files). */
+  readonly figures?: readonly FigureColumn[];
   readonly variants: readonly VariantSummary[];
 }
 
@@ -69,6 +81,14 @@ function figuresOf(oks: readonly WorkerOk[], params: VariantParams): ImplFigures
     const present = values.filter((v): v is number => v !== null);
     return present.length === 0 ? null : Math.max(...present);
   };
+  const keys = [...new Set(oks.flatMap((r) => Object.keys(r.figures ?? {})))];
+  const custom: Record<string, Spread> = {};
+  for (const key of keys) {
+    const values = oks
+      .map((r) => r.figures?.[key])
+      .filter((v): v is number => typeof v === "number");
+    custom[key] = spread(values);
+  }
   return {
     timeMs: spread(oks.map((r) => r.timeMs)),
     nsPerItem: spread(oks.map((r) => r.nsPerItem)),
@@ -78,6 +98,7 @@ function figuresOf(oks: readonly WorkerOk[], params: VariantParams): ImplFigures
     readAhead: max(oks.map((r) => r.readAhead)),
     maxInFlight: max(oks.map((r) => r.maxInFlight)),
     efficiency: idealMs === null ? null : spread(oks.map((r) => idealMs / r.timeMs)),
+    custom,
   };
 }
 
@@ -114,14 +135,17 @@ function warningsOf(figures: ImplFigures | null, params: VariantParams): string[
 const ratio = (a: number | undefined, b: number | undefined): number | null =>
   a === undefined || b === undefined || b === 0 ? null : a / b;
 
-/** Summarizes one variant's results (all rounds of all implementations, or of `only`). */
+/**
+ * Summarizes one variant's results (all rounds of all implementations, or of
+ * `only`); `reference` defaults to `bench.reference(variant.params)`.
+ */
 export function summarizeVariant(
   bench: BenchCase,
   variant: Variant,
   results: readonly WorkerResult[],
   only?: readonly string[],
+  reference: number = bench.reference(variant.params),
 ): VariantSummary {
-  const reference = bench.reference(variant.params);
   const entries = Object.entries(bench.implementations).filter(
     ([impl]) => only === undefined || only.includes(impl),
   );

@@ -4,13 +4,15 @@
  * (round 1: all implementations, round 2: all, …; the order rotates each
  * round). Checks every checksum against the case's reference. Quick mode runs
  * all implementations of a variant in one process instead: it checks
- * checksums only, and process start-up would otherwise dominate it.
+ * checksums only, and process start-up would otherwise dominate it. A case
+ * with a `setup` (e.g. a corpus on disk) has it run once before its first
+ * child and disposed after the last one.
  */
 import { type CaseSummary, summarizeVariant } from "./aggregate.ts";
 import { loadCase } from "./cases/index.ts";
 import { REQUIRE_SLUICE } from "./lib/sluice.ts";
 import { spawnWorker } from "./spawn.ts";
-import type { BenchCase, Variant, WorkerResult } from "./types.ts";
+import type { BenchCase, CaseSetup, Variant, WorkerResult } from "./types.ts";
 
 /** What to run. */
 export interface RunOptions {
@@ -40,6 +42,8 @@ interface Job {
   readonly impls: readonly string[];
   readonly round: number;
   readonly results: WorkerResult[];
+  /** The case's setup, if it has one (its env goes to the child). */
+  readonly setup: CaseSetup | undefined;
   /** Implementations of this variant already known to be skipped. */
   readonly skipped: Set<string>;
 }
@@ -86,18 +90,41 @@ function failuresOf(summary: CaseSummary): string[] {
 /** Runs everything `options` asks for; never throws for a failing implementation. */
 export async function runBenchmarks(options: RunOptions): Promise<RunOutcome> {
   const benches = await Promise.all(options.cases.map((name) => loadCase(name)));
-  const plan = benches.map((bench) => {
+  const setups: CaseSetup[] = [];
+  try {
+    return await runPlanned(benches, options, setups);
+  } finally {
+    for (const setup of setups) await setup.dispose();
+  }
+}
+
+async function runPlanned(
+  benches: readonly BenchCase[],
+  options: RunOptions,
+  setups: CaseSetup[],
+): Promise<RunOutcome> {
+  const plan = [];
+  for (const bench of benches) {
     const impls = Object.keys(bench.implementations).filter(
       (i) => options.impls === undefined || options.impls.includes(i),
     );
-    const variants = bench.variants(options.quick).map((variant) => ({
+    const all = bench.variants(options.quick);
+    let setup: CaseSetup | undefined;
+    if (bench.setup !== undefined && impls.length > 0) {
+      const t0 = Date.now();
+      setup = await bench.setup(all, options.quick);
+      setups.push(setup);
+      options.log(`${bench.name}: setup done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    }
+    const variants = all.map((variant) => ({
       variant,
-      reference: bench.reference(variant.params),
+      reference: setup?.references?.[variant.name] ?? bench.reference(variant.params),
       results: [] as WorkerResult[],
       skipped: new Set<string>(),
+      setup,
     }));
-    return { bench, impls, variants };
-  });
+    plan.push({ bench, impls, variants });
+  }
 
   // Full mode: one process per (implementation, round). Quick mode: one process
   // per variant running every implementation (only checksums matter there).
@@ -124,7 +151,8 @@ export async function runBenchmarks(options: RunOptions): Promise<RunOutcome> {
     });
     if (toRun.length > 0) {
       const id = { ...toRun[0]!, impl: toRun.map((i) => i.impl).join(",") };
-      results.push(...(await spawnWorker(id, options)));
+      const env = job.setup?.env;
+      results.push(...(await spawnWorker(id, env === undefined ? options : { ...options, env })));
     }
     for (const result of results) {
       if (result.status === "skipped") job.skipped.add(result.impl);
@@ -141,7 +169,10 @@ export async function runBenchmarks(options: RunOptions): Promise<RunOutcome> {
       description: bench.description,
       baseline: bench.baseline,
       columns: bench.columns,
-      variants: variants.map((v) => summarizeVariant(bench, v.variant, v.results, impls)),
+      ...(bench.figures === undefined ? {} : { figures: bench.figures }),
+      variants: variants.map((v) =>
+        summarizeVariant(bench, v.variant, v.results, impls, v.reference),
+      ),
     };
     return summary;
   });

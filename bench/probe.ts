@@ -7,6 +7,8 @@ export interface ProbeFigures {
   readonly readAhead: number | null;
   readonly maxInFlight: number | null;
   readonly delivered: number;
+  /** Figures recorded with `record`. */
+  readonly figures: Readonly<Record<string, number>>;
 }
 
 /** A probe that also exposes what it measured. */
@@ -25,7 +27,8 @@ const SAMPLE_INTERVAL_MS = 10;
  * source but not yet delivered), the most tasks in flight at once and the peak
  * `heapUsed`, sampled every 10 ms by
  * a timer and also on demand (pipelines that only run microtasks never let the
- * timer fire, so cases call `sample()` from their source and consumer).
+ * timer fire, so cases call `sample()` from their source and consumer), plus
+ * any case-specific figures passed to `record`.
  */
 export function createProbe(): MeasuringProbe {
   let startNs = 0n;
@@ -37,6 +40,7 @@ export function createProbe(): MeasuringProbe {
   let maxInFlight: number | null = null;
   let peakHeap = process.memoryUsage().heapUsed;
   let timer: NodeJS.Timeout | undefined;
+  const figures: Record<string, number> = {};
 
   const sample = (): void => {
     const heap = process.memoryUsage().heapUsed;
@@ -66,10 +70,20 @@ export function createProbe(): MeasuringProbe {
       inFlight += delta;
       if (maxInFlight === null || inFlight > maxInFlight) maxInFlight = inFlight;
     },
+    record(key, value) {
+      figures[key] = value;
+    },
     finish() {
       if (timer !== undefined) clearInterval(timer);
       sample();
-      return { firstResultNs, peakHeapBytes: peakHeap, readAhead, maxInFlight, delivered };
+      return {
+        firstResultNs,
+        peakHeapBytes: peakHeap,
+        readAhead,
+        maxInFlight,
+        delivered,
+        figures,
+      };
     },
   };
 }

@@ -10,7 +10,7 @@ import { formatWithBiome } from "./format.ts";
 import type { MachineInfo } from "./machine.ts";
 import type { Spread } from "./stats.ts";
 import type { TargetResult } from "./targets.ts";
-import type { Column } from "./types.ts";
+import type { Column, FigureColumn } from "./types.ts";
 
 /** Everything one run produced. */
 export interface RunReport {
@@ -72,6 +72,15 @@ function cell(impl: ImplSummary, column: Column): string {
   }
 }
 
+function figureCell(impl: ImplSummary, column: FigureColumn): string {
+  // `custom` is absent in result files written before case-specific figures existed.
+  const s = impl.figures?.custom?.[column.key];
+  if (s === undefined) return "—";
+  const scale = column.scale ?? 1;
+  const fmt = (v: number): string => num(v / scale, column.digits);
+  return s.min === s.max ? fmt(s.median) : `${fmt(s.median)} (${range(s, fmt)})`;
+}
+
 function statusText(impl: ImplSummary): string {
   const note = (impl.note ?? "").split("\n")[0]?.replaceAll("|", "\\|") ?? "";
   switch (impl.status) {
@@ -87,6 +96,7 @@ function statusText(impl: ImplSummary): string {
 }
 
 function caseTable(bench: CaseSummary): string[] {
+  const figureColumns = bench.figures ?? [];
   const multi = bench.variants.length > 1;
   const headers = [
     ...(multi ? ["variant"] : []),
@@ -95,6 +105,7 @@ function caseTable(bench: CaseSummary): string[] {
     "min–max (ms)",
     "× baseline",
     ...bench.columns.map((c) => COLUMN_HEADERS[c]),
+    ...figureColumns.map((c) => c.header),
   ];
   const lines = [`| ${headers.join(" | ")} |`, `|${headers.map(() => "---").join("|")}|`];
   for (const variant of bench.variants) {
@@ -103,13 +114,21 @@ function caseTable(bench: CaseSummary): string[] {
       const name = impl.impl === bench.baseline ? `**${impl.impl}** (baseline)` : impl.impl;
       const row =
         f === null
-          ? [name, statusText(impl), "", "", ...bench.columns.map(() => "")]
+          ? [
+              name,
+              statusText(impl),
+              "",
+              "",
+              ...bench.columns.map(() => ""),
+              ...figureColumns.map(() => ""),
+            ]
           : [
               name,
               num(f.timeMs.median),
               range(f.timeMs, (v) => num(v)),
               ratioText(impl.ratios.time),
               ...bench.columns.map((c) => cell(impl, c)),
+              ...figureColumns.map((c) => figureCell(impl, c)),
             ];
       lines.push(`| ${[...(multi ? [variant.name] : []), ...row].join(" | ")} |`);
     }

@@ -19,6 +19,8 @@ export interface SpawnOptions {
   readonly quick: boolean;
   /** The child is killed after this long and reported as an error. */
   readonly timeoutMs: number;
+  /** Extra environment variables for the child (a case's `CaseSetup.env`). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 function tail(text: string, lines = 8): string {
@@ -33,6 +35,7 @@ function tail(text: string, lines = 8): string {
 export function spawnWorker(id: WorkerId, options: SpawnOptions): Promise<WorkerResult[]> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
+    ...options.env,
     TSX_TSCONFIG_PATH: fileURLToPath(new URL("./tsconfig.json", import.meta.url)),
   };
   delete env.NODE_OPTIONS;

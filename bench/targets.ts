@@ -31,7 +31,7 @@ interface Target {
   readonly variant: (name: string) => boolean;
   readonly impl: string;
   readonly pick: Pick;
-  readonly compare: "≤" | "≥";
+  readonly compare: "≤" | "≥" | "<";
   readonly threshold: number;
   readonly format: (v: number) => string;
 }
@@ -42,6 +42,21 @@ const plain = (v: number): string => v.toFixed(3);
 const ms = (v: number): string => `${v.toFixed(3)} ms`;
 
 const timeRatio: Pick = (i) => i.ratios.time;
+/** A case-specific figure's median (`Probe.record`). */
+const custom = (i: ImplSummary | undefined, key: string): number | null =>
+  i?.figures?.custom?.[key]?.median ?? null;
+/** `key`'s median of this implementation ÷ that of `other` in the same variant. */
+const customRatio =
+  (key: string, other: string): Pick =>
+  (i, _b, all) => {
+    const a = custom(i, key);
+    const b = custom(
+      all.find((x) => x.impl === other),
+      key,
+    );
+    return a === null || b === null || b === 0 ? null : a / b;
+  };
+const embedMain = (name: string): boolean => name.startsWith("files=");
 const efficiency: Pick = (i) => i.figures?.efficiency?.median ?? null;
 
 function parallelTargets(): Target[] {
@@ -136,6 +151,51 @@ export const TARGETS: readonly Target[] = [
     threshold: 2500,
     format: ms,
   },
+  {
+    id: "embed-workflow peak RSS",
+    description: "embed-streaming peak RSS ÷ embed-batch peak RSS (workflow summary)",
+    caseName: "embed-workflow",
+    variant: embedMain,
+    impl: "embed-streaming",
+    pick: customRatio("peakRssBytes", "embed-batch"),
+    compare: "≤",
+    threshold: 0.1,
+    format: times,
+  },
+  {
+    id: "embed-workflow first stored chunk",
+    description: "embed-streaming time to first stored chunk",
+    caseName: "embed-workflow",
+    variant: embedMain,
+    impl: "embed-streaming",
+    pick: (i) => custom(i, "firstStoredMs"),
+    compare: "<",
+    threshold: 1000,
+    format: ms,
+  },
+  {
+    id: "embed-workflow throughput",
+    description: "embed-streaming throughput ÷ embed-batch throughput (chunks/s)",
+    caseName: "embed-workflow",
+    variant: embedMain,
+    impl: "embed-streaming",
+    pick: customRatio("throughput", "embed-batch"),
+    compare: "≥",
+    threshold: 1,
+    format: times,
+  },
+  {
+    id: "embed-workflow concurrency scaling",
+    description:
+      "streaming, loopback server +20 ms/request: workflow duration at embed concurrency 1 ÷ at 8",
+    caseName: "embed-workflow",
+    variant: (name) => name.startsWith("concurrency-scaling"),
+    impl: "streaming-c1",
+    pick: customRatio("durationMs", "streaming-c8"),
+    compare: "≥",
+    threshold: 5,
+    format: times,
+  },
 ];
 
 function evaluate(target: Target, cases: readonly CaseSummary[]): TargetResult {
@@ -158,7 +218,12 @@ function evaluate(target: Target, cases: readonly CaseSummary[]): TargetResult {
   if (value === null) {
     return { ...base, value: "—", status: "skipped", note: "baseline not measured" };
   }
-  const met = target.compare === "≤" ? value <= target.threshold : value >= target.threshold;
+  const met =
+    target.compare === "≤"
+      ? value <= target.threshold
+      : target.compare === "<"
+        ? value < target.threshold
+        : value >= target.threshold;
   return { ...base, value: target.format(value), status: met ? "met" : "not met" };
 }
 

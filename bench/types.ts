@@ -25,6 +25,12 @@ export interface Probe {
   sample(): void;
   /** Call when a concurrent task starts (`+1`) and ends (`-1`); tracks the max in flight. */
   inFlight(delta: 1 | -1): void;
+  /**
+   * Records a case-specific figure (e.g. a workflow's own duration or a compiler's
+   * instantiation count) under `key`; the last value recorded wins. Cases list the
+   * figures they report in `BenchCase.figures`.
+   */
+  record(key: string, value: number): void;
 }
 
 /** The timed part of an implementation: runs the pipeline once, returns the checksum. */
@@ -61,6 +67,34 @@ export type Column =
   | "readAhead"
   | "maxInFlight";
 
+/** A case-specific figure shown as an extra report column (see `Probe.record`). */
+export interface FigureColumn {
+  /** The key the implementation passes to `Probe.record`. */
+  readonly key: string;
+  /** Column header, with its unit. */
+  readonly header: string;
+  /** Divides the value before printing (e.g. 1024 ** 2 for bytes → MB); default 1. */
+  readonly scale?: number;
+  /** Decimals printed; default: 0 from 100 up, 1 from 10 up, else 2. */
+  readonly digits?: number;
+}
+
+/**
+ * Work a case needs done once, in the orchestrator, before any of its children
+ * runs (e.g. generating a corpus on disk), and undone after the last one.
+ */
+export interface CaseSetup {
+  /** Environment variables passed to every child of the case (e.g. where the corpus is). */
+  readonly env: Readonly<Record<string, string>>;
+  /**
+   * Reference checksums by variant name, computed during the setup; they take
+   * the place of `BenchCase.reference` for those variants.
+   */
+  readonly references?: Readonly<Record<string, number>>;
+  /** Removes what the setup made; called once every child of the case has ended. */
+  dispose(): Promise<void>;
+}
+
 /** A benchmark case: one file in `cases/`. */
 export interface BenchCase {
   readonly name: string;
@@ -70,6 +104,13 @@ export interface BenchCase {
   readonly baseline: string;
   /** Extra columns of the report table. */
   readonly columns: readonly Column[];
+  /** Case-specific figures (`Probe.record`), shown after `columns`. */
+  readonly figures?: readonly FigureColumn[];
+  /**
+   * Optional one-off preparation in the orchestrator for the given variants
+   * (not timed; runs before the case's first child, disposed after its last).
+   */
+  setup?(variants: readonly Variant[], quick: boolean): Promise<CaseSetup>;
   /** Full-size variants, or the small ones with `quick`. */
   variants(quick: boolean): readonly Variant[];
   /** The expected checksum, computed independently of every implementation. */
@@ -108,6 +149,8 @@ export interface WorkerOk extends WorkerId {
   readonly readAhead: number | null;
   /** Most tasks running at once; null if the case does not count tasks. */
   readonly maxInFlight: number | null;
+  /** Case-specific figures recorded with `Probe.record` (absent in older result files). */
+  readonly figures?: Readonly<Record<string, number>>;
 }
 
 /** The implementation declined to run (library missing, mode not supported). */

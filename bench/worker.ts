@@ -53,6 +53,7 @@ async function measure(id: WorkerId, quick: boolean): Promise<WorkerResult> {
       heapBeforeBytes: before.heapUsed,
       readAhead: figures.readAhead,
       maxInFlight: figures.maxInFlight,
+      figures: figures.figures,
     };
   } catch (error) {
     return { ...id, status: "error", error: errorText(error) };

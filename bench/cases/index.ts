@@ -13,6 +13,8 @@ export const CASES: Readonly<Record<string, () => Promise<BenchCase>>> = {
     (await import("./parallel-latency-varied.ts")).parallelLatencyVaried,
   memory: async () => (await import("./memory.ts")).memory,
   "stage-overlap": async () => (await import("./stage-overlap.ts")).stageOverlap,
+  "embed-workflow": async () => (await import("./embed-workflow.ts")).embedWorkflow,
+  "type-check": async () => (await import("./type-check.ts")).typeCheck,
 };
 
 /** Loads a case by name; throws with the list of names if it does not exist. */
