@@ -166,46 +166,34 @@ const implementations: Record<string, Implementation> = {
         );
     },
   },
-  sluice: {
-    description: "sluice `StreamingPipeline` with five sync stages, `executeFrom`",
-    async prepare({ size }) {
-      const sluice = await loadSluice();
-      if (isSluiceSkip(sluice)) return sluice;
-      const data = chainInput(size);
-      const pipeline = sluice.StreamingPipeline.start<number>()
-        .map("double", double)
-        .filter("notThree", notThree)
-        .map("inc", inc)
-        .filter("notFive", notFive)
-        .map("half", half);
-      return async () => {
-        let sum = 0;
-        for await (const x of pipeline.executeFrom(data)) sum += x;
-        return sum;
-      };
-    },
-  },
-  "sluice-metrics-off": {
-    description:
-      "sluice `StreamingPipeline` with five sync stages, `executeFrom(data, { metrics: false })`",
-    async prepare({ size }) {
-      const sluice = await loadSluice();
-      if (isSluiceSkip(sluice)) return sluice;
-      const data = chainInput(size);
-      const pipeline = sluice.StreamingPipeline.start<number>()
-        .map("double", double)
-        .filter("notThree", notThree)
-        .map("inc", inc)
-        .filter("notFive", notFive)
-        .map("half", half);
-      return async () => {
-        let sum = 0;
-        for await (const x of pipeline.executeFrom(data, { metrics: false })) sum += x;
-        return sum;
-      };
-    },
-  },
+  sluice: sluiceChain(true),
+  "sluice-metrics-off": sluiceChain(false),
 };
+
+/** The sluice implementation, with metrics on (the default) or off, to measure their cost. */
+function sluiceChain(metrics: boolean): Implementation {
+  const call = metrics ? "executeFrom(data)" : "executeFrom(data, { metrics: false })";
+  return {
+    description: `sluice \`StreamingPipeline\` with five sync stages, \`${call}\``,
+    async prepare({ size }) {
+      const sluice = await loadSluice();
+      if (isSluiceSkip(sluice)) return sluice;
+      const data = chainInput(size);
+      const pipeline = sluice.StreamingPipeline.start<number>()
+        .map("double", double)
+        .filter("notThree", notThree)
+        .map("inc", inc)
+        .filter("notFive", notFive)
+        .map("half", half);
+      const options = metrics ? {} : { metrics: false };
+      return async () => {
+        let sum = 0;
+        for await (const x of pipeline.executeFrom(data, options)) sum += x;
+        return sum;
+      };
+    },
+  };
+}
 
 /** The `sync-chain` case. */
 export const syncChain: BenchCase = {

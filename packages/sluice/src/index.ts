@@ -21,6 +21,7 @@ export type {
   UniqueKey,
   WithKey,
 } from "./builders/types.js";
+export { abortableSleep } from "./engine/abortable-sleep.js";
 export type { ItemContext } from "./engine/item-context.js";
 export type { ErrorRecord } from "./engine/run-env.js";
 export type { Source } from "./engine/sources.js";

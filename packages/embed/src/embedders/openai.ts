@@ -1,4 +1,5 @@
 import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from "openai";
+import { abortableSleep } from "sluice";
 import { assertVectors, type Embedder, EmbedderResponseError } from "./embedder.ts";
 
 /** Options of {@link createOpenAIEmbedder}. */
@@ -119,7 +120,7 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
           if (signal?.aborted) throw signal.reason;
           if (!isRetryable(error) || tries > maxRetries) throw finalError(error, tries, baseURL);
           const wait = Math.min(retryDelay(error, tries, baseDelay), maxDelay);
-          await sleep(wait, signal);
+          await abortableSleep(wait, signal);
         }
       }
     },
@@ -209,19 +210,4 @@ function finalError(error: unknown, tries: number, baseURL: string): Error {
     tries,
     { cause: error },
   );
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
