@@ -41,7 +41,7 @@ export interface ListOptions {
  * @example
  * ```ts
  * const controller = new AbortController();
- * const result = await pipeline.execute(input, {
+ * const result = await batchPipeline.execute(rows, {
  *   signal: controller.signal,
  *   onEvent: (e) => e.type === "run:end" && console.log(e.status, e.durationMs),
  * });
@@ -58,18 +58,45 @@ export interface ExecuteOptions {
   logger?: Logger;
 }
 
-/** `K` when the previous stage outputs an array; otherwise an explanatory error type. */
+/**
+ * `K` when the previous stage outputs an array; otherwise an explanatory error type.
+ *
+ * @example
+ * ```ts
+ * const len = createStep<string, number>("len", ({ input }) => input.length);
+ * Pipeline.start<string[]>().map("lengths", len);
+ * // @ts-expect-error: "Error: this list operation needs the previous stage to output an array"
+ * Pipeline.start<string>().map("lengths", len);
+ * ```
+ */
 export type ListKey<K extends string, TState, TOut> = TOut extends readonly unknown[]
   ? UniqueKey<K, TState>
   : "Error: this list operation needs the previous stage to output an array";
 
-/** `K` when the previous stage outputs an array of arrays. */
+/**
+ * `K` when the previous stage outputs an array of arrays.
+ *
+ * @example
+ * ```ts
+ * Pipeline.start<number[][]>().flatten("flat");
+ * // @ts-expect-error: "Error: flatten needs the previous stage to output an array of arrays"
+ * Pipeline.start<number[]>().flatten("flat");
+ * ```
+ */
 export type FlattenKey<K extends string, TState, TOut> =
   ElementOf<TOut> extends readonly unknown[]
     ? UniqueKey<K, TState>
     : "Error: flatten needs the previous stage to output an array of arrays";
 
-/** The condition of {@link Pipeline.branch}. */
+/**
+ * The condition of {@link Pipeline.branch}.
+ *
+ * @example
+ * ```ts
+ * const isLong: BranchCondition<string, {}, unknown> = ({ input }) => input.length > 100;
+ * Pipeline.start<string>().branch("route", isLong, summarize, passThrough);
+ * ```
+ */
 export type BranchCondition<TIn, TState, TContext> = (ctx: {
   input: TIn;
   state: TState;
@@ -328,7 +355,7 @@ export class Pipeline<TInput, TOut, TState, TContext> {
    *
    * @example
    * ```ts
-   * const r = await pipeline.execute(input, { signal: AbortSignal.timeout(5_000) });
+   * const r = await batchPipeline.execute(rows, { signal: AbortSignal.timeout(5_000) });
    * if (!r.success) console.error(r.error.code, r.error.key);
    * ```
    */

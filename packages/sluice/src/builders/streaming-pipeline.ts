@@ -24,13 +24,31 @@ import type { StreamingStep } from "../steps/streaming-step.js";
 import { checkKey } from "./stage-key.js";
 import type { Members, SnapshotApi, StateView, UniqueKey, WithKey } from "./types.js";
 
-/** A per-item function: sync or async, given the item and its context. */
+/**
+ * A per-item function: sync or async, given the item and its context.
+ *
+ * @example
+ * ```ts
+ * const fetchPage: ItemFn<string, string, {}, unknown> = async (url, { signal }) =>
+ *   (await fetch(url, { signal })).text();
+ * StreamingPipeline.start<string>().map("page", fetchPage, { concurrency: 8 });
+ * ```
+ */
 export type ItemFn<I, O, TState, TContext> = (
   item: I,
   ctx: ItemContext<StateView<TState>, TContext>,
 ) => O | PromiseLike<O>;
 
-/** A per-item predicate. */
+/**
+ * A per-item predicate.
+ *
+ * @example
+ * ```ts
+ * type Seen = { seen: Set<string> };
+ * const isNew: ItemPredicate<string, {}, Seen> = (id, { context }) => !context.seen.has(id);
+ * StreamingPipeline.start<string, Seen>(() => ({ seen: new Set() })).filter("new", isNew);
+ * ```
+ */
 export type ItemPredicate<I, TState, TContext> = (
   item: I,
   ctx: ItemContext<StateView<TState>, TContext>,
@@ -492,7 +510,7 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
    *
    * @example
    * ```ts
-   * const total = await pipeline.executeReduce(input, (sum, n) => sum + n, 0);
+   * const chars = await pipeline.executeReduce(input, (sum, out) => sum + out.length, 0);
    * ```
    */
   async executeReduce<A>(

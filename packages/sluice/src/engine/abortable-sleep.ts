@@ -4,7 +4,17 @@
  *
  * @example
  * ```ts
- * await abortableSleep(backoffDelay(retry, attempt, error), ctx.signal);
+ * // A hand-written retry loop whose waits end as soon as the signal aborts.
+ * const retry: RetryOptions = { maxAttempts: 5, backoffMs: 100 };
+ * for (let attempt = 1; ; attempt++) {
+ *   try {
+ *     await send("payload", { signal });
+ *     break;
+ *   } catch (error) {
+ *     if (attempt === retry.maxAttempts || !isRetryable(error, retry)) throw error;
+ *     await abortableSleep(backoffDelay(retry, attempt, error), signal);
+ *   }
+ * }
  * ```
  */
 export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -1,6 +1,16 @@
 import type { Chunk, Puller } from "./chunk.js";
 
-/** What `executeFrom` accepts as a source of input items. */
+/**
+ * What `executeFrom` accepts as a source of input items.
+ *
+ * @example
+ * ```ts
+ * const outputsOf = (source: Source<string>) => pipeline.executeFrom(source);
+ * outputsOf(["a", "b"]); // an Iterable
+ * outputsOf(lines); // an AsyncIterable
+ * outputsOf(new Blob(["a", "b"]).stream().pipeThrough(new TextDecoderStream())); // a Web ReadableStream
+ * ```
+ */
 export type Source<T> = Iterable<T> | AsyncIterable<T> | ReadableStream<T>;
 
 function describe(value: unknown): string {

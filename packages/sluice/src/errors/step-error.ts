@@ -3,7 +3,7 @@
  *
  * @example
  * ```ts
- * const r = await pipeline.execute(rows);
+ * const r = await batchPipeline.execute(rows);
  * if (!r.success) for (const e of r.error.errors ?? []) console.warn(e.index, e.item, e.error.code);
  * ```
  */
@@ -55,7 +55,7 @@ export interface StepErrorOptions {
  *
  * @example
  * ```ts
- * const r = await pipeline.execute(input);
+ * const r = await batchPipeline.execute(rows);
  * if (!r.success) console.error(r.error.code, r.error.key, r.error.errors?.length);
  * ```
  */
@@ -109,7 +109,7 @@ export class StepError extends Error {
  * @example
  * ```ts
  * try {
- *   await pipeline.executeToArray(items);
+ *   for await (const out of pipeline.executeFrom(items)) use(out);
  * } catch (e) {
  *   if (e instanceof StreamingError) console.error(e.code, e.key, e.itemIndex, e.attempts);
  * }

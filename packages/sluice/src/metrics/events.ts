@@ -7,6 +7,15 @@ import type { Progress } from "./progress.js";
 /**
  * What a run reports while it runs, in order. `time` is epoch milliseconds. Per-item
  * `item` events are sent only when the run was started with `itemEvents: true`.
+ *
+ * @example
+ * ```ts
+ * const onEvent = (e: RunEvent) => {
+ *   if (e.type === "item:error") console.warn(e.key, e.index, e.error.code);
+ *   else if (e.type === "run:end") console.log(e.status, e.durationMs);
+ * };
+ * const run = pipeline.executeFrom(items, { onEvent });
+ * ```
  */
 export type RunEvent =
   | {
@@ -110,7 +119,17 @@ export type RunEvent =
       time: number;
     };
 
-/** The type of a {@link RunEvent}. */
+/**
+ * The type of a {@link RunEvent}.
+ *
+ * @example
+ * ```ts
+ * const seen = new Map<RunEventType, number>();
+ * const run = pipeline.executeFrom(items, {
+ *   onEvent: (e) => seen.set(e.type, (seen.get(e.type) ?? 0) + 1),
+ * });
+ * ```
+ */
 export type RunEventType = RunEvent["type"];
 
 /** Delivers a run's events to its callback, its `events()` readers and its logger. */

@@ -1,4 +1,12 @@
-/** A log method in pino's shape: an object of fields, then a message. */
+/**
+ * A log method in pino's shape: an object of fields, then a message.
+ *
+ * @example
+ * ```ts
+ * const warn: LogMethod = (fields, message) => console.warn(message, JSON.stringify(fields));
+ * const run = pipeline.executeFrom(items, { logger: { warn, error: warn } });
+ * ```
+ */
 export type LogMethod = (fields: Record<string, unknown>, message: string) => void;
 
 /**

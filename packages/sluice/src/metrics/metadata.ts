@@ -1,7 +1,17 @@
 import type { StepError } from "../errors/step-error.js";
 import type { Percentiles } from "./histogram.js";
 
-/** A run's lifecycle. */
+/**
+ * A run's lifecycle.
+ *
+ * @example
+ * ```ts
+ * const icon: Record<RunStatus, string> = {
+ *   pending: "·", running: "…", completed: "✓", failed: "✗", cancelled: "■",
+ * };
+ * console.log(icon[run.status]);
+ * ```
+ */
 export type RunStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
 
 /**

@@ -32,7 +32,7 @@ export interface StepContext<TInput, TState = {}, TContext = unknown> {
  *
  * @example
  * ```ts
- * const { metadata } = await pipeline.execute(input);
+ * const { metadata } = await batchPipeline.execute(rows);
  * console.log(metadata.status, metadata.durationMs, metadata.stages?.map((s) => s.key));
  * ```
  */
@@ -62,7 +62,7 @@ export interface StepMetadata {
  *
  * @example
  * ```ts
- * const result = await pipeline.execute(input);
+ * const result = await batchPipeline.execute(rows);
  * if (result.success) console.log(result.data, result.metadata.durationMs);
  * else console.error(result.error.code, result.error.message);
  * ```

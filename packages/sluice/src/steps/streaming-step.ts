@@ -6,8 +6,8 @@ import { validateRetry } from "../errors/retry-policy.js";
  *
  * @example
  * ```ts
- * const forward = createStreamingStep("forward", async function* ({ input, signal }: StreamingStepContext<Event>) {
- *   for await (const e of input) yield await send(e, { signal });
+ * const forward = createStreamingStep("forward", async function* ({ input, signal }: StreamingStepContext<string>) {
+ *   for await (const body of input) yield await send(body, { signal });
  * });
  * ```
  */
