@@ -39,6 +39,8 @@ export class FusedItemStage implements Puller {
   private closed = false;
   private current: Promise<unknown> | null = null;
   private cancelling: Promise<void> | undefined;
+  /** A FAIL_FAST error held back while the outputs of earlier items go downstream. */
+  private deferred: { error: unknown } | undefined;
 
   constructor(
     private readonly upstream: Puller,
@@ -57,6 +59,7 @@ export class FusedItemStage implements Puller {
     for (const rt of this.rts) rt.metrics.start();
     for (;;) {
       if (this.closed) return null;
+      if (this.deferred !== undefined) throw this.deferred.error;
       if (this.pos >= this.vals.length) {
         const chunk = await this.upstream.pull(demand);
         if (chunk === null || this.closed) {
@@ -94,7 +97,16 @@ export class FusedItemStage implements Puller {
           if (this.closed) return null;
           if (kind === STOP_THREW) {
             const member = this.members[s] as GroupMember;
-            const recovered = await member.retryItem(cur, (this.counts[s] ?? 1) - 1, value);
+            let recovered: Recovered;
+            try {
+              recovered = await member.retryItem(cur, (this.counts[s] ?? 1) - 1, value);
+            } catch (error) {
+              // As in the sequential stage: earlier items' outputs leave first.
+              if (out.length === 0) throw error;
+              this.deferred = { error };
+              kept = false;
+              break;
+            }
             if (this.closed) return null;
             if (recovered === SKIPPED) {
               kept = false;
@@ -119,6 +131,7 @@ export class FusedItemStage implements Puller {
           }
         }
         if (kept) out.push(cur);
+        if (this.deferred !== undefined) break;
         if (awaited && out.length > 0 && now() - t0 > ASYNC_CHUNK_BUDGET_MS) break;
       }
       if (this.pos >= this.vals.length) this.vals = [];

@@ -125,10 +125,9 @@ export abstract class ItemWorker {
       const strategy = op.strategy;
       events.emit({ type: "item:error", key: rt.key, index, strategy, error, time: Date.now() });
     }
-    if (op.strategy === "FAIL_FAST") {
-      rt.env.onFatal(error);
-      throw error;
-    }
+    // The stage reports it to the run (which stops every stage) when it throws it: a
+    // sequential stage first hands on what it produced before the failing item.
+    if (op.strategy === "FAIL_FAST") throw error;
     rt.metrics.skipped++;
     rt.env.recorded.push(error);
     const record = { item, error, key: rt.key, index };

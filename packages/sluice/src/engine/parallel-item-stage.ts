@@ -162,39 +162,77 @@ export class ParallelItemStage extends ItemWorker implements Puller {
     this.vals[i] = undefined;
     const lin = this.lins === undefined ? null : (this.lins[i] ?? null);
     const index = this.nextIndex++;
-    this.rt.metrics.enter();
-    const p: Promise<void> = this.runOne(item, index, lin).then((done) => {
+    const m = this.rt.metrics;
+    m.enter();
+    const t0 = m.timed ? now() : 0;
+    const ctx = this.ctx(index, 1, lin);
+    let value: unknown;
+    try {
+      value = this.op.invoke(item, ctx);
+    } catch (error) {
+      ctx?.release();
+      this.track(index, this.recoverOne(item, index, lin, t0, error));
+      return;
+    }
+    // The happy path chains straight onto the function's promise: an async wrapper per
+    // item would add a promise and two microtask hops to every completion.
+    const done = isThenable(value)
+      ? Promise.resolve(value).then(
+          (v): Done => {
+            ctx?.release();
+            return this.succeeded(item, lin, v, index, t0);
+          },
+          (error: unknown) => {
+            ctx?.release();
+            return this.recoverOne(item, index, lin, t0, error);
+          },
+        )
+      : Promise.resolve(this.succeeded(item, lin, value, index, t0, ctx));
+    this.track(index, done);
+  }
+
+  /** Settles `index` when `done` does; tracked so that `cancel()` can wait for it. */
+  private track(index: number, done: Promise<Done>): void {
+    const p: Promise<void> = done.then((d) => {
       this.inFlight.delete(p);
       this.rt.metrics.leave();
-      this.settle(index, done);
+      this.settle(index, d);
     });
     this.inFlight.add(p);
   }
 
-  /** Runs one item to an outcome; never rejects. */
-  private async runOne(item: unknown, index: number, lin: Lineage | null): Promise<Done> {
+  private succeeded(
+    item: unknown,
+    lin: Lineage | null,
+    value: unknown,
+    index: number,
+    t0: number,
+    ctx?: { release(): void },
+  ): Done {
+    ctx?.release();
     const m = this.rt.metrics;
-    const t0 = m.timed ? now() : 0;
-    const ctx = this.ctx(index, 1, lin);
+    m.succeeded++;
+    if (m.timed) this.timed(index, now() - t0);
+    return { kind: OK, item, lin, value };
+  }
+
+  /** Retry and error strategy for a failed item; never rejects. */
+  private async recoverOne(
+    item: unknown,
+    index: number,
+    lin: Lineage | null,
+    t0: number,
+    error: unknown,
+  ): Promise<Done> {
+    if (this.closed) return { kind: SKIP, item: undefined, lin: null, value: undefined };
     try {
-      let value = this.op.invoke(item, ctx);
-      if (isThenable(value)) value = await value;
-      m.succeeded++;
-      if (m.timed) this.timed(index, now() - t0);
-      ctx?.release();
-      return { kind: OK, item, lin, value };
-    } catch (error) {
-      ctx?.release();
-      if (this.closed) return { kind: SKIP, item: undefined, lin: null, value: undefined };
-      try {
-        const recovered = await this.recover(item, index, lin, error);
-        if (m.timed) this.timed(index, now() - t0);
-        return recovered === SKIPPED
-          ? { kind: SKIP, item: undefined, lin: null, value: undefined }
-          : { kind: OK, item, lin, value: recovered.value };
-      } catch (fatal) {
-        return { kind: FATAL, item: undefined, lin: null, value: fatal };
-      }
+      const recovered = await this.recover(item, index, lin, error);
+      if (this.rt.metrics.timed) this.timed(index, now() - t0);
+      return recovered === SKIPPED
+        ? { kind: SKIP, item: undefined, lin: null, value: undefined }
+        : { kind: OK, item, lin, value: recovered.value };
+    } catch (fatal) {
+      return { kind: FATAL, item: undefined, lin: null, value: fatal };
     }
   }
 

@@ -1,7 +1,7 @@
 import { type Chunk, isThenable, type Lineage, newChunk, now, type Puller } from "./chunk.js";
 import { emitOne } from "./emit.js";
 import type { ItemContextImpl } from "./item-context.js";
-import { EmitMode, type ItemOp, ItemWorker, SKIPPED } from "./item-worker.js";
+import { EmitMode, type ItemOp, ItemWorker, type Recovered, SKIPPED } from "./item-worker.js";
 import type { StageRuntime } from "./run-env.js";
 
 /**
@@ -35,6 +35,8 @@ export class SequentialItemStage extends ItemWorker implements Puller {
   private stopCtx: ItemContextImpl | undefined;
   private current: Promise<unknown> | null = null;
   private cancelling: Promise<void> | undefined;
+  /** A FAIL_FAST error held back while the outputs of earlier items go downstream. */
+  private deferred: { error: unknown } | undefined;
 
   constructor(
     private readonly upstream: Puller,
@@ -50,6 +52,7 @@ export class SequentialItemStage extends ItemWorker implements Puller {
     m.start();
     for (;;) {
       if (this.closed) return null;
+      if (this.deferred !== undefined) throw this.deferred.error;
       if (this.pos >= this.vals.length) {
         const chunk = await this.upstream.pull(demand);
         if (chunk === null || this.closed) {
@@ -92,7 +95,16 @@ export class SequentialItemStage extends ItemWorker implements Puller {
         }
         if (this.closed) return null;
         if (failed) {
-          const recovered = await this.recover(item, index, lin, this.stopValue);
+          let recovered: Recovered;
+          try {
+            recovered = await this.recover(item, index, lin, this.stopValue);
+          } catch (error) {
+            // Items before the failing one were processed: they leave first, as they would
+            // have one by one, and the error is thrown at the next pull.
+            if (out.values.length === 0) throw error;
+            this.deferred = { error };
+            break;
+          }
           if (this.closed) return null;
           if (recovered === SKIPPED) continue;
           result = recovered.value;

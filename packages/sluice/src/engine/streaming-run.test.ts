@@ -691,3 +691,61 @@ describe("no unhandled rejections under random abort timing", () => {
     expect(e.message).toMatch(/aborted/);
   });
 });
+
+describe("chunk sizing", () => {
+  /** A sync source that counts how many items were taken from it. */
+  function counted(n: number) {
+    const c = { pulled: 0 };
+    function* gen() {
+      for (let i = 0; i < n; i++) {
+        c.pulled++;
+        yield i;
+      }
+    }
+    return { c, source: gen() };
+  }
+
+  it("the first result needs only the first item", async () => {
+    const { c, source } = counted(10_000);
+    const run = StreamingPipeline.start<number>()
+      .map("double", (n) => n * 2)
+      .executeFrom(source);
+    const first = await run.next();
+    expect(first).toEqual({ value: 0, done: false });
+    expect(c.pulled).toBe(1);
+    await run.return();
+  });
+
+  it("cheap items reach full chunks: the read-ahead grows to chunkSize", async () => {
+    const { c, source } = counted(10_000);
+    let maxAhead = 0;
+    let delivered = 0;
+    for await (const _ of StreamingPipeline.start<number>()
+      .map("inc", (n) => n + 1)
+      .executeFrom(source, { chunkSize: 64 })) {
+      delivered++;
+      maxAhead = Math.max(maxAhead, c.pulled - delivered);
+    }
+    expect(delivered).toBe(10_000);
+    expect(maxAhead).toBe(63);
+  });
+
+  it("slow items stay in small chunks: a stage busy 1 ms per item reads one item at a time", async () => {
+    const { c, source } = counted(30);
+    let maxAhead = 0;
+    let delivered = 0;
+    const busy = (n: number) => {
+      const end = performance.now() + 1;
+      while (performance.now() < end) {
+        // a millisecond of CPU work per item
+      }
+      return n;
+    };
+    for await (const _ of StreamingPipeline.start<number>().map("busy", busy).executeFrom(source)) {
+      delivered++;
+      maxAhead = Math.max(maxAhead, c.pulled - delivered);
+    }
+    expect(delivered).toBe(30);
+    expect(maxAhead).toBe(0);
+  });
+});

@@ -41,8 +41,9 @@ export interface RunOptions {
   logger?: Logger;
   /**
    * Most items a stage hands on at once (default 512). Sync items travel in chunks of up to
-   * this many, so it is also how far a sequential sync stage reads ahead; 1 makes every
-   * stage strictly item by item.
+   * this many (fewer when items are slow to process: the run sizes chunks by time), so it is
+   * also how far a sequential sync stage reads ahead; 1 makes every stage strictly item by
+   * item.
    */
   chunkSize?: number;
 }
@@ -56,8 +57,15 @@ export interface RunPlan {
   readonly total?: number | undefined;
 }
 
-const FIRST_DEMAND = 16;
 const MAX_DEMAND = 512;
+/**
+ * The run's demand follows the time a pull of the chain takes: it doubles while pulls are
+ * quick and halves when a full chunk takes long. Cheap items travel in full chunks (per-chunk
+ * costs vanish); heavy ones in small chunks, so a chunk of big documents never pins much
+ * memory, and the first result comes after one item.
+ */
+const GROW_BELOW_MS = 0.125;
+const SHRINK_ABOVE_MS = 0.5;
 const DONE: IteratorReturnResult<void> = Object.freeze({ value: undefined, done: true });
 
 /**
@@ -104,7 +112,7 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
   ) {
     validateRunOptions(options);
     this.maxDemand = options.chunkSize ?? MAX_DEMAND;
-    this.demand = Math.min(FIRST_DEMAND, this.maxDemand);
+    this.demand = 1;
     const events = new EventSink(options.onEvent, options.logger, options.itemEvents === true);
     this.env = new RunEnv(options.traceId ?? newTraceId(), events);
     this.stages = stageMetrics(plan.stages, options.metrics !== false);
@@ -317,8 +325,10 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
       const tail = this.tail as Puller;
       for (;;) {
         // An interrupt cancels the chain, which settles this pull with null: no race needed.
-        const chunk = await tail.pull(this.demand);
-        if (this.demand < this.maxDemand) this.demand = Math.min(this.maxDemand, this.demand * 2);
+        const demand = this.demand;
+        const t0 = now();
+        const chunk = await tail.pull(demand);
+        this.adaptDemand(demand, now() - t0, chunk === null ? 0 : chunk.values.length);
         if (chunk === null) {
           this.throwIfInterrupted();
           if (this.runStatus !== "running") return DONE;
@@ -344,6 +354,19 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
       if (this.runStatus === "cancelled") return DONE;
       await this.finish("failed");
       throw error;
+    }
+  }
+
+  /**
+   * Doubles the demand while chunks come back well within the budget and halves it when full
+   * chunks take much longer, so the chunk size follows the work per item. A short chunk that
+   * took long was waiting on I/O, not working: it says nothing about the chunk size.
+   */
+  private adaptDemand(demand: number, elapsedMs: number, got: number): void {
+    if (elapsedMs < GROW_BELOW_MS) {
+      if (demand < this.maxDemand) this.demand = Math.min(this.maxDemand, demand * 2);
+    } else if (elapsedMs > SHRINK_ABOVE_MS && got >= demand && demand > 1) {
+      this.demand = demand >> 1;
     }
   }
 
