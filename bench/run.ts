@@ -92,7 +92,8 @@ async function main(): Promise<number> {
     await writeReport(report, json, md);
     console.error(`wrote ${json} and ${md}`);
     for (const t of report.targets) {
-      console.error(`target ${t.id}: ${t.status} (${t.value} vs ${t.limit})`);
+      const cold = t.cold === undefined ? "" : `; cold ${t.cold}`;
+      console.error(`target ${t.id}: ${t.status} (${t.value} vs ${t.limit}${cold})`);
     }
   }
 

@@ -111,6 +111,13 @@ export interface BenchCase {
    * (not timed; runs before the case's first child, disposed after its last).
    */
   setup?(variants: readonly Variant[], quick: boolean): Promise<CaseSetup>;
+  /**
+   * Runs of each implementation, in the same process right after the cold one, whose
+   * median is reported as the warm (steady-state) figures `warmMs`, `warmNsPerItem`,
+   * `warmFirstResultMs` and, with an `idealMs`, `warmEfficiency` (full mode only; see
+   * worker.ts for the time limits). Every warm run must return the cold run's checksum.
+   */
+  readonly warmRuns?: number;
   /** Full-size variants, or the small ones with `quick`. */
   variants(quick: boolean): readonly Variant[];
   /** The expected checksum, computed independently of every implementation. */

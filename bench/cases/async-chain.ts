@@ -201,6 +201,8 @@ export const asyncChain: BenchCase = {
     "The sync-chain pipeline with its three maps async (`async x => …`), the filters sync, summed. Reports ns per input item.",
   baseline: "async-generators",
   columns: ["nsPerItem"],
+  warmRuns: 3,
+  figures: [{ key: "warmNsPerItem", header: "warm ns/item", digits: 1 }],
   variants: (quick) => {
     const size = quick ? 20_000 : 1_000_000;
     return [{ name: `n=${size}`, params: { size } }];

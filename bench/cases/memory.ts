@@ -151,6 +151,8 @@ export const memory: BenchCase = {
     "n lazily generated 4 KB documents → upper-case → word count → {id, words, hash}, consumed one at a time. Reports peak RSS, peak heap and time to first result.",
   baseline: "async-generators",
   columns: ["firstResult", "rss", "heap", "readAhead", "nsPerItem"],
+  warmRuns: 1,
+  figures: [{ key: "warmFirstResultMs", header: "warm first result (ms)", digits: 3 }],
   variants: (quick) => {
     const size = quick ? 2_000 : 100_000;
     return [{ name: `n=${size}`, params: { size } }];

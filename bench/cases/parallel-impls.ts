@@ -210,21 +210,32 @@ const makers: Record<string, (duration: Duration) => Implementation> = {
         );
     },
   ),
-  sluice: impl(
-    "sluice `.map(name, fn, {concurrency, ordered})`, `executeFrom`",
-    async (p, _task, withSignal) => {
-      const sluice = await loadSluice();
-      if (isSluiceSkip(sluice)) return sluice;
-      const pipeline = sluice.StreamingPipeline.start<number>().map(
-        "task",
-        (i: number, ctx) => withSignal(i, ctx.signal),
-        { concurrency: p.concurrency, ordered: p.ordered },
-      );
-      return (probe) =>
-        consume(pipeline.executeFrom(countedSource(p.size, probe)), p.ordered, probe);
-    },
+  sluice: sluiceImpl(
+    "sluice `.map(name, fn, {concurrency, ordered})`, `executeFrom`; the same task as the others",
+    false,
+  ),
+  "sluice-abortable": sluiceImpl(
+    "as `sluice`, but each task listens to its `ctx.signal` (a per-item AbortController and an abort listener: what makes in-flight work cancellable, and what the others do not pay)",
+    true,
   ),
 };
+
+/** The sluice implementation; `abortable` passes each item's signal to the task. */
+function sluiceImpl(
+  description: string,
+  abortable: boolean,
+): (duration: Duration) => Implementation {
+  return impl(description, async (p, task, withSignal) => {
+    const sluice = await loadSluice();
+    if (isSluiceSkip(sluice)) return sluice;
+    const options = { concurrency: p.concurrency, ordered: p.ordered };
+    const start = sluice.StreamingPipeline.start<number>();
+    const pipeline = abortable
+      ? start.map("task", (i: number, ctx) => withSignal(i, ctx.signal), options)
+      : start.map("task", (i: number) => task(i), options);
+    return (probe) => consume(pipeline.executeFrom(countedSource(p.size, probe)), p.ordered, probe);
+  });
+}
 
 /** Builds the implementations map for a given task duration. */
 export function parallelImplementations(duration: Duration): Record<string, Implementation> {
