@@ -25,9 +25,9 @@ function errorText(error: unknown): string {
 }
 
 /** No warm runs after a cold run this long: they would add minutes and no insight. */
-const WARM_COLD_LIMIT_MS = 5_000;
+const WARM_COLD_LIMIT_MS = 2_500;
 /** Warm runs stop once they have taken this long together (at least one runs). */
-const WARM_BUDGET_MS = 10_000;
+const WARM_BUDGET_MS = 6_000;
 
 /**
  * Repeats the timed run in this process, JIT warm, and returns the medians as figures.
