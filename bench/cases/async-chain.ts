@@ -7,7 +7,7 @@ import { Readable } from "node:stream";
 import type { Effect as EffectType } from "effect/Effect";
 import { fold } from "../lib/consume.ts";
 import { filterGen, mapGen } from "../lib/generators.ts";
-import { isSluiceSkip, loadSluice } from "../lib/sluice.ts";
+import { loadSluice } from "../lib/sluice.ts";
 import type { BenchCase, Implementation } from "../types.ts";
 import {
   add,
@@ -177,7 +177,6 @@ const implementations: Record<string, Implementation> = {
     description: "sluice `StreamingPipeline` with three async maps and two sync filters",
     async prepare({ size }) {
       const sluice = await loadSluice();
-      if (isSluiceSkip(sluice)) return sluice;
       const data = chainInput(size);
       const pipeline = sluice.StreamingPipeline.start<number>()
         .map("double", doubleAsync)

@@ -5,7 +5,7 @@
  */
 import { Readable } from "node:stream";
 import { type AnySource, mapGen } from "../lib/generators.ts";
-import { isSluiceSkip, loadSluice } from "../lib/sluice.ts";
+import { loadSluice } from "../lib/sluice.ts";
 import type { BenchCase, Implementation, Probe } from "../types.ts";
 import {
   addRecord,
@@ -102,7 +102,6 @@ const implementations: Record<string, Implementation> = {
     description: "sluice `StreamingPipeline` with three maps, `executeFrom(source)`",
     async prepare({ size }) {
       const sluice = await loadSluice();
-      if (isSluiceSkip(sluice)) return sluice;
       const pipeline = sluice.StreamingPipeline.start<Doc>()
         .map("shout", shout)
         .map("count", countWords)
@@ -113,8 +112,7 @@ const implementations: Record<string, Implementation> = {
   "sluice-batch": {
     description: "sluice batch `Pipeline` with three `createStep` maps over the materialized array",
     async prepare({ size }) {
-      const sluice = await loadSluice(["Pipeline", "createStep"]);
-      if (isSluiceSkip(sluice)) return sluice;
+      const sluice = await loadSluice();
       const { createStep } = sluice;
       const pipeline = sluice.Pipeline.start<Doc[]>()
         .map(
@@ -151,7 +149,7 @@ export const memory: BenchCase = {
     "n lazily generated 4 KB documents → upper-case → word count → {id, words, hash}, consumed one at a time. Reports peak RSS, peak heap and time to first result.",
   baseline: "async-generators",
   columns: ["firstResult", "rss", "heap", "readAhead", "nsPerItem"],
-  warmRuns: 1,
+  warmRuns: 3,
   figures: [{ key: "warmFirstResultMs", header: "warm first result (ms)", digits: 3 }],
   variants: (quick) => {
     const size = quick ? 2_000 : 100_000;

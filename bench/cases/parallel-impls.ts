@@ -7,7 +7,7 @@
 import { Readable } from "node:stream";
 import type { AnySource } from "../lib/generators.ts";
 import { sleep } from "../lib/sleep.ts";
-import { isSluiceSkip, loadSluice } from "../lib/sluice.ts";
+import { loadSluice } from "../lib/sluice.ts";
 import {
   type Implementation,
   isSkip,
@@ -227,7 +227,6 @@ function sluiceImpl(
 ): (duration: Duration) => Implementation {
   return impl(description, async (p, task, withSignal) => {
     const sluice = await loadSluice();
-    if (isSluiceSkip(sluice)) return sluice;
     const options = { concurrency: p.concurrency, ordered: p.ordered };
     const start = sluice.StreamingPipeline.start<number>();
     const pipeline = abortable

@@ -6,7 +6,7 @@
 import { Readable } from "node:stream";
 import { type AnySource, mapGen } from "../lib/generators.ts";
 import { sleep } from "../lib/sleep.ts";
-import { isSluiceSkip, loadSluice } from "../lib/sluice.ts";
+import { loadSluice } from "../lib/sluice.ts";
 import type { BenchCase, Implementation, Probe } from "../types.ts";
 
 const STAGE_MS = 20;
@@ -55,7 +55,6 @@ const implementations: Record<string, Implementation> = {
     description: "sluice `.map(name, fn, { buffer: 1 })` ×3",
     async prepare({ size }) {
       const sluice = await loadSluice();
-      if (isSluiceSkip(sluice)) return sluice;
       const fn = (x: number, ctx: { readonly signal: AbortSignal }): Promise<number> =>
         stage(x, ctx.signal);
       const pipeline = sluice.StreamingPipeline.start<number>()
