@@ -161,6 +161,22 @@ describe("run events", () => {
     expect(errors.length).toBeGreaterThan(0);
   });
 
+  it("a throwing logger does not break the run, also with per-item events in a parallel stage", async () => {
+    const broken: LogMethod = () => {
+      throw new Error("logger bug");
+    };
+    const out = await drain(
+      StreamingPipeline.start<number>()
+        .map("a", async (x: number) => x + 1, { concurrency: 2 })
+        .executeFrom([1, 2, 3], {
+          logger: { info: broken, debug: broken, warn: broken, error: broken },
+          itemEvents: true,
+          progressIntervalMs: 0,
+        }),
+    );
+    expect(out).toEqual([2, 3, 4]);
+  });
+
   it("logs lifecycle to a pino-shaped logger and nothing without one", async () => {
     const lines: string[] = [];
     const method: LogMethod = (_fields, message) => lines.push(message);

@@ -163,7 +163,13 @@ export class EventSink {
       }
     }
     this.queue?.push(event);
-    if (this.logger !== undefined) log(this.logger, event);
+    if (this.logger !== undefined) {
+      try {
+        log(this.logger, event);
+      } catch {
+        // Nor may a logger's: events are emitted from inside the engine's settle paths.
+      }
+    }
   }
 
   end(): void {
