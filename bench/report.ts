@@ -24,6 +24,13 @@ export interface RunReport {
   readonly loadAverageEnd?: readonly number[];
   readonly cases: readonly CaseSummary[];
   readonly targets: readonly TargetResult[];
+  /** Cases re-run on their own after the main run (`run.ts --replace-cases`). */
+  readonly replaced?: readonly {
+    readonly case: string;
+    readonly date: string;
+    readonly loadAverage: readonly number[];
+    readonly loadAverageEnd: readonly number[];
+  }[];
 }
 
 const MB = 1024 * 1024;
@@ -226,6 +233,10 @@ export function renderMarkdown(run: RunReport, rawData: string): string {
     `- Node ${m.node} (V8 ${m.v8}), ${m.os}, ${m.arch}`,
     `- Load average (1, 5, 15 min) at start: ${m.loadAverage.join(", ")}; at end: ${run.loadAverageEnd?.join(", ") ?? "not recorded"}`,
     ...busyWarning(run),
+    ...(run.replaced ?? []).map(
+      (r) =>
+        `- Case \`${r.case}\` re-run on its own on ${r.date} (load average at start ${r.loadAverage.join(", ")}, at end ${r.loadAverageEnd.join(", ")}); its figures replace the main run's.`,
+    ),
     "",
     "Times are medians over the rounds with min–max; `× baseline` is this implementation's median ÷ the baseline's median in the same run. Times are whole runs in a fresh process, JIT warm-up included; `warm` columns are the median of the runs repeated in the same process after that one.",
     "",

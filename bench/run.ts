@@ -9,11 +9,15 @@
  *   --impl <name>[,<name>]     only these implementations (repeatable)
  *   --rounds <n>               rounds per implementation (full: 3, quick: 1)
  *   --render                   only re-render BENCHMARKS.md from results/latest.json
+ *   --replace-cases            put the cases of results/partial.json (a filtered run of
+ *                              whole cases, e.g. after fixing a case) into latest.json,
+ *                              re-evaluate the targets and re-render; the report names them
  *
  * A filtered full run writes bench/results/partial.json and partial.md
  * instead, so it never overwrites the published report with part of a run.
  * Exit code 1 on any checksum mismatch or failing implementation.
  */
+import { readFile } from "node:fs/promises";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -35,8 +39,32 @@ async function main(): Promise<number> {
       impl: { type: "string", multiple: true },
       rounds: { type: "string" },
       render: { type: "boolean", default: false },
+      "replace-cases": { type: "boolean", default: false },
     },
   });
+  if (values["replace-cases"] === true) {
+    const latest = JSON.parse(await readFile(path("./results/latest.json"), "utf8")) as RunReport;
+    const partial = JSON.parse(await readFile(path("./results/partial.json"), "utf8")) as RunReport;
+    const names = new Set(partial.cases.map((c) => c.name));
+    const cases = latest.cases.map((c) => partial.cases.find((p) => p.name === c.name) ?? c);
+    const report: RunReport = {
+      ...latest,
+      cases,
+      targets: evaluateTargets(cases),
+      replaced: [
+        ...(latest.replaced ?? []).filter((r) => !names.has(r.case)),
+        ...[...names].map((name) => ({
+          case: name,
+          date: partial.date,
+          loadAverage: partial.machine.loadAverage,
+          loadAverageEnd: partial.loadAverageEnd ?? [],
+        })),
+      ],
+    };
+    await writeReport(report, path("./results/latest.json"), path("../BENCHMARKS.md"));
+    console.error(`replaced ${[...names].join(", ")} in latest.json and BENCHMARKS.md`);
+    return 0;
+  }
   if (values.render === true) {
     await rerender(path("./results/latest.json"), path("../BENCHMARKS.md"));
     console.error("re-rendered BENCHMARKS.md from bench/results/latest.json");

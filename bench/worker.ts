@@ -93,6 +93,8 @@ async function measure(id: WorkerId, quick: boolean): Promise<WorkerResult> {
     const figures = probe.finish();
     const items = variant.params.size;
     const timeMs = Number(elapsedNs) / 1e6;
+    // Before any warm run: peak RSS is a high-water mark, and warm runs must not raise it.
+    const maxRssBytes = process.resourceUsage().maxRSS * 1024;
     const warm =
       quick || timeMs > WARM_COLD_LIMIT_MS
         ? {}
@@ -105,7 +107,7 @@ async function measure(id: WorkerId, quick: boolean): Promise<WorkerResult> {
       timeMs,
       nsPerItem: Number(elapsedNs) / items,
       firstResultMs: figures.firstResultNs === null ? null : Number(figures.firstResultNs) / 1e6,
-      maxRssBytes: process.resourceUsage().maxRSS * 1024,
+      maxRssBytes,
       rssBeforeBytes: before.rss,
       peakHeapBytes: figures.peakHeapBytes,
       heapBeforeBytes: before.heapUsed,
