@@ -72,6 +72,8 @@ export {
   type DiscoveredFile,
   type DiscoverOptions,
   discoverFiles,
+  discoverFilesIncrementally,
+  type IncrementalDiscoverOptions,
   relativeFilePath,
   toPosixRelativePath,
 } from "./steps/discover.ts";
@@ -143,10 +145,17 @@ export {
 export {
   type EmbeddingFault,
   type EmbeddingServer,
+  type EmbeddingServerLoad,
   type EmbeddingServerOptions,
   type RecordedRequest,
   startEmbeddingServer,
 } from "./testing/embedding-server.ts";
+export {
+  type EmbeddingServerProcess,
+  type EmbeddingServerProcessLoad,
+  type EmbeddingServerProcessOptions,
+  startEmbeddingServerProcess,
+} from "./testing/embedding-server-process.ts";
 export { embedBatchPipeline, embedDocuments } from "./workflows/embed-documents.ts";
 export { embedDocumentsStreaming, embedPipeline } from "./workflows/embed-documents-streaming.ts";
 export type { ProgressProbe, ProgressSnapshot, StageProgress } from "./workflows/progress.ts";
@@ -169,6 +178,7 @@ export {
   type CleanedFile,
   cleanOf,
   discover,
+  discoverIncrementally,
   embedBatch,
   type FrontmatterFile,
   frontmatterOf,
@@ -178,5 +188,6 @@ export {
   splitOf,
   storeBatch,
   type WorkflowSteps,
+  type WorkflowStepsOptions,
   workflowSteps,
 } from "./workflows/steps.ts";

@@ -57,6 +57,11 @@ export function chunkId(input: ChunkIdInput): string {
   if (contentHash === undefined)
     throw new TypeError("chunkId needs the chunk's text or contentHash");
   const path = normalizeRelativePath(input.path);
-  // NUL cannot occur in a path, so the fields cannot run into each other ambiguously.
-  return sha256Hex(`${path}\u0000${input.ordinal}\u0000${contentHash}`).slice(0, 32);
+  // NUL cannot occur in a path, so the fields cannot run into each other ambiguously. The first
+  // 16 bytes of the digest as hex are the first 32 hex characters of `sha256Hex`, as a string of
+  // their own: a slice of the 64-character hex would keep all of it alive for as long as the id.
+  return createHash("sha256")
+    .update(`${path}\u0000${input.ordinal}\u0000${contentHash}`, "utf8")
+    .digest()
+    .toString("hex", 0, 16);
 }

@@ -2,7 +2,19 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { DiscoverError, discoverFiles, relativeFilePath, toPosixRelativePath } from "./discover.ts";
+import {
+  DiscoverError,
+  discoverFiles,
+  discoverFilesIncrementally,
+  relativeFilePath,
+  toPosixRelativePath,
+} from "./discover.ts";
+
+async function collect(options: Parameters<typeof discoverFilesIncrementally>[0]) {
+  const files = [];
+  for await (const file of discoverFilesIncrementally(options)) files.push(file);
+  return files;
+}
 
 let root: string;
 
@@ -58,6 +70,17 @@ describe("discoverFiles", () => {
     expect(files.map((f) => f.relativePath)).toEqual(["a/b/f.md", "top.md"]);
   });
 
+  it("reports a file reached through links to it or to its folder once, under its real path", async () => {
+    await touch("a/real.md");
+    await touch("z/deep/f.md");
+    await mkdir(join(root, "links"));
+    await symlink("../a/real.md", join(root, "links", "link.md"));
+    await symlink("../a/real.md", join(root, "0first.md"));
+    await symlink(join(root, "z"), join(root, "links", "zdir"));
+    const files = await discoverFiles({ root, pattern: "**/*" });
+    expect(files.map((f) => f.relativePath)).toEqual(["a/real.md", "z/deep/f.md"]);
+  });
+
   it("follows a link to a folder outside the root", async () => {
     const outside = await mkdtemp(join(tmpdir(), "sluice-outside-"));
     try {
@@ -91,9 +114,48 @@ describe("discoverFiles", () => {
   });
 });
 
+describe("discoverFilesIncrementally", () => {
+  it("gives what discoverFiles gives, in the same order, with or without links", async () => {
+    for (let i = 0; i < 12; i++) await touch(`d${i % 3}/f${i}.md`);
+    let listed = -1;
+    const plain = await collect({ root, onListed: (n) => (listed = n) });
+    expect(plain).toEqual(await discoverFiles({ root }));
+    expect(listed).toBe(12);
+
+    // Links in the middle of the order: what comes before them is given at once, the rest after
+    // every real path is known; duplicates through links still go.
+    await symlink(join(root, "d0"), join(root, "d1", "again"));
+    await symlink(join(root, "d2", "f2.md"), join(root, "d1", "z-link.md"));
+    await touch("e/last.md");
+    for (const options of [{}, { pattern: "**/*" }, { followSymbolicLinks: false }]) {
+      const expected = await discoverFiles({ root, ...options });
+      expect(await collect({ root, ...options })).toEqual(expected);
+    }
+    expect((await collect({ root })).map((f) => f.relativePath)).toContain("e/last.md");
+  });
+
+  it("can be pulled one file at a time, in order", async () => {
+    for (let i = 0; i < 300; i++) await touch(`g${String(i % 30).padStart(2, "0")}/f${i}.md`);
+    const files = discoverFilesIncrementally({ root });
+    const first = await files.next();
+    expect(first.value?.relativePath).toBe("g00/f0.md");
+    const rest = [];
+    for await (const file of files) rest.push(file.relativePath);
+    expect(rest).toHaveLength(299);
+  });
+
+  it("reports a missing root on the first pull", async () => {
+    await expect(collect({ root: join(root, "nope") })).rejects.toMatchObject({
+      code: "root-not-found",
+    });
+  });
+});
+
 describe("path helpers", () => {
   it("normalizes to NFC POSIX paths", () => {
     expect(toPosixRelativePath("cafe\u0301/x.md")).toBe("caf\u00e9/x.md");
+    expect(toPosixRelativePath("plain/ascii name.md")).toBe("plain/ascii name.md");
+    expect(toPosixRelativePath("back\\slash.md")).toBe("back/slash.md");
     expect(relativeFilePath("/r", "/r/a/b.md")).toBe("a/b.md");
   });
 });

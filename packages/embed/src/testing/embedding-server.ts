@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { performance } from "node:perf_hooks";
 import { hashEmbedding } from "../embedders/hash.ts";
 
 /** A failure the server answers the next request with, instead of embeddings. */
@@ -39,11 +40,26 @@ export interface RecordedRequest {
   readonly fault: EmbeddingFault["kind"] | undefined;
 }
 
+/** How busy a server was: what a benchmark needs to check that requests really overlapped. */
+export interface EmbeddingServerLoad {
+  /** Embeddings requests answered or failed, faults included. */
+  readonly requests: number;
+  /** Most embeddings requests being handled at once (latency wait included). */
+  readonly maxConcurrent: number;
+  /**
+   * Mean number of requests being handled at once, from the first request's arrival to the last
+   * one's end: the sum of every request's time in the server ÷ that span; 0 before any request.
+   */
+  readonly meanConcurrent: number;
+}
+
 /** A running loopback server speaking the OpenAI `/v1/embeddings` API. */
 export interface EmbeddingServer {
   /** Base URL including `/v1`, for an OpenAI client's `baseURL`. */
   readonly url: string;
   readonly requests: readonly RecordedRequest[];
+  /** Request counts and concurrency so far. */
+  load(): EmbeddingServerLoad;
   /** Queues faults; each answers one request, in order, before normal service resumes. */
   injectFaults(...faults: EmbeddingFault[]): void;
   close(): Promise<void>;
@@ -64,6 +80,7 @@ export async function startEmbeddingServer(
   const requests: RecordedRequest[] = [];
   const timers = new Set<NodeJS.Timeout>();
   const sockets = new Set<Socket>();
+  const busy = { active: 0, requests: 0, max: 0, totalMs: 0, firstAt: 0, lastAt: 0 };
 
   const wait = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -102,6 +119,27 @@ export async function startEmbeddingServer(
 
     const fault = faults.shift();
     requests.push({ ...parsed, authorization, fault: fault?.kind });
+    const arrived = performance.now();
+    if (busy.requests === 0) busy.firstAt = arrived;
+    busy.requests += 1;
+    busy.active += 1;
+    busy.max = Math.max(busy.max, busy.active);
+    try {
+      await answer(req, res, parsed, fault);
+    } finally {
+      busy.active -= 1;
+      const ended = performance.now();
+      busy.totalMs += ended - arrived;
+      busy.lastAt = Math.max(busy.lastAt, ended);
+    }
+  };
+
+  const answer = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    parsed: Omit<RecordedRequest, "authorization" | "fault">,
+    fault: EmbeddingFault | undefined,
+  ): Promise<void> => {
     if (options.latencyMs) await wait(options.latencyMs);
     if (fault?.kind === "reset") {
       req.socket.destroy();
@@ -159,6 +197,11 @@ export async function startEmbeddingServer(
   return {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
+    load: () => ({
+      requests: busy.requests,
+      maxConcurrent: busy.max,
+      meanConcurrent: busy.lastAt > busy.firstAt ? busy.totalMs / (busy.lastAt - busy.firstAt) : 0,
+    }),
     injectFaults: (...more) => {
       faults.push(...more);
     },

@@ -2,25 +2,36 @@ import { performance } from "node:perf_hooks";
 import { type RunMetadata, StreamingPipeline } from "sluice";
 import type { EmbedConfig, EmbedConfigInput } from "../config.ts";
 import type { DiscoveredFile } from "../steps/discover.ts";
+import { inCpuTurn } from "./cpu-turn.ts";
 import type { ProgressSnapshot } from "./progress.ts";
 import { EmbedSession, type EmbedSummary, type EmbedWorkflowOptions } from "./session.ts";
-import { batchOptions, discover, isChanged, splitOf, workflowSteps } from "./steps.ts";
+import { batchOptions, discoverIncrementally, isChanged, splitOf, workflowSteps } from "./steps.ts";
 
 /** The streaming pipeline over discovered files: every file flows through as soon as it can. */
 export function embedPipeline(config: EmbedConfig, session: EmbedSession) {
-  const steps = workflowSteps(config);
+  // CPU-heavy steps take turns with I/O: embedding requests and file reads are not held up
+  // behind several files' parsing at once.
+  const steps = workflowSteps(config, { cpuTurns: true });
   const perFile = { concurrency: config.concurrency };
-  return StreamingPipeline.start<DiscoveredFile, EmbedSession>(() => session, {
-    errorStrategy: "SPLIT_ERRORS",
-  })
-    .map("read", steps.read, perFile)
-    .filter("changed", (file) => isChanged(file, session))
-    .map("frontmatter", steps.frontmatter, perFile)
-    .map("clean", steps.clean, perFile)
-    .flatMap("split", (file) => splitOf(file, session), perFile)
-    .batch("batch", batchOptions(config))
-    .map("embed", steps.embed, { concurrency: config.embedder.concurrency, ordered: false })
-    .map("store", steps.store);
+  return (
+    StreamingPipeline.start<DiscoveredFile, EmbedSession>(() => session, {
+      errorStrategy: "SPLIT_ERRORS",
+    })
+      .map("read", steps.read, perFile)
+      .filter("changed", (file) => isChanged(file, session))
+      .map("frontmatter", steps.frontmatter, perFile)
+      .map("clean", steps.clean, perFile)
+      .flatMap("split", (file) => inCpuTurn(() => splitOf(file, session), "split"), perFile)
+      .batch("batch", batchOptions(config))
+      // As many finished batches as requests may wait for the store: requests in flight stay at
+      // the embedder's concurrency while the store writes what came back.
+      .map("embed", steps.embed, {
+        concurrency: config.embedder.concurrency,
+        ordered: false,
+        buffer: config.embedder.concurrency,
+      })
+      .map("store", steps.store)
+  );
 }
 
 /**
@@ -36,7 +47,8 @@ export async function embedDocumentsStreaming(
 ): Promise<EmbedSummary> {
   const session = await EmbedSession.open(config, options);
   try {
-    const files = await discover(session);
+    // Files flow into the pipeline as discovery makes them certain, in discovery's sorted order.
+    const files = await discoverIncrementally(session);
     const run = embedPipeline(session.config, session).executeFrom(
       files,
       options.signal ? { signal: options.signal } : {},

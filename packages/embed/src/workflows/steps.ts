@@ -7,13 +7,18 @@ import type { JsonObject } from "../json-value.ts";
 import { batchItems } from "../steps/batch.ts";
 import { chunkId } from "../steps/chunk-id.ts";
 import { type CleanBlock, cleanMarkdown } from "../steps/clean.ts";
-import { type DiscoveredFile, discoverFiles } from "../steps/discover.ts";
+import {
+  type DiscoveredFile,
+  discoverFiles,
+  discoverFilesIncrementally,
+} from "../steps/discover.ts";
 import { parseFrontmatter } from "../steps/frontmatter.ts";
 import type { ChunkDraft } from "../steps/prepare.ts";
 import { type ReadSkipReason, readTextFile } from "../steps/read.ts";
 import { countCl100kTokens, splitBlocks } from "../steps/split.ts";
 import { fileVersionHash } from "../stores/sync-plan.ts";
 import type { ChunkRecord } from "../stores/vector-store.ts";
+import { inCpuTurn } from "./cpu-turn.ts";
 import { StageFailure } from "./report.ts";
 import type { EmbedSession } from "./session.ts";
 
@@ -74,6 +79,44 @@ export async function discover(session: EmbedSession): Promise<DiscoveredFile[]>
     if (!found.has(path)) await session.removeIfStored(path);
   }
   return files;
+}
+
+/**
+ * discover, for the streaming workflow: the same files in the same order, each handed on as soon
+ * as discovery is sure of it (see `discoverFilesIncrementally`), so the first files are read
+ * while the rest of the tree is still being resolved. The folder is listed (and a missing root
+ * reported) before this returns; once the last file is handed on, every file the store holds
+ * that is no longer there is removed.
+ */
+export async function discoverIncrementally(
+  session: EmbedSession,
+): Promise<AsyncIterable<DiscoveredFile>> {
+  const { config } = session;
+  const files = discoverFilesIncrementally({
+    root: config.root,
+    pattern: config.pattern,
+    ignore: config.ignore,
+    ...(session.signal ? { signal: session.signal } : {}),
+    onListed: (paths) => {
+      session.filesTotal = paths;
+    },
+  });
+  const first = await files.next();
+  return (async function* () {
+    const found = new Set<string>();
+    if (!first.done) {
+      found.add(first.value.relativePath);
+      yield first.value;
+      for await (const file of files) {
+        found.add(file.relativePath);
+        yield file;
+      }
+    }
+    session.filesTotal = found.size;
+    for (const path of [...session.storedPaths]) {
+      if (!found.has(path)) await session.removeIfStored(path);
+    }
+  })();
 }
 
 /**
@@ -254,14 +297,35 @@ export interface WorkflowSteps {
   readonly store: Step<ChunkRecord[], number, {}, EmbedSession>;
 }
 
+/** Options of {@link workflowSteps}. */
+export interface WorkflowStepsOptions {
+  /**
+   * Run the CPU-heavy per-file steps (frontmatter, clean, split) each in a turn of its own (see
+   * `cpuTurn`), so a streaming run handles I/O (embedding requests above all) between them;
+   * default false.
+   */
+  readonly cpuTurns?: boolean;
+}
+
 /** Builds the steps; `embed` carries the per-batch retry policy of the config. */
-export function workflowSteps(config: EmbedConfig): WorkflowSteps {
+export function workflowSteps(
+  config: EmbedConfig,
+  options: WorkflowStepsOptions = {},
+): WorkflowSteps {
+  const turn = <T>(work: () => T | Promise<T>, kind = ""): T | Promise<T> =>
+    options.cpuTurns ? inCpuTurn(work, kind) : work();
   return {
     discover: createStep("discover", ({ context }) => discover(context)),
     read: createStep("read", ({ input, context }) => readFile(input, context)),
-    frontmatter: createStep("frontmatter", ({ input, context }) => frontmatterOf(input, context)),
-    clean: createStep("clean", ({ input, context }) => cleanOf(input, context)),
-    split: createStep("split", ({ input, context }) => splitOf(input, context)),
+    frontmatter: createStep("frontmatter", ({ input, context }) =>
+      turn(() => frontmatterOf(input, context), "frontmatter"),
+    ),
+    clean: createStep("clean", ({ input, context }) =>
+      turn(() => cleanOf(input, context), "clean"),
+    ),
+    split: createStep("split", ({ input, context }) =>
+      turn(() => splitOf(input, context), "split"),
+    ),
     batch: createStep("batch", ({ input, context }) => batchAll(input, context.config)),
     embed: createStep("embed", ({ input, context, signal }) => embedBatch(input, context, signal), {
       retry: {
