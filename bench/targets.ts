@@ -49,20 +49,23 @@ const plain = (v: number): string => v.toFixed(3);
 const ms = (v: number): string => `${v.toFixed(3)} ms`;
 
 const timeRatio: Pick = (i) => i.ratios.time;
+/** a ÷ b, or null when either is missing or b is 0. */
+const ratioOf = (a: number | null, b: number | null): number | null =>
+  a === null || b === null || b === 0 ? null : a / b;
 /** A case-specific figure's median (`Probe.record`). */
 const custom = (i: ImplSummary | undefined, key: string): number | null =>
   i?.figures?.custom?.[key]?.median ?? null;
 /** `key`'s median of this implementation ÷ that of `other` in the same variant. */
 const customRatio =
   (key: string, other: string): Pick =>
-  (i, _b, all) => {
-    const a = custom(i, key);
-    const b = custom(
-      all.find((x) => x.impl === other),
-      key,
+  (i, _b, all) =>
+    ratioOf(
+      custom(i, key),
+      custom(
+        all.find((x) => x.impl === other),
+        key,
+      ),
     );
-    return a === null || b === null || b === 0 ? null : a / b;
-  };
 /** The embed-workflow variant measured over every round (time, first stored chunk, throughput). */
 const embedMain = (name: string): boolean => name.startsWith("files=");
 /** The embed-workflow variant on the big corpus, where batch's O(corpus) memory shows. */
@@ -70,11 +73,8 @@ const embedRss = (name: string): boolean => name.startsWith("rss ");
 const efficiency: Pick = (i) => i.figures?.efficiency?.median ?? null;
 const warmEfficiency: Pick = (i) => custom(i, "warmEfficiency");
 /** Warm ns/item of this implementation ÷ the baseline's, both measured in the same run. */
-const warmTimeRatio: Pick = (i, b) => {
-  const a = custom(i, "warmNsPerItem");
-  const base = custom(b, "warmNsPerItem");
-  return a === null || base === null || base === 0 ? null : a / base;
-};
+const warmTimeRatio: Pick = (i, b) =>
+  ratioOf(custom(i, "warmNsPerItem"), custom(b, "warmNsPerItem"));
 
 function parallelTargets(): Target[] {
   return [32, 128].flatMap((c) =>

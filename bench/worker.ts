@@ -7,7 +7,7 @@
  *   node --expose-gc --import tsx bench/worker.ts <case> <impl>[,<impl>…] <variant> <quick|full>
  */
 import { loadCase } from "./cases/index.ts";
-import { createProbe } from "./probe.ts";
+import { createProbe, type ProbeFigures } from "./probe.ts";
 import { RESULT_MARKER } from "./protocol.ts";
 import { spread } from "./stats.ts";
 import {
@@ -22,6 +22,19 @@ function errorText(error: unknown): string {
   if (error instanceof Error)
     return (error.stack ?? error.message).split("\n").slice(0, 6).join("\n");
   return String(error);
+}
+
+/** One timed run after a forced GC, with a fresh probe. */
+async function timedRun(
+  run: RunFn,
+): Promise<{ checksum: number; elapsedNs: bigint; figures: ProbeFigures }> {
+  (globalThis as { gc?: () => void }).gc?.();
+  const probe = createProbe();
+  probe.start();
+  const t0 = process.hrtime.bigint();
+  const checksum = await run(probe);
+  const elapsedNs = process.hrtime.bigint() - t0;
+  return { checksum, elapsedNs, figures: probe.finish() };
 }
 
 /** No warm runs after a cold run this long: they would add minutes and no insight. */
@@ -42,18 +55,13 @@ async function measureWarm(
   params: VariantParams,
 ): Promise<Record<string, number>> {
   if (runs <= 0) return {};
-  const gc = (globalThis as { gc?: () => void }).gc;
   const times: number[] = [];
   const firsts: number[] = [];
   let spent = 0;
   for (let r = 0; r < runs && (r === 0 || spent < WARM_BUDGET_MS); r++) {
-    gc?.();
-    const probe = createProbe();
-    probe.start();
-    const t0 = process.hrtime.bigint();
-    const checksum = await run(probe);
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    const { firstResultNs } = probe.finish();
+    const { checksum, elapsedNs, figures } = await timedRun(run);
+    const ms = Number(elapsedNs) / 1e6;
+    const { firstResultNs } = figures;
     if (checksum !== coldChecksum) {
       throw new Error(
         `warm run ${r + 1} returned checksum ${checksum}, the cold run ${coldChecksum}`,
@@ -82,15 +90,10 @@ async function measure(id: WorkerId, quick: boolean): Promise<WorkerResult> {
     const prepared = await impl.prepare(variant.params);
     if (isSkip(prepared)) return { ...id, status: "skipped", reason: prepared.skipped };
 
-    const gc = (globalThis as { gc?: () => void }).gc;
-    gc?.();
+    // "Before" figures are after a GC, like the run itself (timedRun collects again: harmless).
+    (globalThis as { gc?: () => void }).gc?.();
     const before = process.memoryUsage();
-    const probe = createProbe();
-    probe.start();
-    const t0 = process.hrtime.bigint();
-    const checksum = await prepared(probe);
-    const elapsedNs = process.hrtime.bigint() - t0;
-    const figures = probe.finish();
+    const { checksum, elapsedNs, figures } = await timedRun(prepared);
     const items = variant.params.size;
     const timeMs = Number(elapsedNs) / 1e6;
     // Before any warm run: peak RSS is a high-water mark, and warm runs must not raise it.

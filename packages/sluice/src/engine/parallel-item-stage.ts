@@ -174,20 +174,23 @@ export class ParallelItemStage extends ItemWorker implements Puller {
       this.track(index, this.recoverOne(item, index, lin, t0, error));
       return;
     }
+    if (!isThenable(value)) {
+      ctx?.release();
+      this.track(index, Promise.resolve(this.succeeded(item, lin, value, index, t0)));
+      return;
+    }
     // The happy path chains straight onto the function's promise: an async wrapper per
     // item would add a promise and two microtask hops to every completion.
-    const done = isThenable(value)
-      ? Promise.resolve(value).then(
-          (v): Done => {
-            ctx?.release();
-            return this.succeeded(item, lin, v, index, t0);
-          },
-          (error: unknown) => {
-            ctx?.release();
-            return this.recoverOne(item, index, lin, t0, error);
-          },
-        )
-      : Promise.resolve(this.succeeded(item, lin, value, index, t0, ctx));
+    const done = Promise.resolve(value).then(
+      (v): Done => {
+        ctx?.release();
+        return this.succeeded(item, lin, v, index, t0);
+      },
+      (error: unknown) => {
+        ctx?.release();
+        return this.recoverOne(item, index, lin, t0, error);
+      },
+    );
     this.track(index, done);
   }
 
@@ -207,9 +210,7 @@ export class ParallelItemStage extends ItemWorker implements Puller {
     value: unknown,
     index: number,
     t0: number,
-    ctx?: { release(): void },
   ): Done {
-    ctx?.release();
     const m = this.rt.metrics;
     m.succeeded++;
     if (m.timed) this.timed(index, now() - t0);

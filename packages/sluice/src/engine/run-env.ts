@@ -97,18 +97,12 @@ export class StageRuntime {
   abort(reason?: unknown): void {
     if (this.aborted) return;
     this.aborted = true;
-    // The reason every signal of the stage reports: the caller's, or the same AbortError a
-    // controller would make, created once so that all calls see one object.
-    this.reason = reason === undefined ? abortReason(this.controller) : reason;
-    this.controller?.abort(this.reason);
-    for (const c of this.active) c.abort(this.reason);
+    // Every signal of the stage reports one reason: the caller's, or the default DOMException
+    // a controller makes (the stage's own, or a throwaway one when none was ever needed).
+    const c = this.controller ?? (reason === undefined ? new AbortController() : undefined);
+    c?.abort(reason);
+    this.reason = c === undefined ? reason : c.signal.reason;
+    for (const item of this.active) item.abort(this.reason);
     this.active.clear();
   }
-}
-
-/** A default abort reason, the same DOMException an `AbortController` would use. */
-function abortReason(existing: AbortController | undefined): unknown {
-  const c = existing ?? new AbortController();
-  c.abort();
-  return c.signal.reason;
 }
