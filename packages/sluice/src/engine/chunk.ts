@@ -27,6 +27,12 @@ export interface Puller<T = unknown> {
    */
   pull(demand: number): Promise<Chunk<T> | null>;
   /**
+   * Optional synchronous `pull`, for stages that can answer without waiting (an array or a
+   * sync iterable): a chunk, null at the end, or undefined when only `pull` can tell. Saves
+   * a promise round trip per refill. Throws what `pull` would reject with.
+   */
+  pullNow?(demand: number): Chunk<T> | null | undefined;
+  /**
    * Stops the stage: aborts its in-flight work, waits for it to settle, then cancels
    * upstream down to the source. Idempotent; safe at any time, also while a pull is pending
    * (that pull then resolves with null).

@@ -26,25 +26,61 @@ export class MeteredPuller implements Puller {
     private readonly traceId: string,
   ) {}
 
-  async pull(demand: number): Promise<Chunk | null> {
+  pull(demand: number): Promise<Chunk | null> {
+    // Without metrics, a plain rejection handler: an async wrapper would add a promise and
+    // a microtask hop to every pull.
+    if (!this.timed) return this.inner.pull(demand).then(undefined, this.rethrow);
+    return this.timedPull(demand);
+  }
+
+  pullNow(demand: number): Chunk | null | undefined {
+    const inner = this.inner;
+    if (inner.pullNow === undefined) return undefined;
     if (!this.timed) {
       try {
-        return await this.inner.pull(demand);
+        return inner.pullNow(demand);
       } catch (error) {
         throw this.failed(error);
       }
     }
     const t = now();
-    const last = this.own[this.own.length - 1];
-    if (last !== undefined && this.lastReturn !== 0)
-      last.blockedDownstreamMs += t - this.lastReturn;
-    const waitedBefore = this.own[0]?.waitingUpstreamMs ?? 0;
+    const waitedBefore = this.before(t);
+    let chunk: Chunk | null | undefined;
+    try {
+      chunk = inner.pullNow(demand);
+    } catch (error) {
+      throw this.failed(error);
+    }
+    if (chunk !== undefined) this.after(t, waitedBefore, chunk);
+    return chunk;
+  }
+
+  private async timedPull(demand: number): Promise<Chunk | null> {
+    const t = now();
+    const waitedBefore = this.before(t);
     let chunk: Chunk | null;
     try {
       chunk = await this.inner.pull(demand);
     } catch (error) {
       throw this.failed(error);
     }
+    this.after(t, waitedBefore, chunk);
+    return chunk;
+  }
+
+  private readonly rethrow = (error: unknown): never => {
+    throw this.failed(error);
+  };
+
+  /** Charges the time since the last chunk to downstream blocking; returns the wait so far. */
+  private before(t: number): number {
+    const last = this.own[this.own.length - 1];
+    if (last !== undefined && this.lastReturn !== 0)
+      last.blockedDownstreamMs += t - this.lastReturn;
+    return this.own[0]?.waitingUpstreamMs ?? 0;
+  }
+
+  private after(t: number, waitedBefore: number, chunk: Chunk | null): void {
     const t2 = now();
     this.lastReturn = t2;
     if (this.downstream !== undefined) this.downstream.waitingUpstreamMs += t2 - t;
@@ -53,8 +89,7 @@ export class MeteredPuller implements Puller {
       const busy = t2 - t - (first.waitingUpstreamMs - waitedBefore);
       for (const m of this.own) m.busyMs += busy;
     }
-    if (chunk !== null) last?.firstOutput();
-    return chunk;
+    if (chunk !== null) this.own[this.own.length - 1]?.firstOutput();
   }
 
   /**

@@ -416,6 +416,64 @@ describe("FAIL_FAST in parallel mode", () => {
     expect(reason).toBeInstanceOf(Error);
   });
 
+  // A sync source is read in place (no promise per refill); its throw must still fail the
+  // run as a source error, abort the items in flight and close nothing twice.
+  for (const ordered of [true, false]) {
+    it(`a sync source that throws mid-run fails the run and aborts in-flight items (ordered: ${ordered})`, async () => {
+      const c = { started: 0, aborted: 0, settled: 0 };
+      let finallyRan = 0;
+      function* source() {
+        try {
+          for (let i = 0; i < 10; i++) {
+            if (i === 4) throw new Error("source broke at 4");
+            yield i;
+          }
+        } finally {
+          finallyRan++;
+        }
+      }
+      const p = StreamingPipeline.start<number>().map(
+        "m",
+        async (n: number, ctx: ItemContext) => {
+          c.started++;
+          try {
+            if (n < 2) return n;
+            await new Promise<void>((resolve) => {
+              ctx.signal.addEventListener("abort", () => {
+                c.aborted++;
+                resolve();
+              });
+            });
+            return n;
+          } finally {
+            c.settled++;
+          }
+        },
+        { concurrency: 4, ordered },
+      );
+      const run = p.executeFrom(source());
+      const seen: number[] = [];
+      let error: unknown;
+      try {
+        for await (const x of run) seen.push(x);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(StreamingError);
+      expect((error as StreamingError).key).toBe("source");
+      expect((error as StreamingError).cause).toMatchObject({ message: "source broke at 4" });
+      // Items 0 and 1 finish at once and free the slots whose refill reads the throwing
+      // item; FAIL_FAST in parallel mode stops at once, so item 1 may not be delivered.
+      expect([0, 1].slice(0, seen.length)).toEqual(seen);
+      expect(seen.length).toBeGreaterThan(0);
+      expect(c.started).toBe(4);
+      expect(c.aborted).toBe(2);
+      expect(c.settled).toBe(4);
+      expect(finallyRan).toBe(1);
+      expect(run.metadata().status).toBe("failed");
+    });
+  }
+
   it("an upstream stage's failure fails the run with the upstream key", async () => {
     const p = StreamingPipeline.start<number>()
       .map(

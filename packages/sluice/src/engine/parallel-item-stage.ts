@@ -17,6 +17,13 @@ const OK = 0;
 const SKIP = 1;
 const FATAL = 2;
 
+interface Waiter {
+  resolve: (chunk: Chunk | null) => void;
+  reject: (error: unknown) => void;
+}
+
+const resolved = Promise.resolve();
+
 interface Done {
   kind: typeof OK | typeof SKIP | typeof FATAL;
   item: unknown;
@@ -46,11 +53,15 @@ export class ParallelItemStage extends ItemWorker implements Puller {
   private readyCount = 0;
   /** Input items of the last chunk handed downstream: theirs until downstream asks again. */
   private outstanding = 0;
-  private readonly inFlight = new Set<Promise<void>>();
+  /** Items whose function (or its retries) has not settled yet. */
+  private running = 0;
   private upstreamDone = false;
   private pulling = false;
   private failure: { error: unknown } | null = null;
-  private wake: (() => void) | null = null;
+  /** The pending `pull`, settled by the completion or upstream chunk that answers it. */
+  private waiter: Waiter | null = null;
+  /** Resolves `cancel()`'s wait once the last running item settles. */
+  private drained: (() => void) | null = null;
   private cancelling: Promise<void> | undefined;
   private readonly limit: number;
 
@@ -66,30 +77,21 @@ export class ParallelItemStage extends ItemWorker implements Puller {
     rt.metrics.buffered = () => this.readyCount + Math.max(0, this.vals.length - this.pos);
   }
 
-  async pull(_demand: number): Promise<Chunk | null> {
-    const m = this.rt.metrics;
-    m.start();
+  pull(_demand: number): Promise<Chunk | null> {
+    this.rt.metrics.start();
     this.outstanding = 0;
-    for (;;) {
-      if (this.failure !== null) throw this.failure.error;
-      if (this.closed) return null;
-      const out = this.takeReady();
-      if (out !== null) {
-        // No refill here: the chunk is still downstream's to deliver, and counts against
-        // the bound until downstream asks again.
-        m.out += out.values.length;
-        return out;
-      }
-      if (this.upstreamDone && this.inFlight.size === 0 && this.pos >= this.vals.length) {
-        m.end();
-        return null;
-      }
-      this.pump();
-      // Work and upstream pulls settle in later microtasks, so nothing can be ready yet.
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-      });
+    // Not an async function: a completion settles the waiting pull directly, without the
+    // extra promise and microtask hops of an await loop.
+    let answer: Chunk | null | undefined;
+    try {
+      answer = this.poll();
+    } catch (error) {
+      return Promise.reject(error);
     }
+    if (answer !== undefined) return Promise.resolve(answer);
+    return new Promise<Chunk | null>((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
   }
 
   cancel(): Promise<void> {
@@ -98,7 +100,11 @@ export class ParallelItemStage extends ItemWorker implements Puller {
       this.rt.abort();
       this.rt.metrics.end("cancelled");
       this.notify();
-      await Promise.all(this.inFlight);
+      if (this.running > 0) {
+        await new Promise<void>((resolve) => {
+          this.drained = resolve;
+        });
+      }
       this.finished.clear();
       this.queue = [];
       this.vals = [];
@@ -107,28 +113,76 @@ export class ParallelItemStage extends ItemWorker implements Puller {
     return this.cancelling;
   }
 
-  private notify(): void {
-    const wake = this.wake;
-    if (wake !== null) {
-      this.wake = null;
-      wake();
+  /** What a pull can answer now: a chunk, null at the end, undefined to wait; throws a failure. */
+  private poll(): Chunk | null | undefined {
+    this.throwIfFailed();
+    if (this.closed) return null;
+    const out = this.takeReady();
+    if (out !== null) {
+      // No refill here: the chunk is still downstream's to deliver, and counts against
+      // the bound until downstream asks again.
+      this.rt.metrics.out += out.values.length;
+      return out;
     }
+    this.pump(); // may fail the stage: an upstream that throws when read in place
+    this.throwIfFailed();
+    if (this.upstreamDone && this.running === 0 && this.pos >= this.vals.length) {
+      this.rt.metrics.end();
+      return null;
+    }
+    return undefined;
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== null) throw this.failure.error;
+  }
+
+  /** Answers the pending pull if there is now something to answer it with. */
+  private notify(): void {
+    const waiter = this.waiter;
+    if (waiter === null) return;
+    // Cleared first: poll may fail the stage, which notifies again.
+    this.waiter = null;
+    let answer: Chunk | null | undefined;
+    try {
+      answer = this.poll();
+    } catch (error) {
+      waiter.reject(error);
+      return;
+    }
+    if (answer === undefined) this.waiter = waiter;
+    else waiter.resolve(answer);
   }
 
   /** Starts what the bounds allow and asks upstream for more when the input runs dry. */
   private pump(): void {
     if (this.closed || this.failure !== null) return;
     const { concurrency } = this.settings;
-    while (
-      this.pos < this.vals.length &&
-      this.inFlight.size < concurrency &&
-      this.inFlight.size + this.readyCount + this.outstanding < this.limit
-    ) {
-      this.startOne();
-    }
-    if (this.pos >= this.vals.length && !this.upstreamDone && !this.pulling) {
-      const room = this.limit - this.inFlight.size - this.readyCount - this.outstanding;
-      if (room > 0) this.fetch(room);
+    for (;;) {
+      while (
+        this.pos < this.vals.length &&
+        this.running < concurrency &&
+        this.running + this.readyCount + this.outstanding < this.limit
+      ) {
+        this.startOne();
+      }
+      if (this.pos < this.vals.length || this.upstreamDone || this.pulling) return;
+      const room = this.limit - this.running - this.readyCount - this.outstanding;
+      if (room <= 0) return;
+      // A source that can answer at once (an array, a sync iterable) is read in place.
+      let chunk: Chunk | null | undefined;
+      try {
+        chunk = this.upstream.pullNow?.(room);
+      } catch (error) {
+        this.upstreamDone = true;
+        this.failWith(error);
+        return;
+      }
+      if (chunk === undefined) {
+        this.fetch(room);
+        return;
+      }
+      this.accept(chunk);
     }
   }
 
@@ -137,13 +191,7 @@ export class ParallelItemStage extends ItemWorker implements Puller {
     this.upstream.pull(room).then(
       (chunk) => {
         this.pulling = false;
-        if (chunk === null) this.upstreamDone = true;
-        else if (!this.closed) {
-          this.vals = chunk.values;
-          this.lins = chunk.lins;
-          this.pos = 0;
-          this.rt.metrics.in += chunk.values.length;
-        }
+        this.accept(chunk);
         this.pump();
         this.notify();
       },
@@ -155,6 +203,16 @@ export class ParallelItemStage extends ItemWorker implements Puller {
     );
   }
 
+  private accept(chunk: Chunk | null): void {
+    if (chunk === null) this.upstreamDone = true;
+    else if (!this.closed) {
+      this.vals = chunk.values;
+      this.lins = chunk.lins;
+      this.pos = 0;
+      this.rt.metrics.in += chunk.values.length;
+    }
+  }
+
   private startOne(): void {
     const i = this.pos++;
     const item = this.vals[i];
@@ -163,6 +221,7 @@ export class ParallelItemStage extends ItemWorker implements Puller {
     const lin = this.lins === undefined ? null : (this.lins[i] ?? null);
     const index = this.nextIndex++;
     const m = this.rt.metrics;
+    this.running++;
     m.enter();
     const t0 = m.timed ? now() : 0;
     const ctx = this.ctx(index, 1, lin);
@@ -171,37 +230,36 @@ export class ParallelItemStage extends ItemWorker implements Puller {
       value = this.op.invoke(item, ctx);
     } catch (error) {
       ctx?.release();
-      this.track(index, this.recoverOne(item, index, lin, t0, error));
+      this.recoverOne(item, index, lin, t0, error).then((d) => this.complete(index, d));
       return;
     }
     if (!isThenable(value)) {
       ctx?.release();
-      this.track(index, Promise.resolve(this.succeeded(item, lin, value, index, t0)));
+      // Settled a microtask later, like an async result: settling now would re-enter pump.
+      const d = this.succeeded(item, lin, value, index, t0);
+      resolved.then(() => this.complete(index, d));
       return;
     }
     // The happy path chains straight onto the function's promise: an async wrapper per
     // item would add a promise and two microtask hops to every completion.
-    const done = Promise.resolve(value).then(
-      (v): Done => {
+    Promise.resolve(value).then(
+      (v) => {
         ctx?.release();
-        return this.succeeded(item, lin, v, index, t0);
+        this.complete(index, this.succeeded(item, lin, v, index, t0));
       },
       (error: unknown) => {
         ctx?.release();
-        return this.recoverOne(item, index, lin, t0, error);
+        return this.recoverOne(item, index, lin, t0, error).then((d) => this.complete(index, d));
       },
     );
-    this.track(index, done);
   }
 
-  /** Settles `index` when `done` does; tracked so that `cancel()` can wait for it. */
-  private track(index: number, done: Promise<Done>): void {
-    const p: Promise<void> = done.then((d) => {
-      this.inFlight.delete(p);
-      this.rt.metrics.leave();
-      this.settle(index, d);
-    });
-    this.inFlight.add(p);
+  /** One item settled: its slot frees, and `cancel()` stops waiting after the last. */
+  private complete(index: number, done: Done): void {
+    this.running--;
+    this.rt.metrics.leave();
+    this.settle(index, done);
+    if (this.running === 0 && this.drained !== null) this.drained();
   }
 
   private succeeded(

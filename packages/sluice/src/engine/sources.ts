@@ -53,6 +53,10 @@ class ArraySource<T> implements Puller<T> {
   constructor(private readonly array: readonly T[]) {}
 
   async pull(demand: number): Promise<Chunk<T> | null> {
+    return this.pullNow(demand);
+  }
+
+  pullNow(demand: number): Chunk<T> | null {
     if (this.done || this.pos >= this.array.length) return null;
     const end = Math.min(this.array.length, this.pos + Math.max(1, demand));
     const values = this.array.slice(this.pos, end);
@@ -72,6 +76,10 @@ class IterableSource<T> implements Puller<T> {
   constructor(private readonly iterable: Iterable<T>) {}
 
   async pull(demand: number): Promise<Chunk<T> | null> {
+    return this.pullNow(demand);
+  }
+
+  pullNow(demand: number): Chunk<T> | null {
     if (this.done) return null;
     this.iterator ??= this.iterable[Symbol.iterator]();
     const values: T[] = [];
