@@ -730,6 +730,27 @@ describe("chunk sizing", () => {
     expect(maxAhead).toBe(63);
   });
 
+  // 30 µs per item passes the chunk-time rule (a pull of 1 is under 0.05 ms) but not the
+  // per-item one; noise can only make items slower, so this cannot flake into growth.
+  it("items of 10 µs or more each travel singly even when a pull is quick", async () => {
+    const { c, source } = counted(200);
+    let maxAhead = 0;
+    let delivered = 0;
+    const busy = (n: number) => {
+      const end = performance.now() + 0.03;
+      while (performance.now() < end) {
+        // 30 µs of CPU work per item
+      }
+      return n;
+    };
+    for await (const _ of StreamingPipeline.start<number>().map("busy", busy).executeFrom(source)) {
+      delivered++;
+      maxAhead = Math.max(maxAhead, c.pulled - delivered);
+    }
+    expect(delivered).toBe(200);
+    expect(maxAhead).toBe(0);
+  });
+
   it("slow items stay in small chunks: a stage busy 1 ms per item reads one item at a time", async () => {
     const { c, source } = counted(30);
     let maxAhead = 0;

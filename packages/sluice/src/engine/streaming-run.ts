@@ -61,11 +61,13 @@ const MAX_DEMAND = 512;
 /**
  * The run's demand follows the time a pull of the chain takes: it doubles while pulls are
  * quick and halves when a full chunk takes long. Cheap items travel in full chunks (per-chunk
- * costs vanish); heavy ones in small chunks, so a chunk of big documents never pins much
- * memory, and the first result comes after one item.
+ * costs vanish); items of 10 µs or more travel singly, since a pull costs about a
+ * microsecond and every item a chunk holds survives young-generation collections (enough of
+ * that makes V8 double the young generation). The first result comes after one item.
  */
-const GROW_BELOW_MS = 0.125;
-const SHRINK_ABOVE_MS = 0.5;
+const GROW_BELOW_MS = 0.05;
+const SHRINK_ABOVE_MS = 0.2;
+const HEAVY_ITEM_MS = 0.01;
 const DONE: IteratorReturnResult<void> = Object.freeze({ value: undefined, done: true });
 
 /**
@@ -363,7 +365,7 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
    * took long was waiting on I/O, not working: it says nothing about the chunk size.
    */
   private adaptDemand(demand: number, elapsedMs: number, got: number): void {
-    if (elapsedMs < GROW_BELOW_MS) {
+    if (elapsedMs < GROW_BELOW_MS && elapsedMs < got * HEAVY_ITEM_MS) {
       if (demand < this.maxDemand) this.demand = Math.min(this.maxDemand, demand * 2);
     } else if (elapsedMs > SHRINK_ABOVE_MS && got >= demand && demand > 1) {
       this.demand = demand >> 1;
