@@ -4,6 +4,7 @@ import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError, parseEmbedConfig } from "../config.ts";
 import type { EmbedSummary } from "../workflows/session.ts";
+import { capHeapGrowth } from "./heap-growth.ts";
 import {
   configFromFlags,
   type EmbedFlags,
@@ -298,6 +299,7 @@ async function statsCommand(flags: StoreFlags & { json?: boolean }, io: CliIo): 
 
 /** Entry point when run as a program. */
 export async function main(): Promise<void> {
+  capHeapGrowth();
   const code = await runCli(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,
