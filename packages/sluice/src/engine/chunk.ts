@@ -55,8 +55,9 @@ export function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 /** A `performance.now()` that works on every runtime the core supports. */
-export const now: () => number = (() => {
-  // Looked up once: in Node, `globalThis.performance` is a getter, paid on every call otherwise.
-  const perf = globalThis.performance;
-  return typeof perf?.now === "function" ? () => perf.now() : () => Date.now();
-})();
+export const now: () => number =
+  // Looked up on every call, not captured: fake timers (tests, and users' own) replace
+  // `globalThis.performance`, and a captured object would keep reading the real clock.
+  typeof globalThis.performance?.now === "function"
+    ? () => globalThis.performance.now()
+    : () => Date.now();
