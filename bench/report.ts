@@ -233,6 +233,8 @@ export function renderMarkdown(run: RunReport, rawData: string): string {
     `- Node ${m.node} (V8 ${m.v8}), ${m.os}, ${m.arch}`,
     `- Load average (1, 5, 15 min) at start: ${m.loadAverage.join(", ")}; at end: ${run.loadAverageEnd?.join(", ") ?? "not recorded"}`,
     ...busyWarning(run),
+    // A blank line first: straight after the busy warning, the list would join its quote.
+    ...((run.replaced ?? []).length > 0 ? [""] : []),
     ...(run.replaced ?? []).map(
       (r) =>
         `- Case \`${r.case}\` re-run on its own on ${r.date} (load average at start ${r.loadAverage.join(", ")}, at end ${r.loadAverageEnd.join(", ")}); its figures replace the main run's.`,
