@@ -36,28 +36,28 @@ export class MeteredPuller implements Puller {
   pullNow(demand: number): Chunk | null | undefined {
     const inner = this.inner;
     if (inner.pullNow === undefined) return undefined;
-    if (!this.timed) {
-      try {
-        return inner.pullNow(demand);
-      } catch (error) {
-        throw this.failed(error);
-      }
-    }
-    const t = now();
-    const waitedBefore = this.before(t);
+    const timed = this.timed;
+    const t = timed ? now() : 0;
+    const waitedBefore = timed ? this.waitedSoFar() : 0;
     let chunk: Chunk | null | undefined;
     try {
       chunk = inner.pullNow(demand);
     } catch (error) {
       throw this.failed(error);
     }
-    if (chunk !== undefined) this.after(t, waitedBefore, chunk);
+    // Nothing is charged when the inner puller could not answer: the `pull` that follows
+    // measures the same interval.
+    if (timed && chunk !== undefined) {
+      this.chargeBlocked(t);
+      this.after(t, waitedBefore, chunk);
+    }
     return chunk;
   }
 
   private timedPull(demand: number): Promise<Chunk | null> {
     const t = now();
-    const waitedBefore = this.before(t);
+    this.chargeBlocked(t);
+    const waitedBefore = this.waitedSoFar();
     return this.inner.pull(demand).then((chunk) => {
       this.after(t, waitedBefore, chunk);
       return chunk;
@@ -68,11 +68,15 @@ export class MeteredPuller implements Puller {
     throw this.failed(error);
   };
 
-  /** Charges the time since the last chunk to downstream blocking; returns the wait so far. */
-  private before(t: number): number {
+  /** Charges the time since the last chunk left to the last stage's downstream blocking. */
+  private chargeBlocked(t: number): void {
     const last = this.own[this.own.length - 1];
     if (last !== undefined && this.lastReturn !== 0)
       last.blockedDownstreamMs += t - this.lastReturn;
+  }
+
+  /** The first stage's upstream wait so far, to tell its busy time from its waiting. */
+  private waitedSoFar(): number {
     return this.own[0]?.waitingUpstreamMs ?? 0;
   }
 
