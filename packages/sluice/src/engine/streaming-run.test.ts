@@ -716,16 +716,42 @@ describe("chunk sizing", () => {
     await run.return();
   });
 
-  it("cheap items reach full chunks: the read-ahead grows to chunkSize", async () => {
-    const { c, source } = counted(10_000);
+  /**
+   * Runs `pipeline` over `n` counted items, consumed one by one; returns how many came out and
+   * the most items taken from the source but not yet delivered.
+   */
+  async function readAhead(
+    n: number,
+    pipeline: {
+      executeFrom(
+        source: Iterable<number>,
+        options: { chunkSize?: number },
+      ): AsyncIterable<unknown>;
+    },
+    options: { chunkSize?: number } = {},
+  ) {
+    const { c, source } = counted(n);
     let maxAhead = 0;
     let delivered = 0;
-    for await (const _ of StreamingPipeline.start<number>()
-      .map("inc", (n) => n + 1)
-      .executeFrom(source, { chunkSize: 64 })) {
+    for await (const _ of pipeline.executeFrom(source, options)) {
       delivered++;
       maxAhead = Math.max(maxAhead, c.pulled - delivered);
     }
+    return { delivered, maxAhead };
+  }
+
+  /** A map function that keeps the CPU busy for `ms` per item. */
+  const busyFor = (ms: number) => (n: number) => {
+    const end = performance.now() + ms;
+    while (performance.now() < end) {
+      // CPU work
+    }
+    return n;
+  };
+
+  it("cheap items reach full chunks: the read-ahead grows to chunkSize", async () => {
+    const pipeline = StreamingPipeline.start<number>().map("inc", (n) => n + 1);
+    const { delivered, maxAhead } = await readAhead(10_000, pipeline, { chunkSize: 64 });
     expect(delivered).toBe(10_000);
     expect(maxAhead).toBe(63);
   });
@@ -733,39 +759,15 @@ describe("chunk sizing", () => {
   // 30 µs per item passes the chunk-time rule (a pull of 1 is under 0.05 ms) but not the
   // per-item one; noise can only make items slower, so this cannot flake into growth.
   it("items of 10 µs or more each travel singly even when a pull is quick", async () => {
-    const { c, source } = counted(200);
-    let maxAhead = 0;
-    let delivered = 0;
-    const busy = (n: number) => {
-      const end = performance.now() + 0.03;
-      while (performance.now() < end) {
-        // 30 µs of CPU work per item
-      }
-      return n;
-    };
-    for await (const _ of StreamingPipeline.start<number>().map("busy", busy).executeFrom(source)) {
-      delivered++;
-      maxAhead = Math.max(maxAhead, c.pulled - delivered);
-    }
+    const pipeline = StreamingPipeline.start<number>().map("busy", busyFor(0.03));
+    const { delivered, maxAhead } = await readAhead(200, pipeline);
     expect(delivered).toBe(200);
     expect(maxAhead).toBe(0);
   });
 
   it("slow items stay in small chunks: a stage busy 1 ms per item reads one item at a time", async () => {
-    const { c, source } = counted(30);
-    let maxAhead = 0;
-    let delivered = 0;
-    const busy = (n: number) => {
-      const end = performance.now() + 1;
-      while (performance.now() < end) {
-        // a millisecond of CPU work per item
-      }
-      return n;
-    };
-    for await (const _ of StreamingPipeline.start<number>().map("busy", busy).executeFrom(source)) {
-      delivered++;
-      maxAhead = Math.max(maxAhead, c.pulled - delivered);
-    }
+    const pipeline = StreamingPipeline.start<number>().map("busy", busyFor(1));
+    const { delivered, maxAhead } = await readAhead(30, pipeline);
     expect(delivered).toBe(30);
     expect(maxAhead).toBe(0);
   });
