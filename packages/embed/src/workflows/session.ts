@@ -220,6 +220,13 @@ export class EmbedSession {
     this.removed += 1;
   }
 
+  /** Removes every stored file that discovery did not find (deleted, or no longer matching). */
+  async removeAllBut(found: ReadonlySet<string>): Promise<void> {
+    for (const path of [...this.storedPaths]) {
+      if (!found.has(path)) await this.removeIfStored(path);
+    }
+  }
+
   /** Adds an item error the engine recorded (SPLIT_ERRORS or SKIP_FAILED). */
   recordEngineError(error: unknown, stageKey: string | undefined): void {
     this.engineErrors.push(...entriesOf(error, stageKey));

@@ -66,19 +66,21 @@ const READ_CODES: Record<ReadSkipReason, string> = {
  * longer there (deleted, or no longer matching the pattern).
  */
 export async function discover(session: EmbedSession): Promise<DiscoveredFile[]> {
+  const files = await discoverFiles(discoveryOf(session));
+  session.filesTotal = files.length;
+  await session.removeAllBut(new Set(files.map((f) => f.relativePath)));
+  return files;
+}
+
+/** What both discoveries look for: the config's root, pattern and ignores, and the run's signal. */
+function discoveryOf(session: EmbedSession) {
   const { config } = session;
-  const files = await discoverFiles({
+  return {
     root: config.root,
     pattern: config.pattern,
     ignore: config.ignore,
     ...(session.signal ? { signal: session.signal } : {}),
-  });
-  session.filesTotal = files.length;
-  const found = new Set(files.map((f) => f.relativePath));
-  for (const path of [...session.storedPaths]) {
-    if (!found.has(path)) await session.removeIfStored(path);
-  }
-  return files;
+  };
 }
 
 /**
@@ -91,12 +93,8 @@ export async function discover(session: EmbedSession): Promise<DiscoveredFile[]>
 export async function discoverIncrementally(
   session: EmbedSession,
 ): Promise<AsyncIterable<DiscoveredFile>> {
-  const { config } = session;
   const files = discoverFilesIncrementally({
-    root: config.root,
-    pattern: config.pattern,
-    ignore: config.ignore,
-    ...(session.signal ? { signal: session.signal } : {}),
+    ...discoveryOf(session),
     onListed: (paths) => {
       session.filesTotal = paths;
     },
@@ -113,9 +111,7 @@ export async function discoverIncrementally(
       }
     }
     session.filesTotal = found.size;
-    for (const path of [...session.storedPaths]) {
-      if (!found.has(path)) await session.removeIfStored(path);
-    }
+    await session.removeAllBut(found);
   })();
 }
 
