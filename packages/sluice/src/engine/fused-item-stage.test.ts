@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { StreamingPipeline } from "../index.js";
-import { fusedLoop } from "./fused-loop.js";
+import { fusedGroup, genericGroup, STOP_AWAIT, STOP_NONE, STOP_THREW } from "./fused-loop.js";
 import { EmitMode } from "./item-worker.js";
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
@@ -85,17 +85,65 @@ describe("fused sequential stages", () => {
   });
 });
 
-describe("fusedLoop", () => {
+type Fn = (item: unknown) => unknown;
+const groups = { generated: fusedGroup, generic: genericGroup };
+
+describe.each(Object.entries(groups))("fused group (%s)", (_, make) => {
+  const newStop = () => ({ kind: 0, stage: 0, item: undefined as unknown, value: undefined });
+
   it("stops at a promise and reports the stage, input and result", () => {
     const p = Promise.resolve(1);
-    const loop = fusedLoop([EmitMode.MAP, EmitMode.MAP], [(x) => x, (x) => (x === 2 ? p : x)]);
+    const fns: Fn[] = [(x) => x, (x) => (x === 2 ? p : x)];
+    const { loop } = make([EmitMode.MAP, EmitMode.MAP], fns);
     const out: unknown[] = [];
     const counts = [0, 0];
-    const stop = { kind: 0, stage: 0, item: undefined as unknown, value: undefined as unknown };
+    const stop = newStop();
     const pos = loop([0, 1, 2, 3], 0, out, counts, stop);
     expect(pos).toBe(2);
     expect(out).toEqual([0, 1]);
-    expect(stop).toMatchObject({ kind: 1, stage: 1, item: 2, value: p });
+    expect(stop).toMatchObject({ kind: STOP_AWAIT, stage: 1, item: 2, value: p });
     expect(counts).toEqual([3, 3]);
+  });
+
+  it("reports a throw with the stage and the input it threw on", () => {
+    const boom = new Error("boom");
+    const fns: Fn[] = [
+      (x) => x,
+      (x) => {
+        if (x === 1) throw boom;
+        return x;
+      },
+    ];
+    const { loop } = make([EmitMode.MAP, EmitMode.MAP], fns);
+    const out: unknown[] = [];
+    const stop = newStop();
+    const pos = loop([0, 1, 2], 0, out, [0, 0], stop);
+    expect(pos).toBe(1);
+    expect(out).toEqual([0]);
+    expect(stop).toMatchObject({ kind: STOP_THREW, stage: 1, item: 1, value: boom });
+  });
+
+  it("resumes an item at a later stage: through to the end, filtered out, or stopped again", () => {
+    const p = Promise.resolve(0);
+    const fns: Fn[] = [
+      (x) => (x as number) * 10,
+      (x) => (x as number) % 20 !== 0,
+      (x) => (x === 30 ? p : x),
+      (x) => `v${x}`,
+    ];
+    const { resume } = make([EmitMode.MAP, EmitMode.FILTER, EmitMode.MAP, EmitMode.MAP], fns);
+    const out: unknown[] = [];
+    const counts = [0, 0, 0, 0];
+    const stop = newStop();
+    resume(1, 10, out, counts, stop);
+    expect(stop.kind).toBe(STOP_NONE);
+    resume(1, 20, out, counts, stop);
+    expect(stop.kind).toBe(STOP_NONE);
+    expect(out).toEqual(["v10"]);
+    resume(1, 30, out, counts, stop);
+    expect(stop).toMatchObject({ kind: STOP_AWAIT, stage: 2, item: 30, value: p });
+    resume(3, 31, out, counts, stop);
+    expect(out).toEqual(["v10", "v31"]);
+    expect(counts).toEqual([0, 3, 2, 2]);
   });
 });

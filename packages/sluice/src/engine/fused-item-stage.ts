@@ -1,16 +1,16 @@
-import { type Chunk, isThenable, now, type Puller } from "./chunk.js";
+import { type Chunk, now, type Puller } from "./chunk.js";
+import { ChunkBudget } from "./chunk-budget.js";
 import {
   type FusedLoop,
+  type FusedResume,
   type FusedStop,
-  fusedLoop,
+  fusedGroup,
   STOP_AWAIT,
   STOP_NONE,
   STOP_THREW,
 } from "./fused-loop.js";
 import { EmitMode, type ItemOp, ItemWorker, type Recovered, SKIPPED } from "./item-worker.js";
 import type { StageRuntime } from "./run-env.js";
-
-const ASYNC_CHUNK_BUDGET_MS = 1;
 
 /** One stage of a fused group: its retry and error strategy, reachable from the group. */
 class GroupMember extends ItemWorker {
@@ -32,8 +32,10 @@ class GroupMember extends ItemWorker {
 export class FusedItemStage implements Puller {
   private readonly members: GroupMember[];
   private readonly loop: FusedLoop;
+  private readonly resume: FusedResume;
   private readonly counts: number[];
   private readonly stop: FusedStop = { kind: 0, stage: 0, item: undefined, value: undefined };
+  private readonly budget = new ChunkBudget();
   private vals: unknown[] = [];
   private pos = 0;
   private closed = false;
@@ -49,10 +51,10 @@ export class FusedItemStage implements Puller {
   ) {
     this.members = rts.map((rt, i) => new GroupMember(rt, ops[i] as ItemOp));
     this.counts = rts.map(() => 0);
-    this.loop = fusedLoop(
+    ({ loop: this.loop, resume: this.resume } = fusedGroup(
       ops.map((o) => o.mode),
       ops.map((o) => o.invoke as (item: unknown) => unknown),
-    );
+    ));
   }
 
   async pull(demand: number): Promise<Chunk | null> {
@@ -71,6 +73,7 @@ export class FusedItemStage implements Puller {
       }
       const out: unknown[] = [];
       const t0 = now();
+      this.budget.begin(t0);
       const before = this.counts.slice();
       let awaited = false;
       for (;;) {
@@ -80,7 +83,6 @@ export class FusedItemStage implements Puller {
         // The slow path, for the one item that stopped the loop. Kept inline rather than in
         // a helper: an async call per item would cost as much as the await it wraps.
         let { kind, stage: s, item: cur, value } = this.stop;
-        let kept = true;
         for (;;) {
           if (kind === STOP_AWAIT) {
             awaited = true;
@@ -104,35 +106,28 @@ export class FusedItemStage implements Puller {
               // As in the sequential stage: earlier items' outputs leave first.
               if (out.length === 0) throw error;
               this.deferred = { error };
-              kept = false;
               break;
             }
             if (this.closed) return null;
-            if (recovered === SKIPPED) {
-              kept = false;
-              break;
-            }
+            if (recovered === SKIPPED) break;
             value = recovered.value;
           }
           const mode = (this.ops[s] as ItemOp).mode;
           if (mode === EmitMode.MAP) cur = value;
-          else if (mode === EmitMode.FILTER && !value) {
-            kept = false;
+          else if (mode === EmitMode.FILTER && !value) break;
+          if (s + 1 >= this.ops.length) {
+            out.push(cur);
             break;
           }
-          if (++s >= this.ops.length) break;
-          this.counts[s] = (this.counts[s] ?? 0) + 1;
-          try {
-            value = (this.ops[s] as ItemOp).invoke(cur, undefined);
-            kind = isThenable(value) ? STOP_AWAIT : STOP_NONE;
-          } catch (error) {
-            kind = STOP_THREW;
-            value = error;
-          }
+          // The rest of the stages run in the group's generated code, where each call site
+          // sees one function, not in a call here that would see every stage's.
+          const stop = this.stop;
+          this.resume(s + 1, cur, out, this.counts, stop);
+          if (stop.kind === STOP_NONE) break;
+          ({ kind, stage: s, item: cur, value } = stop);
         }
-        if (kept) out.push(cur);
         if (this.deferred !== undefined) break;
-        if (awaited && out.length > 0 && now() - t0 > ASYNC_CHUNK_BUDGET_MS) break;
+        if (awaited && out.length > 0 && this.budget.spent()) break;
       }
       if (this.pos >= this.vals.length) this.vals = [];
       this.account(before, out.length, now() - t0);

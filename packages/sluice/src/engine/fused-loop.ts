@@ -26,38 +26,57 @@ export type FusedLoop = (
   stop: FusedStop,
 ) => number;
 
+/**
+ * Takes one item that is through stages 0 … from − 1 (the awaited result of stage
+ * from − 1 applied) on from stage `from`: pushed to `out` or filtered out (`stop.kind`
+ * STOP_NONE), or stopped again at a promise or a throw, described in `stop`.
+ */
+export type FusedResume = (
+  from: number,
+  item: unknown,
+  out: unknown[],
+  counts: number[],
+  stop: FusedStop,
+) => void;
+
+/** A group's loop over a chunk, and the way back in for an item after an await. */
+export interface FusedGroup {
+  loop: FusedLoop;
+  resume: FusedResume;
+}
+
 type Fn = (item: unknown) => unknown;
 
 let generated = 0;
 let codegen: boolean | undefined;
 
 /**
- * Builds the fused loop for a group of stages. Where the runtime allows `new Function`,
- * each group gets code of its own: every call site then sees one user function, so V8
- * inlines it instead of paying a megamorphic call per item per stage. The source is a
- * fixed template (no user input reaches it). Where code generation is forbidden (a strict
- * Content-Security-Policy), a generic loop gives the same results, only slower.
+ * Builds the fused loop (and resume) for a group of stages. Where the runtime allows
+ * `new Function`, each group gets code of its own: every call site then sees one user
+ * function, so V8 inlines it instead of paying a megamorphic call per item per stage. The
+ * source is a fixed template (no user input reaches it). Where code generation is forbidden
+ * (a strict Content-Security-Policy), a generic loop gives the same results, only slower.
  */
-export function fusedLoop(modes: readonly EmitMode[], fns: readonly Fn[]): FusedLoop {
+export function fusedGroup(modes: readonly EmitMode[], fns: readonly Fn[]): FusedGroup {
   // Generated once per group of stages and reused by every run, so runs after the first
   // start with code V8 has already optimized.
   const first = fns[0];
   const cached =
     first === undefined ? undefined : cache.get(first)?.find((c) => sameGroup(c, modes, fns));
-  if (cached !== undefined) return cached.loop;
-  const loop = build(modes, fns);
+  if (cached !== undefined) return cached.group;
+  const group = build(modes, fns);
   if (first !== undefined) {
     const list = cache.get(first) ?? [];
-    list.push({ fns: [...fns], modes: [...modes], loop });
+    list.push({ fns: [...fns], modes: [...modes], group });
     cache.set(first, list);
   }
-  return loop;
+  return group;
 }
 
 interface CachedLoop {
   fns: readonly Fn[];
   modes: readonly EmitMode[];
-  loop: FusedLoop;
+  group: FusedGroup;
 }
 
 const cache = new WeakMap<Fn, CachedLoop[]>();
@@ -68,17 +87,17 @@ function sameGroup(c: CachedLoop, modes: readonly EmitMode[], fns: readonly Fn[]
   );
 }
 
-function build(modes: readonly EmitMode[], fns: readonly Fn[]): FusedLoop {
+function build(modes: readonly EmitMode[], fns: readonly Fn[]): FusedGroup {
   if (codegen !== false) {
     try {
-      const loop = generate(modes, fns);
+      const group = { loop: generate(modes, fns), resume: generateResume(modes, fns) };
       codegen = true;
-      return loop;
+      return group;
     } catch {
       codegen = false;
     }
   }
-  return genericLoop(modes, fns);
+  return genericGroup(modes, fns);
 }
 
 const THENABLE = (r: string) =>
@@ -113,6 +132,80 @@ function generate(modes: readonly EmitMode[], fns: readonly Fn[]): FusedLoop {
   lines.push("};");
   const factory = new Function(...names, lines.join("\n")) as (...f: Fn[]) => FusedLoop;
   return factory(...fns);
+}
+
+function generateResume(modes: readonly EmitMode[], fns: readonly Fn[]): FusedResume {
+  const k = fns.length;
+  const names = fns.map((_, j) => `f${j}`);
+  const lines: string[] = [];
+  lines.push(`// sluice fused stage group resume #${generated}`);
+  lines.push("return function fusedResume(from, v, out, counts, stop) {");
+  lines.push("  let j = from, r, kind = 0;");
+  lines.push("  try {");
+  lines.push("    item: {");
+  // Cases fall through: the item enters at stage `from` and goes on through the rest.
+  lines.push("      switch (from) {");
+  for (let j = 1; j < k; j++) {
+    lines.push(`      case ${j}:`);
+    lines.push(`        j = ${j}; counts[${j}]++; r = f${j}(v);`);
+    lines.push(`        if (${THENABLE("r")}) { kind = 1; break item; }`);
+    if (modes[j] === EmitMode.MAP) lines.push("        v = r;");
+    else if (modes[j] === EmitMode.FILTER) lines.push("        if (!r) break item;");
+  }
+  lines.push("      }");
+  lines.push("      out.push(v);");
+  lines.push("    }");
+  lines.push("  } catch (e) { kind = 2; r = e; }");
+  lines.push("  stop.kind = kind; stop.stage = j; stop.item = v; stop.value = r;");
+  lines.push("};");
+  const factory = new Function(...names, lines.join("\n")) as (...f: Fn[]) => FusedResume;
+  return factory(...fns);
+}
+
+/**
+ * The loop and resume used where code generation is forbidden; exported for tests, which
+ * pin them to the same results as the generated ones.
+ * @internal
+ */
+export function genericGroup(modes: readonly EmitMode[], fns: readonly Fn[]): FusedGroup {
+  return { loop: genericLoop(modes, fns), resume: genericResume(modes, fns) };
+}
+
+function genericResume(modes: readonly EmitMode[], fns: readonly Fn[]): FusedResume {
+  const k = fns.length;
+  return (from, v, out, counts, stop) => {
+    let j = from;
+    let r: unknown;
+    let kind = STOP_NONE;
+    try {
+      let kept = true;
+      for (; j < k; j++) {
+        counts[j] = (counts[j] ?? 0) + 1;
+        r = (fns[j] as Fn)(v);
+        if (
+          ((typeof r === "object" && r !== null) || typeof r === "function") &&
+          typeof (r as { then?: unknown }).then === "function"
+        ) {
+          kind = STOP_AWAIT;
+          kept = false;
+          break;
+        }
+        if (modes[j] === EmitMode.MAP) v = r;
+        else if (modes[j] === EmitMode.FILTER && !r) {
+          kept = false;
+          break;
+        }
+      }
+      if (kept) out.push(v);
+    } catch (e) {
+      kind = STOP_THREW;
+      r = e;
+    }
+    stop.kind = kind;
+    stop.stage = j;
+    stop.item = v;
+    stop.value = r;
+  };
 }
 
 function genericLoop(modes: readonly EmitMode[], fns: readonly Fn[]): FusedLoop {

@@ -1,15 +1,9 @@
 import { type Chunk, isThenable, type Lineage, newChunk, now, type Puller } from "./chunk.js";
+import { ChunkBudget } from "./chunk-budget.js";
 import { emitOne } from "./emit.js";
 import type { ItemContextImpl } from "./item-context.js";
 import { EmitMode, type ItemOp, ItemWorker, type Recovered, SKIPPED } from "./item-worker.js";
 import type { StageRuntime } from "./run-env.js";
-
-/**
- * How long a sequential stage keeps working through a chunk after it first had to wait on
- * a promise. Results that come back within a microtask fill whole chunks; slow ones (I/O)
- * leave one by one, so the next stage starts on them at once.
- */
-const ASYNC_CHUNK_BUDGET_MS = 1;
 
 /** Why the sync loop stopped before the end of the chunk. */
 const AWAIT = 1;
@@ -34,6 +28,7 @@ export class SequentialItemStage extends ItemWorker implements Puller {
   /** The context of an item whose result is being awaited, released when it settles. */
   private stopCtx: ItemContextImpl | undefined;
   private current: Promise<unknown> | null = null;
+  private readonly budget = new ChunkBudget();
   private cancelling: Promise<void> | undefined;
   /** A FAIL_FAST error held back while the outputs of earlier items go downstream. */
   private deferred: { error: unknown } | undefined;
@@ -66,6 +61,7 @@ export class SequentialItemStage extends ItemWorker implements Puller {
       }
       const out = newChunk(this.rt.track);
       const t0 = now();
+      this.budget.begin(t0);
       const startPos = this.pos;
       let awaited = false;
       this.ok = 0;
@@ -110,7 +106,7 @@ export class SequentialItemStage extends ItemWorker implements Puller {
           result = recovered.value;
         }
         emitOne(this.op.mode, this.rt.key, item, result, lin, out);
-        if (awaited && out.values.length > 0 && now() - t0 > ASYNC_CHUNK_BUDGET_MS) break;
+        if (awaited && out.values.length > 0 && this.budget.spent()) break;
       }
       m.succeeded += this.ok;
       const processed = this.pos - startPos;
