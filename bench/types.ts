@@ -112,12 +112,19 @@ export interface BenchCase {
    */
   setup?(variants: readonly Variant[], quick: boolean): Promise<CaseSetup>;
   /**
-   * Runs of each implementation, in the same process right after the cold one, whose
-   * median is reported as the warm (steady-state) figures `warmMs`, `warmNsPerItem`,
-   * `warmFirstResultMs` and, with an `idealMs`, `warmEfficiency` (full mode only; see
-   * worker.ts for the time limits). Every warm run must return the cold run's checksum.
+   * Runs of each implementation, in the same process after the cold one (and after
+   * `warmUpRuns`), whose median is reported as the warm (steady-state) figures `warmMs`,
+   * `warmNsPerItem`, `warmFirstResultMs` and, with an `idealMs`, `warmEfficiency` (full mode
+   * only; see worker.ts for the time limits). Every warm run must return the cold run's
+   * checksum.
    */
   readonly warmRuns?: number;
+  /**
+   * Runs between the cold run and the recorded warm runs, checked but not recorded (default
+   * 0): for cases whose runs are too short (tens of ms) to bring the code to steady state in
+   * one run.
+   */
+  readonly warmUpRuns?: number;
   /** Full-size variants, or the small ones with `quick`. */
   variants(quick: boolean): readonly Variant[];
   /** The expected checksum, computed independently of every implementation. */

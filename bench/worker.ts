@@ -24,11 +24,12 @@ function errorText(error: unknown): string {
   return String(error);
 }
 
-/** One timed run after a forced GC, with a fresh probe. */
+/** One timed run with a fresh probe, after a forced GC when `collect` is set. */
 async function timedRun(
   run: RunFn,
+  collect: boolean,
 ): Promise<{ checksum: number; elapsedNs: bigint; figures: ProbeFigures }> {
-  (globalThis as { gc?: () => void }).gc?.();
+  if (collect) (globalThis as { gc?: () => void }).gc?.();
   const probe = createProbe();
   probe.start();
   const t0 = process.hrtime.bigint();
@@ -39,16 +40,24 @@ async function timedRun(
 
 /** No warm runs after a cold run this long: they would add minutes and no insight. */
 const WARM_COLD_LIMIT_MS = 2_500;
-/** Warm runs stop once they have taken this long together (at least one runs). */
+/** Warm runs stop once they have taken this long together (at least one is recorded). */
 const WARM_BUDGET_MS = 6_000;
 
 /**
  * Repeats the timed run in this process, JIT warm, and returns the medians as figures.
  * The issue's reference figures (e.g. a plain loop at 1.3 ns/item) are steady-state ones,
  * which a single cold run in a fresh process cannot show; both are reported.
+ *
+ * No forced GC between warm runs: a full collection right after a run's objects died lets
+ * V8 drop their hidden classes, and with them the code it optimized for those classes, so
+ * every short run would start from unoptimized code again (measured: sluice's parallel map
+ * at concurrency 128 ran at 0.45–0.6 efficiency that way, 0.8 without). A long-running
+ * program does not collect between every run; each run here pays for the garbage of the
+ * one before it instead, as in such a program.
  */
 async function measureWarm(
   run: RunFn,
+  warmUp: number,
   runs: number,
   coldChecksum: number,
   items: number,
@@ -58,8 +67,8 @@ async function measureWarm(
   const times: number[] = [];
   const firsts: number[] = [];
   let spent = 0;
-  for (let r = 0; r < runs && (r === 0 || spent < WARM_BUDGET_MS); r++) {
-    const { checksum, elapsedNs, figures } = await timedRun(run);
+  for (let r = 0; r < warmUp + runs && (times.length === 0 || spent < WARM_BUDGET_MS); r++) {
+    const { checksum, elapsedNs, figures } = await timedRun(run, false);
     const ms = Number(elapsedNs) / 1e6;
     const { firstResultNs } = figures;
     if (checksum !== coldChecksum) {
@@ -67,9 +76,10 @@ async function measureWarm(
         `warm run ${r + 1} returned checksum ${checksum}, the cold run ${coldChecksum}`,
       );
     }
+    spent += ms;
+    if (r < warmUp) continue;
     times.push(ms);
     if (firstResultNs !== null) firsts.push(Number(firstResultNs) / 1e6);
-    spent += ms;
   }
   const warmMs = spread(times).median;
   const out: Record<string, number> = { warmMs, warmNsPerItem: (warmMs * 1e6) / items };
@@ -93,7 +103,7 @@ async function measure(id: WorkerId, quick: boolean): Promise<WorkerResult> {
     // "Before" figures are after a GC, like the run itself (timedRun collects again: harmless).
     (globalThis as { gc?: () => void }).gc?.();
     const before = process.memoryUsage();
-    const { checksum, elapsedNs, figures } = await timedRun(prepared);
+    const { checksum, elapsedNs, figures } = await timedRun(prepared, true);
     const items = variant.params.size;
     const timeMs = Number(elapsedNs) / 1e6;
     // Before any warm run: peak RSS is a high-water mark, and warm runs must not raise it.
@@ -101,7 +111,14 @@ async function measure(id: WorkerId, quick: boolean): Promise<WorkerResult> {
     const warm =
       quick || timeMs > WARM_COLD_LIMIT_MS
         ? {}
-        : await measureWarm(prepared, bench.warmRuns ?? 0, checksum, items, variant.params);
+        : await measureWarm(
+            prepared,
+            bench.warmUpRuns ?? 0,
+            bench.warmRuns ?? 0,
+            checksum,
+            items,
+            variant.params,
+          );
     return {
       ...id,
       status: "ok",

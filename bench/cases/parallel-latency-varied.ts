@@ -15,7 +15,8 @@ export const parallelLatencyVaried: BenchCase = {
     "As parallel-latency, but every 50th task takes 50 ms (the rest 2 ms). Efficiency = (Σ task time ÷ concurrency) ÷ measured time. Read-ahead = max items pulled from the source and not yet delivered.",
   baseline: "hand-written",
   columns: ["efficiency", "maxInFlight", "firstResult", "readAhead"],
-  warmRuns: 3,
+  warmUpRuns: 3,
+  warmRuns: 5,
   figures: [{ key: "warmEfficiency", header: "warm efficiency", digits: 3 }],
   variants: (quick) =>
     quick ? parallelVariants(200, [32], duration) : parallelVariants(2_000, [8, 32, 128], duration),

@@ -17,7 +17,8 @@ export const parallelLatency: BenchCase = {
     "n tasks of `await sleep(2 ms)` through one concurrent map; ordered = results in input order (checksum Σ(k+1)·vₖ), unordered = completion order (Σ vₖ). Efficiency = items/s ÷ (concurrency / 2 ms).",
   baseline: "hand-written",
   columns: ["efficiency", "maxInFlight", "firstResult", "readAhead"],
-  warmRuns: 3,
+  warmUpRuns: 3,
+  warmRuns: 5,
   figures: [{ key: "warmEfficiency", header: "warm efficiency", digits: 3 }],
   variants: (quick) =>
     quick
