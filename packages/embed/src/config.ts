@@ -51,22 +51,38 @@ const splitSchema = z
     }
   });
 
-const embedderSchema = z.strictObject({
-  kind: z.enum(["hash", "openai", "transformers"]).default("hash"),
-  dimensions: positiveInt().max(16_000).default(384),
-  baseUrl: z.url({ protocol: /^https?$/ }).default("https://api.openai.com/v1"),
-  model: z.string().min(1).default("text-embedding-3-small"),
-  /** Falls back to the OPENAI_API_KEY environment variable when absent. */
-  apiKey: z.string().min(1).optional(),
-  timeoutMs: positiveInt().default(60_000),
-  maxRetries: z.number().int().nonnegative().max(20).default(5),
-  concurrency: positiveInt().max(64).default(2),
-  /** Attempts per embed batch in the pipeline (on top of the OpenAI client's own retries). */
-  retryAttempts: positiveInt().max(20).default(3),
-  /** Base backoff of those attempts: full jitter, doubling per attempt, capped at 10 s. */
-  retryBackoffMs: z.number().int().nonnegative().max(60_000).default(200),
-  endOfTextToken: z.string().min(1).optional(),
-});
+const embedderSchema = z
+  .strictObject({
+    kind: z.enum(["hash", "openai", "transformers"]).default("hash"),
+    dimensions: positiveInt().max(16_000).default(384),
+    baseUrl: z.url({ protocol: /^https?$/ }).default("https://api.openai.com/v1"),
+    model: z.string().min(1).default("text-embedding-3-small"),
+    /** Falls back to the OPENAI_API_KEY environment variable when absent. */
+    apiKey: z.string().min(1).optional(),
+    timeoutMs: positiveInt().default(60_000),
+    maxRetries: z.number().int().nonnegative().max(20).default(5),
+    concurrency: positiveInt().max(64).default(2),
+    /** Attempts per embed batch in the pipeline (on top of the OpenAI client's own retries). */
+    retryAttempts: positiveInt().max(20).default(3),
+    /** Base backoff of those attempts: full jitter, doubling per attempt, capped at 10 s. */
+    retryBackoffMs: z.number().int().nonnegative().max(60_000).default(200),
+    endOfTextToken: z.string().min(1).optional(),
+    /** `transformers` only: the local model folder (Hugging Face layout with an `onnx/` folder). */
+    modelPath: z.string().min(1).optional(),
+    /** `transformers` only: mean of the token vectors, or the first token's. */
+    pooling: z.enum(["mean", "cls"]).default("mean"),
+    /** `transformers` only: `onnx/model.onnx` (fp32) or `onnx/model_quantized.onnx` (q8). */
+    dtype: z.enum(["fp32", "q8"]).default("fp32"),
+  })
+  .superRefine((embedder, ctx) => {
+    if (embedder.kind === "transformers" && embedder.modelPath === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["modelPath"],
+        message: 'is required when kind is "transformers" (a local model folder)',
+      });
+    }
+  });
 
 const storeSchema = z
   .strictObject({
@@ -161,7 +177,12 @@ export function parseEmbedConfig(input: unknown, options: ParseConfigOptions = {
         const keys = issue.code === "unrecognized_keys" ? issue.keys : undefined;
         return {
           field: keys ? [field, ...keys].filter(Boolean).join(".") : field,
-          value: keys ? undefined : "input" in issue ? issue.input : valueAt(input, issue.path),
+          // A refinement's issue carries the whole object it checked: show the field's own value.
+          value: keys
+            ? undefined
+            : "input" in issue && issue.code !== "custom"
+              ? issue.input
+              : valueAt(input, issue.path),
           message: keys ? `unknown field${keys.length > 1 ? "s" : ""}` : issue.message,
         };
       }),
@@ -174,7 +195,12 @@ export function parseEmbedConfig(input: unknown, options: ParseConfigOptions = {
     config.store.kind === "postgres" || isAbsolute(config.store.location)
       ? config.store.location
       : resolve(cwd, config.store.location);
-  return { ...config, root, store: { ...config.store, location } };
+  const { modelPath } = config.embedder;
+  const embedder =
+    modelPath === undefined || isAbsolute(modelPath)
+      ? config.embedder
+      : { ...config.embedder, modelPath: resolve(cwd, modelPath) };
+  return { ...config, root, embedder, store: { ...config.store, location } };
 }
 
 /**
@@ -192,6 +218,13 @@ export function configFingerprint(config: EmbedConfig): string {
       model: config.embedder.model,
       dimensions: config.embedder.dimensions,
       endOfTextToken: config.embedder.endOfTextToken ?? null,
+      ...(config.embedder.kind === "transformers"
+        ? {
+            modelPath: config.embedder.modelPath ?? null,
+            pooling: config.embedder.pooling,
+            dtype: config.embedder.dtype,
+          }
+        : {}),
     },
   };
   return createHash("sha256").update(JSON.stringify(relevant)).digest("hex").slice(0, 16);

@@ -48,6 +48,10 @@ export {
   EmbeddingRequestError,
   type OpenAIEmbedderOptions,
 } from "./embedders/openai.ts";
+export {
+  createTransformersEmbedder,
+  type TransformersEmbedderOptions,
+} from "./embedders/transformers.ts";
 export { type JsonObject, type JsonValue, toJsonValue } from "./json-value.ts";
 export { type BatchOptions, batchItems } from "./steps/batch.ts";
 export {

@@ -31,9 +31,12 @@ function addStoreFlags(command: Command): Command {
       "--store <location>",
       "a folder (PGlite), a postgres:// URL, or a .jsonl file (default: .sluice/store)",
     )
-    .addOption(new Option("--embedder <kind>", "embedder").choices(["hash", "openai"]))
+    .addOption(
+      new Option("--embedder <kind>", "embedder").choices(["hash", "openai", "transformers"]),
+    )
     .option("--endpoint <url>", "base URL of an OpenAI-compatible API, with /v1")
     .option("--model <name>", "embedding model name (openai)")
+    .option("--model-path <dir>", "local ONNX model folder (transformers; never downloads)")
     .option("--dimensions <n>", "vector length", positiveInt)
     .option("--config <file.json>", "a JSON workflow config; flags override it");
 }

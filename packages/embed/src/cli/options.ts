@@ -24,9 +24,10 @@ export function nonNegativeInt(value: string): number {
 export interface StoreFlags {
   config?: string;
   store?: string;
-  embedder?: "hash" | "openai";
+  embedder?: "hash" | "openai" | "transformers";
   endpoint?: string;
   model?: string;
+  modelPath?: string;
   dimensions?: number;
 }
 
@@ -98,6 +99,7 @@ export async function configFromFlags(
   set(embedder, "kind", flags.embedder);
   set(embedder, "baseUrl", flags.endpoint);
   set(embedder, "model", flags.model);
+  set(embedder, "modelPath", flags.modelPath);
   set(embedder, "dimensions", flags.dimensions);
   const store = section(config, "store");
   if (flags.store !== undefined) {

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseEmbedConfig } from "../config.ts";
 import { createEmbedder } from "./create.ts";
-import { EmbedderConfigError } from "./openai.ts";
 
 describe("createEmbedder", () => {
   it("builds the configured embedder", () => {
@@ -18,11 +17,5 @@ describe("createEmbedder", () => {
       }).embedder,
     );
     expect(openai).toMatchObject({ id: "openai:m:8:eot", dimensions: 8 });
-  });
-
-  it("says clearly that the transformers embedder is not built", () => {
-    const config = parseEmbedConfig({ embedder: { kind: "transformers" } }).embedder;
-    expect(() => createEmbedder(config)).toThrow(EmbedderConfigError);
-    expect(() => createEmbedder(config)).toThrow(/not available yet/);
   });
 });

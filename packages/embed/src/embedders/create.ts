@@ -2,6 +2,7 @@ import type { EmbedConfig } from "../config.ts";
 import type { Embedder } from "./embedder.ts";
 import { createHashEmbedder } from "./hash.ts";
 import { createOpenAIEmbedder, EmbedderConfigError } from "./openai.ts";
+import { createTransformersEmbedder } from "./transformers.ts";
 
 /** Builds the embedder a parsed config's `embedder` section names. */
 export function createEmbedder(config: EmbedConfig["embedder"]): Embedder {
@@ -19,8 +20,15 @@ export function createEmbedder(config: EmbedConfig["embedder"]): Embedder {
         ...(config.endOfTextToken ? { endOfTextToken: config.endOfTextToken } : {}),
       });
     case "transformers":
-      throw new EmbedderConfigError(
-        'embedder.kind "transformers" (local ONNX models) is not available yet; use "hash" or "openai"',
-      );
+      if (config.modelPath === undefined) {
+        throw new EmbedderConfigError('embedder.kind "transformers" needs embedder.modelPath');
+      }
+      return createTransformersEmbedder({
+        modelPath: config.modelPath,
+        dimensions: config.dimensions,
+        pooling: config.pooling,
+        dtype: config.dtype,
+        ...(config.endOfTextToken ? { endOfTextToken: config.endOfTextToken } : {}),
+      });
   }
 }
