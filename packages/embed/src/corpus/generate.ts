@@ -43,7 +43,7 @@ const COMMON = (
 const LANGUAGES = ["ts", "bash", "json", "python", "sql"] as const;
 
 /** mulberry32: tiny, fast, good enough for synthetic text, identical on every platform. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

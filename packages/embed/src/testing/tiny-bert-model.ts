@@ -10,6 +10,7 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { prng } from "../corpus/generate.ts";
 
 /** The written model: where it is, and what a test needs to check its vectors. */
 export interface TinyBertModel {
@@ -28,22 +29,10 @@ function vocabulary(): string[] {
   return [...SPECIAL, ".", ",", ...WORDS, ...LETTERS, ...LETTERS.map((l) => `##${l}`)];
 }
 
-/** mulberry32: a small seeded generator, so every run writes the same weights. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Writes the model folder at `path` and returns it. */
 export async function writeTinyBertModel(path: string, dimensions = 16): Promise<TinyBertModel> {
   const vocab = vocabulary();
-  const random = seeded(42);
+  const random = prng(42); // the same weights on every run
   const table = new Float32Array(vocab.length * dimensions);
   for (let i = 0; i < table.length; i++) table[i] = random() * 2 - 1;
 

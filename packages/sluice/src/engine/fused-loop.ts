@@ -103,9 +103,36 @@ function build(modes: readonly EmitMode[], fns: readonly Fn[]): FusedGroup {
 const THENABLE = (r: string) =>
   `((typeof ${r} === "object" && ${r} !== null) || typeof ${r} === "function") && typeof ${r}.then === "function"`;
 
+/**
+ * The template's code for stage `j`: count the item in, call the stage, leave through `stop`
+ * on a promise, apply its emit mode (leaving through `drop` when a filter says no).
+ */
+function stageLines(
+  mode: EmitMode | undefined,
+  j: number,
+  pad: string,
+  counter: string,
+  stop: string,
+  drop: string,
+): string[] {
+  const lines = [
+    `${pad}j = ${j}; ${counter}++; r = f${j}(v);`,
+    `${pad}if (${THENABLE("r")}) { kind = 1; ${stop}; }`,
+  ];
+  if (mode === EmitMode.MAP) lines.push(`${pad}v = r;`);
+  else if (mode === EmitMode.FILTER) lines.push(`${pad}if (!r) ${drop};`);
+  return lines;
+}
+
+/** Compiles a template body with the stage functions bound as `f0`, `f1`, … */
+function compile<T>(fns: readonly Fn[], lines: readonly string[]): T {
+  const names = fns.map((_, j) => `f${j}`);
+  const factory = new Function(...names, lines.join("\n")) as (...f: Fn[]) => T;
+  return factory(...fns);
+}
+
 function generate(modes: readonly EmitMode[], fns: readonly Fn[]): FusedLoop {
   const k = fns.length;
-  const names = fns.map((_, j) => `f${j}`);
   const lines: string[] = [];
   // A unique first line keeps V8's compilation cache from sharing one function (and its
   // call-site feedback) between groups.
@@ -118,10 +145,7 @@ function generate(modes: readonly EmitMode[], fns: readonly Fn[]): FusedLoop {
   lines.push("    outer: for (; pos < n; pos++) {");
   lines.push("      v = vals[pos];");
   for (let j = 0; j < k; j++) {
-    lines.push(`      j = ${j}; c${j}++; r = f${j}(v);`);
-    lines.push(`      if (${THENABLE("r")}) { kind = 1; break outer; }`);
-    if (modes[j] === EmitMode.MAP) lines.push("      v = r;");
-    else if (modes[j] === EmitMode.FILTER) lines.push("      if (!r) continue;");
+    lines.push(...stageLines(modes[j], j, "      ", `c${j}`, "break outer", "continue"));
   }
   lines.push("      out.push(v);");
   lines.push("    }");
@@ -130,13 +154,11 @@ function generate(modes: readonly EmitMode[], fns: readonly Fn[]): FusedLoop {
   lines.push("  stop.kind = kind; stop.stage = j; stop.item = v; stop.value = r;");
   lines.push("  return pos;");
   lines.push("};");
-  const factory = new Function(...names, lines.join("\n")) as (...f: Fn[]) => FusedLoop;
-  return factory(...fns);
+  return compile<FusedLoop>(fns, lines);
 }
 
 function generateResume(modes: readonly EmitMode[], fns: readonly Fn[]): FusedResume {
   const k = fns.length;
-  const names = fns.map((_, j) => `f${j}`);
   const lines: string[] = [];
   lines.push(`// sluice fused stage group resume #${generated}`);
   lines.push("return function fusedResume(from, v, out, counts, stop) {");
@@ -147,10 +169,7 @@ function generateResume(modes: readonly EmitMode[], fns: readonly Fn[]): FusedRe
   lines.push("      switch (from) {");
   for (let j = 1; j < k; j++) {
     lines.push(`      case ${j}:`);
-    lines.push(`        j = ${j}; counts[${j}]++; r = f${j}(v);`);
-    lines.push(`        if (${THENABLE("r")}) { kind = 1; break item; }`);
-    if (modes[j] === EmitMode.MAP) lines.push("        v = r;");
-    else if (modes[j] === EmitMode.FILTER) lines.push("        if (!r) break item;");
+    lines.push(...stageLines(modes[j], j, "        ", `counts[${j}]`, "break item", "break item"));
   }
   lines.push("      }");
   lines.push("      out.push(v);");
@@ -158,8 +177,7 @@ function generateResume(modes: readonly EmitMode[], fns: readonly Fn[]): FusedRe
   lines.push("  } catch (e) { kind = 2; r = e; }");
   lines.push("  stop.kind = kind; stop.stage = j; stop.item = v; stop.value = r;");
   lines.push("};");
-  const factory = new Function(...names, lines.join("\n")) as (...f: Fn[]) => FusedResume;
-  return factory(...fns);
+  return compile<FusedResume>(fns, lines);
 }
 
 /**
@@ -168,7 +186,8 @@ function generateResume(modes: readonly EmitMode[], fns: readonly Fn[]): FusedRe
  * @internal
  */
 export function genericGroup(modes: readonly EmitMode[], fns: readonly Fn[]): FusedGroup {
-  return { loop: genericLoop(modes, fns), resume: genericResume(modes, fns) };
+  const resume = genericResume(modes, fns);
+  return { loop: genericLoop(resume), resume };
 }
 
 function genericResume(modes: readonly EmitMode[], fns: readonly Fn[]): FusedResume {
@@ -208,40 +227,14 @@ function genericResume(modes: readonly EmitMode[], fns: readonly Fn[]): FusedRes
   };
 }
 
-function genericLoop(modes: readonly EmitMode[], fns: readonly Fn[]): FusedLoop {
-  const k = fns.length;
+/** The generic loop: each item through every stage by the generic resume, from stage 0. */
+function genericLoop(resume: FusedResume): FusedLoop {
   return (vals, pos, out, counts, stop) => {
-    const n = vals.length;
-    let j = 0;
-    let v: unknown;
-    let r: unknown;
-    let kind = STOP_NONE;
-    try {
-      outer: for (; pos < n; pos++) {
-        v = vals[pos];
-        for (j = 0; j < k; j++) {
-          counts[j] = (counts[j] ?? 0) + 1;
-          r = (fns[j] as Fn)(v);
-          if (
-            ((typeof r === "object" && r !== null) || typeof r === "function") &&
-            typeof (r as { then?: unknown }).then === "function"
-          ) {
-            kind = STOP_AWAIT;
-            break outer;
-          }
-          if (modes[j] === EmitMode.MAP) v = r;
-          else if (modes[j] === EmitMode.FILTER && !r) continue outer;
-        }
-        out.push(v);
-      }
-    } catch (e) {
-      kind = STOP_THREW;
-      r = e;
+    stop.kind = STOP_NONE;
+    for (; pos < vals.length; pos++) {
+      resume(0, vals[pos], out, counts, stop);
+      if (stop.kind !== STOP_NONE) break;
     }
-    stop.kind = kind;
-    stop.stage = j;
-    stop.item = v;
-    stop.value = r;
     return pos;
   };
 }
