@@ -5,7 +5,9 @@
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, relative } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { CaseSummary, ImplSummary, VariantSummary } from "./aggregate.ts";
+import type { ScaleReport } from "./embed-at-scale.ts";
 import { formatWithBiome } from "./format.ts";
 import type { MachineInfo } from "./machine.ts";
 import type { Spread } from "./stats.ts";
@@ -218,8 +220,44 @@ function busyWarning(run: RunReport): string[] {
   ];
 }
 
+/** The embed workflow at the issue's size, written by `embed-at-scale.ts` (run on demand). */
+const AT_SCALE_JSON = fileURLToPath(new URL("./results/embed-100k.json", import.meta.url));
+
+/** The at-scale report and its markdown's path relative to the report being written. */
+export interface AtScale {
+  readonly report: ScaleReport;
+  readonly link: string;
+}
+
+async function readAtScale(markdownPath: string): Promise<AtScale | undefined> {
+  let text: string;
+  try {
+    text = await readFile(AT_SCALE_JSON, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+  const link = relative(dirname(markdownPath), AT_SCALE_JSON.replace(/\.json$/, ".md"));
+  return { report: JSON.parse(text) as ScaleReport, link };
+}
+
+function atScaleSection(atScale: AtScale | undefined): string[] {
+  if (atScale === undefined) return [];
+  const r = atScale.report;
+  return [
+    `## embed-workflow at ${r.files.toLocaleString("en-US")} files`,
+    "",
+    `The issue states the embed workflow's targets at 100,000 files, a size this run does not include (each mode takes 10–20 minutes there, and batch ≈ 5 GB). They come from [${atScale.link}](${atScale.link}), written by \`npm run bench:embed-at-scale -w bench\` on ${r.date}: the \`sluice embed\` command, each mode alone in a process of its own, hash embedder, JSONL store.`,
+    "",
+    "| target | measured | status |",
+    "|---|---|---|",
+    ...r.verdicts.map((v) => `| ${v.target} | ${v.measured} | ${v.met ? "met" : "not met"} |`),
+    "",
+  ];
+}
+
 /** Renders the markdown report; `rawData` names the JSON file in the text. */
-export function renderMarkdown(run: RunReport, rawData: string): string {
+export function renderMarkdown(run: RunReport, rawData: string, atScale?: AtScale): string {
   const m = run.machine;
   const lines = [
     "# Benchmarks",
@@ -243,6 +281,7 @@ export function renderMarkdown(run: RunReport, rawData: string): string {
     "Times are medians over the rounds with min–max; `× baseline` is this implementation's median ÷ the baseline's median in the same run. Times are whole runs in a fresh process, JIT warm-up included; `warm` columns are the median of the runs repeated in the same process after that one.",
     "",
     ...targetTable(run.targets),
+    ...atScaleSection(atScale),
   ];
   for (const bench of run.cases) {
     lines.push(
@@ -262,7 +301,8 @@ export function renderMarkdown(run: RunReport, rawData: string): string {
 /** Re-renders the markdown of a JSON report written by `writeReport`. */
 export async function rerender(jsonPath: string, markdownPath: string): Promise<void> {
   const run = JSON.parse(await readFile(jsonPath, "utf8")) as RunReport;
-  await writeMarkdown(markdownPath, renderMarkdown(run, relative(dirname(markdownPath), jsonPath)));
+  const rawData = relative(dirname(markdownPath), jsonPath);
+  await writeMarkdown(markdownPath, renderMarkdown(run, rawData, await readAtScale(markdownPath)));
 }
 
 async function writeMarkdown(path: string, text: string): Promise<void> {
@@ -280,5 +320,5 @@ export async function writeReport(
   await mkdir(dirname(jsonPath), { recursive: true });
   await writeFile(jsonPath, `${JSON.stringify(run, null, 2)}\n`);
   const rawData = relative(dirname(markdownPath), jsonPath);
-  await writeMarkdown(markdownPath, renderMarkdown(run, rawData));
+  await writeMarkdown(markdownPath, renderMarkdown(run, rawData, await readAtScale(markdownPath)));
 }

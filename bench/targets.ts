@@ -175,7 +175,7 @@ export const TARGETS: readonly Target[] = [
   {
     id: "embed-workflow peak RSS",
     description:
-      "embed-streaming peak RSS ÷ embed-batch peak RSS (workflow summary), rss variant (big corpus)",
+      "embed-streaming peak RSS ÷ embed-batch peak RSS (workflow summary), rss variant (10,000 files; at the issue's 100,000: next section)",
     caseName: "embed-workflow",
     variant: embedRss,
     impl: "embed-streaming",
@@ -186,7 +186,7 @@ export const TARGETS: readonly Target[] = [
   },
   {
     id: "embed-workflow first stored chunk",
-    description: "embed-streaming time to first stored chunk",
+    description: "embed-streaming time to first stored chunk (2,000 files)",
     caseName: "embed-workflow",
     variant: embedMain,
     impl: "embed-streaming",
@@ -197,7 +197,8 @@ export const TARGETS: readonly Target[] = [
   },
   {
     id: "embed-workflow throughput",
-    description: "embed-streaming throughput ÷ embed-batch throughput (chunks/s)",
+    description:
+      "embed-streaming throughput ÷ embed-batch throughput (chunks/s), 2,000 files (at 100,000: next section)",
     caseName: "embed-workflow",
     variant: embedMain,
     impl: "embed-streaming",
