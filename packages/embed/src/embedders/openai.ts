@@ -1,4 +1,4 @@
-import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from "openai";
+import type OpenAI from "openai";
 import { abortableSleep } from "sluice";
 import { assertVectors, type Embedder, EmbedderResponseError } from "./embedder.ts";
 
@@ -49,6 +49,15 @@ export class EmbeddingRequestError extends Error {
   }
 }
 
+type Sdk = typeof import("openai");
+let sdkLoad: Promise<Sdk> | undefined;
+
+/** The client library, loaded on first use: a run with another embedder never pays for it. */
+function loadSdk(): Promise<Sdk> {
+  sdkLoad ??= import("openai");
+  return sdkLoad;
+}
+
 /**
  * An embedder for any OpenAI-compatible `/v1/embeddings` endpoint through the official client.
  *
@@ -78,15 +87,26 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
   const suffix = options.endOfTextToken ?? "";
   const baseURL = options.baseUrl ?? "https://api.openai.com/v1";
 
-  const client = new OpenAI({
-    apiKey,
-    baseURL,
-    timeout: timeoutMs,
-    maxRetries: 0,
-    ...(options.fetch ? { fetch: options.fetch } : {}),
-  });
+  let connecting: Promise<{ readonly sdk: Sdk; readonly client: OpenAI }> | undefined;
+  const connect = () => {
+    connecting ??= loadSdk().then((sdk) => ({
+      sdk,
+      client: new sdk.default({
+        apiKey,
+        baseURL,
+        timeout: timeoutMs,
+        maxRetries: 0,
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+      }),
+    }));
+    return connecting;
+  };
 
-  const attempt = async (input: string[], signal: AbortSignal | undefined): Promise<number[][]> => {
+  const attempt = async (
+    client: OpenAI,
+    input: string[],
+    signal: AbortSignal | undefined,
+  ): Promise<number[][]> => {
     const response = await client.embeddings.create(
       {
         model: options.model,
@@ -106,9 +126,10 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
       signal?.throwIfAborted();
       if (texts.length === 0) return [];
       const input = texts.map((text) => text + suffix);
+      const { sdk, client } = await connect();
       for (let tries = 1; ; tries++) {
         try {
-          const vectors = await attempt(input, signal);
+          const vectors = await attempt(client, input, signal);
           assertVectors(
             vectors,
             texts.length,
@@ -118,8 +139,10 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
           return vectors;
         } catch (error) {
           if (signal?.aborted) throw signal.reason;
-          if (!isRetryable(error) || tries > maxRetries) throw finalError(error, tries, baseURL);
-          const wait = Math.min(retryDelay(error, tries, baseDelay), maxDelay);
+          if (!isRetryable(sdk, error) || tries > maxRetries) {
+            throw finalError(sdk, error, tries, baseURL);
+          }
+          const wait = Math.min(retryDelay(sdk, error, tries, baseDelay), maxDelay);
           await abortableSleep(wait, signal);
         }
       }
@@ -173,19 +196,19 @@ function decodeVector(embedding: unknown): number[] {
   throw new EmbedderResponseError("embedding is neither a number array nor a base64 string");
 }
 
-function isRetryable(error: unknown): boolean {
-  if (error instanceof APIUserAbortError) return false;
+function isRetryable(sdk: Sdk, error: unknown): boolean {
+  if (error instanceof sdk.APIUserAbortError) return false;
   // Covers resets, refused connections and timeouts (APIConnectionTimeoutError is a subclass).
-  if (error instanceof APIConnectionError) return true;
-  if (error instanceof APIError && typeof error.status === "number") {
+  if (error instanceof sdk.APIConnectionError) return true;
+  if (error instanceof sdk.APIError && typeof error.status === "number") {
     return [408, 409, 429].includes(error.status) || error.status >= 500;
   }
   return false;
 }
 
 /** The server's Retry-After (ms header first, then seconds or HTTP date), else exponential backoff. */
-function retryDelay(error: unknown, tries: number, baseDelay: number): number {
-  const headers = error instanceof APIError ? error.headers : undefined;
+function retryDelay(sdk: Sdk, error: unknown, tries: number, baseDelay: number): number {
+  const headers = error instanceof sdk.APIError ? error.headers : undefined;
   const ms = Number.parseFloat(headers?.get("retry-after-ms") ?? "");
   if (Number.isFinite(ms) && ms >= 0) return ms;
   const retryAfter = headers?.get("retry-after");
@@ -199,9 +222,9 @@ function retryDelay(error: unknown, tries: number, baseDelay: number): number {
   return baseDelay * 2 ** (tries - 1) * (0.75 + Math.random() * 0.25);
 }
 
-function finalError(error: unknown, tries: number, baseURL: string): Error {
+function finalError(sdk: Sdk, error: unknown, tries: number, baseURL: string): Error {
   if (error instanceof EmbedderResponseError) return error;
-  const status = error instanceof APIError ? error.status : undefined;
+  const status = error instanceof sdk.APIError ? error.status : undefined;
   const reason = error instanceof Error ? error.message : String(error);
   const retried = tries > 1 ? ` after ${tries} attempts` : "";
   return new EmbeddingRequestError(
