@@ -27,7 +27,9 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import type { EmbedSummary } from "@sluice/embed";
 import { type MachineInfo, machineInfo } from "./machine.ts";
+import { tail } from "./spawn.ts";
 
 const BENCH_DIR = fileURLToPath(new URL(".", import.meta.url));
 const SLUICE_BIN = fileURLToPath(new URL("../packages/embed/bin/sluice.js", import.meta.url));
@@ -47,20 +49,24 @@ export const TARGETS = {
 
 type Mode = "streaming" | "batch";
 
+/** The summary figures kept from each run (`sluice embed --json` prints the whole summary). */
+const FIGURES = [
+  "files",
+  "chunks",
+  "embedded",
+  "skipped",
+  "failed",
+  "durationMs",
+  "throughput",
+  "timeToFirstStoredChunkMs",
+  "peakRssBytes",
+] as const;
+
 /** What one mode's run reported. */
-export interface ModeRun {
+export interface ModeRun extends Pick<EmbedSummary, (typeof FIGURES)[number]> {
   readonly mode: Mode;
   readonly command: string;
   readonly wallMs: number;
-  readonly files: number;
-  readonly chunks: number;
-  readonly embedded: number;
-  readonly skipped: number;
-  readonly failed: number;
-  readonly durationMs: number;
-  readonly throughput: number;
-  readonly firstStoredMs: number | null;
-  readonly peakRssBytes: number;
   /** Records in the store and the hash of their sorted per-line digests. */
   readonly records: number;
   readonly contentDigest: string;
@@ -115,8 +121,7 @@ function runNode(args: readonly string[], cwd: string): Promise<string> {
     child.once("close", (code, signal) => {
       if (code === 0) resolvePromise(stdout);
       else {
-        const tail = stderr.trim().split("\n").slice(-8).join("\n");
-        reject(new Error(`node ${args.join(" ")} exited with ${code ?? signal}:\n${tail}`));
+        reject(new Error(`node ${args.join(" ")} exited with ${code ?? signal}:\n${tail(stderr)}`));
       }
     });
   });
@@ -135,52 +140,24 @@ async function storeDigest(path: string): Promise<{ records: number; digest: str
   return { records: digests.length, digest: all.digest("hex") };
 }
 
-interface Summary {
-  readonly files: number;
-  readonly chunks: number;
-  readonly embedded: number;
-  readonly skipped: number;
-  readonly failed: number;
-  readonly durationMs: number;
-  readonly throughput: number;
-  readonly timeToFirstStoredChunkMs: number | null;
-  readonly peakRssBytes: number;
-}
-
 async function runMode(mode: Mode, corpus: string, work: string): Promise<ModeRun> {
   const store = join(work, `${mode}.jsonl`);
   // The same V8 flags for both modes; only batch needs the higher limit.
-  const args = [
-    `--max-old-space-size=${HEAP_LIMIT_MB}`,
-    SLUICE_BIN,
-    "embed",
-    corpus,
-    "--mode",
-    mode,
-    "--store",
-    store,
-    "--json",
-    "--quiet",
-  ];
+  const heap = `--max-old-space-size=${HEAP_LIMIT_MB}`;
+  const embedArgs = (dir: string, file: string) =>
+    ["embed", dir, "--mode", mode, "--store", file, "--json", "--quiet"] as const;
   const started = performance.now();
-  const stdout = await runNode(args, work);
+  const stdout = await runNode([heap, SLUICE_BIN, ...embedArgs(corpus, store)], work);
   const wallMs = performance.now() - started;
-  const s = JSON.parse(stdout) as Summary;
+  const summary = JSON.parse(stdout) as EmbedSummary;
   const { records, digest } = await storeDigest(store);
   await rm(store, { force: true });
+  const figures = Object.fromEntries(FIGURES.map((key) => [key, summary[key]]));
   return {
+    ...(figures as Pick<EmbedSummary, (typeof FIGURES)[number]>),
     mode,
-    command: `node ${args.slice(0, 1).join(" ")} sluice.js ${args.slice(2).join(" ").replace(store, `${mode}.jsonl`).replace(corpus, "<corpus>")}`,
+    command: `node ${heap} sluice.js ${embedArgs("<corpus>", `${mode}.jsonl`).join(" ")}`,
     wallMs,
-    files: s.files,
-    chunks: s.chunks,
-    embedded: s.embedded,
-    skipped: s.skipped,
-    failed: s.failed,
-    durationMs: s.durationMs,
-    throughput: s.throughput,
-    firstStoredMs: s.timeToFirstStoredChunkMs,
-    peakRssBytes: s.peakRssBytes,
     records,
     contentDigest: digest,
   };
@@ -206,7 +183,7 @@ export function scaleReport(
     streaming.contentDigest === batch.contentDigest;
   const rssRatio = streaming.peakRssBytes / batch.peakRssBytes;
   const throughputRatio = streaming.throughput / batch.throughput;
-  const first = streaming.firstStoredMs;
+  const first = streaming.timeToFirstStoredChunkMs;
   return {
     date,
     machine,
@@ -279,8 +256,8 @@ export function renderScaleReport(r: ScaleReport): string {
     ),
     row(
       "time to first stored chunk (ms)",
-      s.firstStoredMs === null ? "none" : int(s.firstStoredMs),
-      b.firstStoredMs === null ? "none" : int(b.firstStoredMs),
+      s.timeToFirstStoredChunkMs === null ? "none" : int(s.timeToFirstStoredChunkMs),
+      b.timeToFirstStoredChunkMs === null ? "none" : int(b.timeToFirstStoredChunkMs),
     ),
     row("peak RSS (MB)", mb(s.peakRssBytes), mb(b.peakRssBytes), `${r.rssRatio.toFixed(3)}×`),
     row("records in the store", int(s.records), int(b.records)),
@@ -310,6 +287,14 @@ export function renderScaleReport(r: ScaleReport): string {
 
 const sizeLabel = (files: number) => (files % 1000 === 0 ? `${files / 1000}k` : String(files));
 
+/** Where the report for this many files lives under `out`, without the extension. */
+const reportBase = (out: string, files: number) => join(out, `embed-${sizeLabel(files)}`);
+
+async function writeScaleReport(base: string, report: ScaleReport): Promise<void> {
+  await writeFile(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
+  await writeFile(`${base}.md`, renderScaleReport(report));
+}
+
 /** Runs both modes over the corpus and writes the report; returns it. */
 export async function embedAtScale(options: {
   readonly files: number;
@@ -332,9 +317,8 @@ export async function embedAtScale(options: {
     log(`batch: ${Math.round(batch.wallMs)} ms`);
     const report = scaleReport(options.files, streaming, batch, machine, date);
     await mkdir(options.out, { recursive: true });
-    const base = join(options.out, `embed-${sizeLabel(options.files)}`);
-    await writeFile(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
-    await writeFile(`${base}.md`, renderScaleReport(report));
+    const base = reportBase(options.out, options.files);
+    await writeScaleReport(base, report);
     log(`wrote ${base}.md and .json`);
     return report;
   } finally {
@@ -358,12 +342,11 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
   }
   if (values.rerender) {
     // Re-judges and re-renders the runs recorded in an earlier report, without running them.
-    const base = join(resolve(values.out), `embed-${sizeLabel(files)}`);
+    const base = reportBase(resolve(values.out), files);
     const old = JSON.parse(await readFile(`${base}.json`, "utf8")) as ScaleReport;
     const [streaming, batch] = old.runs as [ModeRun, ModeRun];
     const report = scaleReport(old.files, streaming, batch, old.machine, old.date);
-    await writeFile(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
-    await writeFile(`${base}.md`, renderScaleReport(report));
+    await writeScaleReport(base, report);
     process.stdout.write(renderScaleReport(report));
     process.exit(0);
   }

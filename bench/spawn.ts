@@ -23,7 +23,8 @@ export interface SpawnOptions {
   readonly env?: Readonly<Record<string, string>>;
 }
 
-function tail(text: string, lines = 8): string {
+/** The last `lines` lines of a child's output, for an error message. */
+export function tail(text: string, lines = 8): string {
   return text.trim().split("\n").slice(-lines).join("\n");
 }
 

@@ -4,6 +4,7 @@
  * is written out in `bench/README.md`.
  */
 import type { CaseSummary, ImplSummary } from "./aggregate.ts";
+import { SIZES as EMBED_SIZES } from "./cases/embed-workflow.ts";
 
 /** The outcome of one target in one run. */
 export interface TargetResult {
@@ -66,6 +67,8 @@ const customRatio =
         key,
       ),
     );
+/** A corpus size of the full run, as target descriptions name it. */
+const filesOf = (files: number): string => `${files.toLocaleString("en-US")} files`;
 /** The embed-workflow variant measured over every round (time, first stored chunk, throughput). */
 const embedMain = (name: string): boolean => name.startsWith("files=");
 /** The embed-workflow variant on the big corpus, where batch's O(corpus) memory shows. */
@@ -174,8 +177,7 @@ export const TARGETS: readonly Target[] = [
   },
   {
     id: "embed-workflow peak RSS",
-    description:
-      "embed-streaming peak RSS ÷ embed-batch peak RSS (workflow summary), rss variant (10,000 files; at the issue's 100,000: next section)",
+    description: `embed-streaming peak RSS ÷ embed-batch peak RSS (workflow summary), rss variant (${filesOf(EMBED_SIZES.full.rss)}; at the issue's 100,000: next section)`,
     caseName: "embed-workflow",
     variant: embedRss,
     impl: "embed-streaming",
@@ -186,7 +188,7 @@ export const TARGETS: readonly Target[] = [
   },
   {
     id: "embed-workflow first stored chunk",
-    description: "embed-streaming time to first stored chunk (2,000 files)",
+    description: `embed-streaming time to first stored chunk (${filesOf(EMBED_SIZES.full.main)})`,
     caseName: "embed-workflow",
     variant: embedMain,
     impl: "embed-streaming",
@@ -197,8 +199,7 @@ export const TARGETS: readonly Target[] = [
   },
   {
     id: "embed-workflow throughput",
-    description:
-      "embed-streaming throughput ÷ embed-batch throughput (chunks/s), 2,000 files (at 100,000: next section)",
+    description: `embed-streaming throughput ÷ embed-batch throughput (chunks/s), ${filesOf(EMBED_SIZES.full.main)} (at 100,000: next section)`,
     caseName: "embed-workflow",
     variant: embedMain,
     impl: "embed-streaming",

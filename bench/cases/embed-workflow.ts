@@ -73,7 +73,7 @@ const SCALING_CHUNK_CHARS = 200;
  * - scaling, 50 files (≈ 1,340 chunks of ≤ 200 characters, one request each): ≈ 33 s at
  *   concurrency 1 and ≈ 5 s at 8, 3 rounds ≈ 2 min.
  */
-const SIZES = {
+export const SIZES = {
   full: { main: 2_000, rss: 10_000, scaling: 50 },
   quick: { main: 50, scaling: 4 },
 } as const;
