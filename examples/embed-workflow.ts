@@ -1,8 +1,8 @@
 /**
  * The embed workflow as a library: markdown files → chunks → vectors → a JSON Lines store,
  * composed from @sluice/embed's building blocks with a StreamingPipeline. It writes a small
- * folder of notes to a temporary directory, embeds it offline with the hash embedder, then
- * searches the store.
+ * folder of notes to a temporary directory, embeds it offline with the hash embedder into one
+ * collection (named after the folder), then searches the store by words and vectors (hybrid).
  *
  * Run: npx tsx examples/embed-workflow.ts
  */
@@ -33,9 +33,13 @@ try {
   const embedder = createHashEmbedder({ dimensions: 64 });
   const store = await openJsonlStore({
     path: join(root, ".index", "chunks.jsonl"),
-    embedderId: embedder.id,
-    dimensions: embedder.dimensions,
+    access: {
+      mode: "write",
+      identity: { embedderId: embedder.id, dimensions: embedder.dimensions },
+    },
   });
+  // A store holds several folders; this run writes (and could only remove) within this one.
+  const collection = "notes";
 
   const files = await discoverFiles({ root });
   const pipeline = StreamingPipeline.start<(typeof files)[number]>(undefined, {
@@ -48,7 +52,10 @@ try {
     })
     .flatMap("chunks", (read) =>
       read.ok
-        ? prepareChunks({ ...read.file, text: read.text }, { split: { maxChunkSize: 400 } }).chunks
+        ? prepareChunks(
+            { ...read.file, text: read.text },
+            { collection, split: { maxChunkSize: 400 } },
+          ).chunks
         : [],
     )
     .batch("batch", { size: 16, maxWeight: 4_000, weigh: (chunk) => chunk.text.length })
@@ -77,8 +84,9 @@ try {
   await failures;
   console.log(`files: ${files.length}, chunks stored: ${stored}`);
 
-  const [query] = await embedder.embed(["how does a sluice control water flow"]);
-  const hits = await store.search(query ?? [], 1);
+  const text = "how does a sluice control water flow";
+  const [vector] = await embedder.embed([text]);
+  const hits = await store.search({ text, k: 1, ...(vector ? { vector } : {}) });
   console.log(
     `best match: ${hits[0]?.path} — "${hits[0]?.text.replace(/\s+/g, " ").slice(0, 40)}…"`,
   );

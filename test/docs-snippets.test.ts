@@ -4,12 +4,17 @@
  * line before its fence: `<!-- snippet: no-run -->` compiles it only (it needs a network,
  * a server, or runs forever); `<!-- snippet: skip -->` leaves it out (a fragment shown for
  * shape, not meant to compile on its own — use sparingly).
+ *
+ * A block that prints what the page claims shows it in an output block: `<!-- snippet: output -->`
+ * on the line before a ```` ```text ```` fence right after a run block (blank lines between are
+ * fine). The run's `console.log` lines must then equal that block, so the page cannot claim
+ * another output than the code gives.
  */
 import { execFile } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { promisify } from "node:util";
+import { format, promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -21,7 +26,13 @@ interface Snippet {
   code: string;
   run: boolean;
   name: string;
+  /** What the block must print (its output block), when it has one. */
+  output?: string;
 }
+
+const OUTPUT_MARKER = /^<!--\s*snippet:\s*output\s*-->\s*$/;
+/** Output markers not attached to a run block: reported, or a check would silently vanish. */
+const strayOutputs: string[] = [];
 
 function markdownFiles(): string[] {
   const files = [join(root, "README.md")];
@@ -40,6 +51,7 @@ function markdownFiles(): string[] {
 function extract(file: string): Snippet[] {
   const lines = readFileSync(file, "utf8").split("\n");
   const out: Snippet[] = [];
+  const attached = new Set<number>();
   for (let i = 0; i < lines.length; i++) {
     const fence = /^```(ts|typescript)\s*$/.exec(lines[i] ?? "");
     if (!fence) continue;
@@ -47,6 +59,9 @@ function extract(file: string): Snippet[] {
     const start = i + 1;
     let end = start;
     while (end < lines.length && !/^```\s*$/.test(lines[end] ?? "")) end++;
+    // Only a block that runs can be held to an output.
+    const output = marker === undefined ? outputAfter(lines, end + 1) : undefined;
+    if (output !== undefined) attached.add(output.markerLine);
     if (marker !== "skip") {
       const rel = relative(root, file).replace(/[^\w]+/g, "-");
       out.push({
@@ -55,11 +70,30 @@ function extract(file: string): Snippet[] {
         code: lines.slice(start, end).join("\n"),
         run: marker !== "no-run",
         name: `${rel}-L${start}`,
+        ...(output === undefined ? {} : { output: output.text }),
       });
     }
     i = end;
   }
+  lines.forEach((line, n) => {
+    if (OUTPUT_MARKER.test(line) && !attached.has(n))
+      strayOutputs.push(`${relative(root, file)}:${n + 1}`);
+  });
   return out;
+}
+
+/** The output block that follows a code block ending before line `from`, if there is one. */
+function outputAfter(
+  lines: readonly string[],
+  from: number,
+): { text: string; markerLine: number } | undefined {
+  let next = from;
+  while (next < lines.length && (lines[next] ?? "").trim() === "") next++;
+  if (!OUTPUT_MARKER.test(lines[next] ?? "") || !/^```(text)?\s*$/.test(lines[next + 1] ?? ""))
+    return undefined;
+  let close = next + 2;
+  while (close < lines.length && !/^```\s*$/.test(lines[close] ?? "")) close++;
+  return { text: lines.slice(next + 2, close).join("\n"), markerLine: next };
 }
 
 const snippets = markdownFiles().flatMap(extract);
@@ -106,15 +140,23 @@ describe("documentation code blocks", () => {
     expect(readable).toBe("");
   }, 120_000);
 
+  it("have an output block only right after a block that runs", () => {
+    expect(strayOutputs).toEqual([]);
+  });
+
   for (const s of snippets.filter((x) => x.run)) {
     it(`run: ${s.file}:${s.line}`, async () => {
       const log = console.log;
-      console.log = () => {};
+      const printed: string[] = [];
+      console.log = (...args: unknown[]) => {
+        printed.push(format(...args));
+      };
       try {
         await import(pathToFileURL(join(outDir, `${s.name}.ts`)).href);
       } finally {
         console.log = log;
       }
+      if (s.output !== undefined) expect(printed.join("\n")).toBe(s.output);
     });
   }
 });

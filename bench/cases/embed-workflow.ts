@@ -82,6 +82,8 @@ export const SIZES = {
 const ROUNDS_OF_RSS_VARIANT = 1;
 
 const corpusFolder = (root: string, files: number): string => join(root, `files-${files}`);
+/** Chunk ids include their collection: named, so that the reference ids need no folder. */
+const COLLECTION = "bench-corpus";
 
 function corpusRoot(): string {
   const root = process.env[CORPUS_ENV];
@@ -199,7 +201,12 @@ async function workflowRun(
     const { config, close } = await configFor();
     try {
       const rssAtStart = process.memoryUsage.rss();
-      const summary = await run({ ...config, root, store: { location: store } });
+      const summary = await run({
+        ...config,
+        root,
+        collection: COLLECTION,
+        store: { location: store },
+      });
       checkSummary(summary);
       recordSummary(probe, summary, rssAtStart);
     } finally {
@@ -305,6 +312,7 @@ async function referenceFor(files: number, split: EmbedConfigInput["split"]): Pr
   const embed = await import("@sluice/embed");
   const config = embed.parseEmbedConfig({ split });
   const options = {
+    collection: COLLECTION,
     frontmatter: config.frontmatter,
     removeSections: config.clean.removeSections,
     split: config.split,

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, configFingerprint, parseEmbedConfig, storeKindOf } from "./config.ts";
+import {
+  ConfigError,
+  configFingerprint,
+  embedderSettings,
+  parseEmbedConfig,
+  storeKindOf,
+} from "./config.ts";
 
 function issuesOf(input: unknown): ConfigError["issues"] {
   try {
@@ -28,7 +34,7 @@ describe("parseEmbedConfig", () => {
     expect(config.batch).toEqual({ size: 64, maxTokens: 8000, maxWaitMs: 250 });
     expect(config.embedder.kind).toBe("hash");
     expect(config.embedder.dimensions).toBe(384);
-    expect(config.store).toEqual({ kind: "pglite", location: "/base/.sluice/store" });
+    expect(config.store).toEqual({ kind: "sqlite", location: "/base/.sluice/store.db" });
     expect(config.concurrency).toBe(4);
   });
 
@@ -51,7 +57,21 @@ describe("parseEmbedConfig", () => {
     const jsonl = parseEmbedConfig({ store: { location: "out/vectors.jsonl" } }, { cwd: "/base" });
     expect(jsonl.store).toEqual({ kind: "jsonl", location: "/base/out/vectors.jsonl" });
     expect(storeKindOf("postgresql://x")).toBe("postgres");
-    expect(storeKindOf("/data/store")).toBe("pglite");
+    expect(storeKindOf("POSTGRES://x")).toBe("postgres");
+    expect(storeKindOf("/data/store")).toBe("sqlite");
+    expect(storeKindOf("/data/store.db")).toBe("sqlite");
+    expect(storeKindOf("/data/Vectors.JSONL")).toBe("jsonl");
+    const sqlite = parseEmbedConfig({ store: { location: "data/s.db" } }, { cwd: "/base" });
+    expect(sqlite.store).toEqual({ kind: "sqlite", location: "/base/data/s.db" });
+  });
+
+  it("uses PGlite only when asked for by name", () => {
+    const pglite = parseEmbedConfig(
+      { store: { location: "data/pg", kind: "pglite" } },
+      { cwd: "/base" },
+    );
+    expect(pglite.store).toEqual({ kind: "pglite", location: "/base/data/pg" });
+    expect(issuesOf({ store: { kind: "lancedb" } })[0]?.field).toBe("store.kind");
   });
 
   it("rejects an overlap not below the maximum, naming field and value", () => {
@@ -103,6 +123,54 @@ describe("parseEmbedConfig", () => {
     expect(message).toContain("embedder.apiKey");
     expect(message).not.toContain('""');
     expect(message).toContain("<redacted>");
+  });
+});
+
+describe("collections, hidden files, links", () => {
+  it("leaves the collection to the root unless named; rejects an empty name or a NUL", () => {
+    const config = parseEmbedConfig({}, { cwd: "/base" });
+    expect(config.collection).toBeUndefined();
+    expect(config.includeHidden).toBe(false);
+    expect(config.followSymlinks).toBe(false);
+    expect(parseEmbedConfig({ collection: "notes" }).collection).toBe("notes");
+    expect(issuesOf({ collection: "" })[0]).toMatchObject({ field: "collection", value: "" });
+    expect(issuesOf({ collection: "a\u0000b" })[0]).toMatchObject({
+      field: "collection",
+      message: expect.stringContaining("NUL"),
+    });
+  });
+});
+
+describe("embedderSettings", () => {
+  it("records what rebuilds the embedder, per kind, and never the API key", () => {
+    const hash = parseEmbedConfig({ embedder: { dimensions: 64 } }).embedder;
+    expect(embedderSettings(hash)).toEqual({ kind: "hash", dimensions: 64 });
+    const openai = parseEmbedConfig({
+      embedder: {
+        kind: "openai",
+        model: "m",
+        apiKey: "sk-secret",
+        baseUrl: "http://127.0.0.1:9/v1",
+      },
+    }).embedder;
+    expect(embedderSettings(openai)).toEqual({
+      kind: "openai",
+      dimensions: 384,
+      model: "m",
+      baseUrl: "http://127.0.0.1:9/v1",
+    });
+    expect(JSON.stringify(embedderSettings(openai))).not.toContain("sk-secret");
+    const local = parseEmbedConfig(
+      { embedder: { kind: "transformers", modelPath: "models/x", pooling: "cls" } },
+      { cwd: "/base" },
+    ).embedder;
+    expect(embedderSettings(local)).toEqual({
+      kind: "transformers",
+      dimensions: 384,
+      modelPath: "/base/models/x",
+      pooling: "cls",
+      dtype: "fp32",
+    });
   });
 });
 

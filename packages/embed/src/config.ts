@@ -1,21 +1,29 @@
 import { createHash } from "node:crypto";
+import { availableParallelism } from "node:os";
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
+import type { JsonObject } from "./json-value.ts";
 import { DEFAULT_IGNORE } from "./steps/discover.ts";
 
 const positiveInt = () => z.number().int().positive();
 
-/** Where chunks and vectors go; the kind follows from the location unless given. */
-export type StoreKind = "pglite" | "postgres" | "jsonl";
+/**
+ * Where chunks and vectors go; the kind follows from the location unless given. `pglite` (an
+ * embedded Postgres in a folder) is never inferred: it must be asked for by name.
+ */
+export type StoreKind = "sqlite" | "jsonl" | "postgres" | "pglite";
+
+/** The default store: an SQLite database file, relative to the working folder. */
+export const DEFAULT_STORE_LOCATION = ".sluice/store.db";
 
 /**
  * Infers the store kind from a location: a `postgres://` or `postgresql://` URL is Postgres, a path
- * ending in `.jsonl` is a JSONL file, anything else is a folder for the embedded PGlite database.
+ * ending in `.jsonl` is a JSONL file, anything else is an SQLite database file.
  */
 export function storeKindOf(location: string): StoreKind {
   if (/^postgres(ql)?:\/\//i.test(location)) return "postgres";
   if (location.toLowerCase().endsWith(".jsonl")) return "jsonl";
-  return "pglite";
+  return "sqlite";
 }
 
 const splitSchema = z
@@ -86,8 +94,8 @@ const embedderSchema = z
 
 const storeSchema = z
   .strictObject({
-    location: z.string().min(1).default(".sluice/store"),
-    kind: z.enum(["pglite", "postgres", "jsonl"]).optional(),
+    location: z.string().min(1).default(DEFAULT_STORE_LOCATION),
+    kind: z.enum(["sqlite", "jsonl", "postgres", "pglite"]).optional(),
   })
   .transform((store) => ({
     location: store.location,
@@ -97,8 +105,21 @@ const storeSchema = z
 /** The zod schema of the whole embed-documents workflow config; every field has a default. */
 export const embedConfigSchema = z.strictObject({
   root: z.string().min(1).default("."),
+  /**
+   * The collection the run writes to; default the root folder's real path. Embedding one
+   * collection never touches another's chunks.
+   */
+  collection: z
+    .string()
+    .min(1, "must not be empty")
+    .refine((name) => !name.includes("\u0000"), "must not contain a NUL character")
+    .optional(),
   pattern: z.string().min(1).default("**/*.md"),
   ignore: z.array(z.string().min(1)).default([...DEFAULT_IGNORE]),
+  /** Include files and folders whose names start with a dot (`.git` stays in the ignores). */
+  includeHidden: z.boolean().default(false),
+  /** Follow symbolic links that point outside the root; links inside it are always followed. */
+  followSymlinks: z.boolean().default(false),
   maxFileBytes: positiveInt().default(1024 * 1024),
   frontmatter: z.boolean().default(true),
   clean: z.strictObject({ removeSections: z.array(z.string().min(1)).default([]) }).prefault({}),
@@ -114,6 +135,17 @@ export const embedConfigSchema = z.strictObject({
   embedder: embedderSchema.prefault({}),
   store: storeSchema.prefault({}),
   concurrency: positiveInt().max(256).default(4),
+  /**
+   * Worker threads that parse markdown off the main thread; default one fewer than the cores,
+   * at least one. Never more are busy than `concurrency` files at once.
+   */
+  parseThreads: positiveInt()
+    .max(256)
+    .default(() => Math.max(1, availableParallelism() - 1)),
+  /** A file's parse (markdown to blocks) past this is stopped and the file skipped (`PARSE_TIMEOUT`). */
+  parseTimeoutMs: positiveInt().max(3_600_000).default(10_000),
+  /** Heap limit of each parse worker, in MB; a file that needs more is skipped (`PARSE_TOO_LARGE`). */
+  parseHeapMb: positiveInt().min(32).max(16_384).default(512),
 });
 
 /** What a caller may pass: any subset of the config, defaults fill the rest. */
@@ -201,6 +233,31 @@ export function parseEmbedConfig(input: unknown, options: ParseConfigOptions = {
       ? config.embedder
       : { ...config.embedder, modelPath: resolve(cwd, modelPath) };
   return { ...config, root, embedder, store: { ...config.store, location } };
+}
+
+/**
+ * The embedder settings a store records when it is created (`StoreIdentity.embedder`): enough to
+ * build the same embedder again for `search` and `stats`, never the API key.
+ */
+export function embedderSettings(embedder: EmbedConfig["embedder"]): JsonObject {
+  const common = {
+    kind: embedder.kind,
+    dimensions: embedder.dimensions,
+    ...(embedder.endOfTextToken === undefined ? {} : { endOfTextToken: embedder.endOfTextToken }),
+  };
+  switch (embedder.kind) {
+    case "hash":
+      return { kind: "hash", dimensions: embedder.dimensions };
+    case "openai":
+      return { ...common, model: embedder.model, baseUrl: embedder.baseUrl };
+    case "transformers":
+      return {
+        ...common,
+        ...(embedder.modelPath === undefined ? {} : { modelPath: embedder.modelPath }),
+        pooling: embedder.pooling,
+        dtype: embedder.dtype,
+      };
+  }
 }
 
 /**

@@ -27,6 +27,16 @@ describe("@sluice/embed public surface", () => {
       "embedDocumentsStreaming",
       "workflowSteps",
       "runCli",
+      "collectionOf",
+      "NoFilesError",
+      "embedderSettings",
+      "terminalText",
+      "searchStore",
+      "lexicalTokens",
+      "acquireStoreLock",
+      "embedderFlags",
+      "openSqliteStore",
+      "readStoreIdentity",
     ]) {
       expect(typeof (embed as Record<string, unknown>)[name], name).toBe("function");
     }

@@ -13,6 +13,7 @@ export {
   type ProgressViewKind,
   pollProgress,
 } from "./cli/progress-view.ts";
+export { terminalText } from "./cli/terminal-text.ts";
 export {
   ConfigError,
   type ConfigIssue,
@@ -20,6 +21,7 @@ export {
   type EmbedConfig,
   type EmbedConfigInput,
   embedConfigSchema,
+  embedderSettings,
   type ParseConfigOptions,
   parseEmbedConfig,
   type StoreKind,
@@ -46,13 +48,22 @@ export {
   decodeEmbeddings,
   EmbedderConfigError,
   EmbeddingRequestError,
+  EmbeddingTimeoutError,
+  EndpointUnreachableError,
   type OpenAIEmbedderOptions,
 } from "./embedders/openai.ts";
 export {
   createTransformersEmbedder,
   type TransformersEmbedderOptions,
 } from "./embedders/transformers.ts";
-export { type JsonObject, type JsonValue, toJsonValue } from "./json-value.ts";
+export {
+  type JsonObject,
+  JsonTooLargeError,
+  type JsonTooLargeReason,
+  type JsonValue,
+  toJsonValue,
+} from "./json-value.ts";
+export { isSecretName, redactUrl } from "./redact.ts";
 export { type BatchOptions, batchItems } from "./steps/batch.ts";
 export {
   type ChunkIdInput,
@@ -61,6 +72,7 @@ export {
   normalizeRelativePath,
   sha256Hex,
 } from "./steps/chunk-id.ts";
+export { chunkMetadata, MAX_HEADING_CHARS } from "./steps/chunk-metadata.ts";
 export {
   type CleanBlock,
   type CleanBlockKind,
@@ -76,6 +88,8 @@ export {
   type DiscoverErrorCode,
   type DiscoveredFile,
   type DiscoverOptions,
+  type DiscoveryProblem,
+  type DiscoveryProblemCode,
   discoverFiles,
   discoverFilesIncrementally,
   type IncrementalDiscoverOptions,
@@ -85,7 +99,10 @@ export {
 export {
   type FrontmatterOptions,
   type FrontmatterResult,
+  FrontmatterTooLargeError,
   type FrontmatterWarning,
+  MAX_FRONTMATTER_BYTES,
+  MAX_STORED_METADATA_BYTES,
   normalizeTags,
   parseFrontmatter,
 } from "./steps/frontmatter.ts";
@@ -111,40 +128,78 @@ export {
   splitBlocks,
   type TextChunk,
 } from "./steps/split.ts";
-export { type JsonlStoreOptions, openJsonlStore } from "./stores/jsonl.ts";
-export { openVectorStore, type StoreLocation } from "./stores/open.ts";
+export { BM25_B, BM25_K1, type Bm25Score, Bm25Scorer, bm25Idf } from "./stores/bm25.ts";
+export {
+  type Candidate,
+  type CandidateSource,
+  coverageOf,
+  fuse,
+  fusionWindow,
+  idfOf,
+  LEXICAL_WEIGHT,
+  type LexicalCandidates,
+  lexicalTerms,
+  lexicalTokens,
+  MAX_QUERY_TERMS,
+  RRF_K,
+  searchStore,
+  validateSearchQuery,
+} from "./stores/hybrid-search.ts";
+export { type JsonlStoreOptions, openJsonlStore, readJsonlIdentity } from "./stores/jsonl.ts";
+export { openVectorStore, readStoreIdentity, type StoreLocation } from "./stores/open.ts";
 export {
   createPgliteDatabase,
   openPgliteStore,
   type PgliteStoreOptions,
   pgliteExecutor,
+  readPgliteIdentity,
 } from "./stores/pglite.ts";
 export {
+  acquirePostgresWriterLock,
   openPostgresStore,
   type PostgresStoreOptions,
+  type PostgresWriterLock,
   pgPoolExecutor,
-  redactUrl,
+  readPostgresIdentity,
+  writerLockKey,
 } from "./stores/postgres.ts";
 export {
   openSqlVectorStore,
+  readSqlIdentity,
+  SQL_SCHEMA_VERSION,
   type SqlExecutor,
+  type SqlOpenOptions,
   type SqlQuery,
   type SqlStoreOptions,
   SqlVectorStore,
   schemaStatements,
   tableNames,
+  type WriterInfo,
 } from "./stores/sql.ts";
+export { openSqliteStore, readSqliteIdentity, type SqliteStoreOptions } from "./stores/sqlite.ts";
+export { embedderFlags, identityMismatch } from "./stores/store-identity.ts";
+export {
+  acquireStoreLock,
+  type LockOwner,
+  type StoreLock,
+  type StoreLockOptions,
+} from "./stores/store-lock.ts";
 export { fileVersionHash, planSync, type SyncPlan } from "./stores/sync-plan.ts";
 export {
   type ChunkRecord,
+  type Collection,
+  type CollectionInfo,
   lastById,
   type SearchHit,
+  type SearchMode,
+  type SearchQuery,
+  type SignalMatch,
+  type StoreAccess,
   type StoreIdentity,
   type StoreStats,
   type VectorStore,
   VectorStoreError,
   type VectorStoreErrorCode,
-  validateQuery,
   validateRecords,
 } from "./stores/vector-store.ts";
 export {
@@ -171,10 +226,12 @@ export {
   StageFailure,
 } from "./workflows/report.ts";
 export {
+  collectionOf,
   EmbedSession,
   type EmbedSummary,
   type EmbedWorkflowOptions,
   errorReport,
+  NoFilesError,
 } from "./workflows/session.ts";
 export {
   batchAll,

@@ -17,6 +17,7 @@ import type { VectorStore } from "./stores/vector-store.ts";
 // The stages composed by hand, as a pipeline will later compose them: proves they fit together
 // and that an incremental re-run embeds only what changed.
 
+const COLLECTION = "docs";
 let root: string;
 let config: EmbedConfig;
 let embedder: Embedder;
@@ -56,13 +57,18 @@ async function run(store: VectorStore) {
   const versions = new Map(
     ok.map((r) => [r.file.relativePath, fileVersionHash(r.contentHash, fingerprint)]),
   );
-  const plan = planSync(versions, await store.fileHashes(), await store.listPaths());
+  const plan = planSync(
+    versions,
+    await store.fileHashes(COLLECTION),
+    await store.listPaths(COLLECTION),
+  );
   const todo = new Set([...plan.added, ...plan.changed]);
   let embedded = 0;
   for (const result of ok.filter((r) => todo.has(r.file.relativePath))) {
     const prepared = prepareChunks(
       { relativePath: result.file.relativePath, text: result.text },
       {
+        collection: COLLECTION,
         frontmatter: config.frontmatter,
         removeSections: config.clean.removeSections,
         split: config.split,
@@ -74,19 +80,20 @@ async function run(store: VectorStore) {
       embedded += batch.length;
     }
     await store.commitFile(
+      COLLECTION,
       prepared.path,
       versions.get(prepared.path) ?? "",
       prepared.chunks.map((c) => c.id),
     );
   }
-  for (const path of plan.removed) await store.deleteByPath(path);
+  for (const path of plan.removed) await store.deleteFile(COLLECTION, path);
   return { plan, embedded, skipped };
 }
 
 describe("embed-documents stages composed", () => {
   it("embeds a corpus, finds a document by its words, and re-runs incrementally", async () => {
     const identity = { embedderId: embedder.id, dimensions: embedder.dimensions };
-    const store = await openVectorStore(config.store, identity);
+    const store = await openVectorStore(config.store, { mode: "write", identity });
     try {
       const first = await run(store);
       expect(first.skipped.map((s) => (s.ok ? "" : s.reason))).toEqual(["binary"]);
@@ -99,12 +106,12 @@ describe("embed-documents stages composed", () => {
       const lines = doc.content.split("\n");
       const markerLine = lines.findIndex((l) => l.includes(doc.marker)) + 1;
       const [query] = await embedder.embed([lines[markerLine - 1] ?? ""]);
-      const [hit] = await store.search(query ?? [], 1);
+      const [hit] = await store.search({ vector: query ?? [], k: 1, mode: "vector" });
       expect(hit?.path).toBe(doc.relativePath);
       expect(hit?.startLine).toBeLessThanOrEqual(markerLine);
       expect(hit?.endLine).toBeGreaterThanOrEqual(markerLine);
       expect(hit?.metadata).toMatchObject({ title: doc.title, tags: [...doc.tags] });
-      const all = await store.search(query ?? [], 10_000);
+      const all = await store.search({ vector: query ?? [], k: 10_000, mode: "vector" });
       expect(all.some((h) => h.text.includes("Changelog"))).toBe(false);
 
       const second = await run(store);
@@ -127,7 +134,7 @@ describe("embed-documents stages composed", () => {
       expect((await store.stats()).files).toBe(59);
       expect((await store.stats()).chunks).toBeLessThan(chunksBefore);
       const [zebra] = await embedder.embed(["zebras"]);
-      expect((await store.search(zebra ?? [], 1))[0]).toMatchObject({
+      expect((await store.search({ vector: zebra ?? [], k: 1, mode: "vector" }))[0]).toMatchObject({
         path: changedPath,
         startLine: 1,
         endLine: 3,

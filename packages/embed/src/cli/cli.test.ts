@@ -75,9 +75,22 @@ describe("sluice embed / search / stats", () => {
 
     const doc = corpusDocument(7, 21);
     const line = doc.content.split("\n").find((l) => l.includes(doc.marker)) ?? "";
-    const search = await sluice("search", line, "--store", "out/notes.jsonl", "--json", "--k", "3");
+    // A whole paragraph as the query: vector similarity finds that very chunk.
+    const search = await sluice(
+      "search",
+      line,
+      "--store",
+      "out/notes.jsonl",
+      "--json",
+      "--k",
+      "3",
+      "--mode",
+      "vector",
+    );
     expect(search.code).toBe(0);
     const { results } = JSON.parse(search.stdout);
+    const hybrid = await sluice("search", line, "--store", "out/notes.jsonl", "--json", "--k", "3");
+    expect(JSON.parse(hybrid.stdout).results[0]).toMatchObject({ path: doc.relativePath });
     expect(results).toHaveLength(3);
     expect(results[0]).toMatchObject({ path: doc.relativePath });
     expect(results[0].text).toContain(doc.marker);

@@ -1,19 +1,28 @@
 #!/usr/bin/env node
-import { access, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
-import { ConfigError, parseEmbedConfig } from "../config.ts";
+import { ConfigError, type EmbedConfig, parseEmbedConfig } from "../config.ts";
+import type { Embedder } from "../embedders/embedder.ts";
+import type { SearchHit, SearchMode, StoreIdentity, VectorStore } from "../stores/vector-store.ts";
 import type { EmbedSummary } from "../workflows/session.ts";
 import { capHeapGrowth } from "./heap-growth.ts";
+import { handleInterrupts } from "./interrupt.ts";
 import {
+  choosesEmbedder,
+  collect,
   configFromFlags,
   type EmbedFlags,
   nonNegativeInt,
   positiveInt,
   type StoreFlags,
   UsageError,
+  withStoreEmbedder,
 } from "./options.ts";
 import { createProgressView, formatSeconds, pollProgress } from "./progress-view.ts";
+import { checkStoreLocation, legacyStoreNote } from "./store-location.ts";
+import { terminalText } from "./terminal-text.ts";
 
 /** Where the CLI writes; tests and embedding callers can swap these. */
 export interface CliIo {
@@ -25,11 +34,23 @@ export interface CliIo {
 /** Exit codes: 0 all good, 1 something failed (what succeeded is stored), 2 bad usage or config. */
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
+/** The package's version, for `--version`. */
+function packageVersion(): string {
+  const file = new URL("../../package.json", import.meta.url);
+  return (JSON.parse(readFileSync(file, "utf8")) as { version: string }).version;
+}
+
 function addStoreFlags(command: Command): Command {
   return command
     .option(
       "--store <location>",
-      "a folder (PGlite), a postgres:// URL, or a .jsonl file (default: .sluice/store)",
+      "an SQLite file, a .jsonl file, or a postgres:// URL (default: .sluice/store.db)",
+    )
+    .addOption(
+      new Option(
+        "--store-kind <kind>",
+        "store kind, instead of inferring it from the location",
+      ).choices(["sqlite", "jsonl", "postgres", "pglite"]),
     )
     .addOption(
       new Option("--embedder <kind>", "embedder").choices(["hash", "openai", "transformers"]),
@@ -51,7 +72,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
     })
-    .showHelpAfterError("(run with --help for usage)");
+    .showHelpAfterError("(run with --help for usage)")
+    .version(packageVersion(), "--version", "print the version");
 
   addStoreFlags(
     program
@@ -59,6 +81,18 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       .description("embed the markdown files under <dir>, incrementally")
       .argument("<dir>", "folder to embed")
       .option("--pattern <glob>", 'files to embed, relative to <dir> (default: "**/*.md")')
+      .option(
+        "--collection <name>",
+        "the collection to write (default: the real path of <dir>); other collections are never touched",
+      )
+      .option(
+        "--ignore <glob>",
+        "leave out matching files (repeatable; adds to the defaults)",
+        collect,
+      )
+      .option("--no-default-ignores", "do not leave out node_modules and .git folders")
+      .option("--include-hidden", "include files and folders whose names start with a dot")
+      .option("--follow-symlinks", "follow links that point outside <dir> (default: skip them)")
       .addOption(
         new Option("--mode <mode>", "pipeline builder")
           .choices(["streaming", "batch"])
@@ -81,12 +115,39 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   addStoreFlags(
     program
       .command("search")
-      .description("find the chunks closest to a query")
+      .description("find the chunks that best match a query, in every collection of the store")
       .argument("<query>", "text to search for")
       .option("-k, --k <n>", "number of results", positiveInt, 5)
-      .option("--json", 'print { "results": [{ "path", "lines", "score", "text" }] }'),
-  ).action(async (query: string, flags: StoreFlags & { k: number; json?: boolean }) => {
+      .option("--collection <dir|name>", "search only this collection (a folder or a name)")
+      .addOption(
+        new Option("--mode <mode>", "rank by vector similarity, by words (BM25), or both fused")
+          .choices(["vector", "lexical", "hybrid"])
+          .default("hybrid"),
+      )
+      .option(
+        "--json",
+        'print { "results": [{ "collection", "path", "lines", "score", "signals", "text" }] }',
+      ),
+  ).action(async (query: string, flags: SearchFlags) => {
     code = await searchCommand(query, flags, io);
+  });
+
+  addStoreFlags(
+    program
+      .command("collections")
+      .description("list the collections (embedded folders) in a store, with their counts")
+      .option("--json", "print JSON"),
+  ).action(async (flags: StoreFlags & { json?: boolean }) => {
+    code = await collectionsCommand(flags, io);
+  });
+
+  addStoreFlags(
+    program
+      .command("remove")
+      .description("delete a collection (an embedded folder, or a --collection name) from a store")
+      .argument("<collection>", "the folder that was embedded, or the collection's name"),
+  ).action(async (name: string, flags: StoreFlags) => {
+    code = await removeCommand(name, flags, io);
   });
 
   addStoreFlags(
@@ -107,10 +168,22 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   return code;
 }
 
-/** Prints a fatal error; bad values (config, folder, store identity) exit 2, the rest 1. */
+/** Store errors that the user can fix by what they type: they exit 2. */
+const USAGE_STORE_CODES = new Set([
+  "locked",
+  "identity-mismatch",
+  "invalid-argument",
+  "not-found",
+  "old-schema",
+]);
+
+/**
+ * Prints a fatal error; bad values (config, folder, no files, store identity, a locked or old
+ * store) exit 2, the rest 1.
+ */
 function reportFatal(error: unknown, io: CliIo): number {
   const message = error instanceof Error ? error.message : String(error);
-  io.stderr.write(`sluice: ${message}\n`);
+  io.stderr.write(`sluice: ${terminalText(message)}\n`);
   // By name: the modules that define these load lazily, only for the command that needs them.
   const name = error instanceof Error ? error.name : "";
   const code = (error as { code?: unknown } | null)?.code;
@@ -118,22 +191,33 @@ function reportFatal(error: unknown, io: CliIo): number {
     error instanceof ConfigError ||
     error instanceof UsageError ||
     name === "DiscoverError" ||
+    name === "NoFilesError" ||
     name === "EmbedderConfigError" ||
-    (name === "VectorStoreError" && (code === "identity-mismatch" || code === "invalid-argument"));
+    (name === "VectorStoreError" && typeof code === "string" && USAGE_STORE_CODES.has(code));
   return usage ? EXIT.usage : EXIT.failed;
 }
 
 async function embedCommand(dir: string, flags: EmbedFlags, io: CliIo): Promise<number> {
-  const input = await configFromFlags(flags, dir);
-  // Validate up front: a bad value fails before anything is opened.
-  const config = parseEmbedConfig(input, { cwd: io.cwd });
+  const input = await configFromFlags(flags, dir, io.cwd);
+  // Validate up front: a bad value, a missing folder or a store path of the wrong kind fails
+  // before anything is opened or created.
+  let config = parseEmbedConfig(input, { cwd: io.cwd });
+  const { collectionOf } = await import("../workflows/session.ts");
+  await collectionOf(config);
+  await checkStoreLocation(config.store);
+  const note = flags.quiet ? undefined : await legacyStoreNote(config.store, io.cwd);
+  if (note !== undefined) io.stderr.write(`sluice: note: ${note}\n`);
+  // An existing store names its embedder: flags and config only override it.
+  const { readStoreIdentity } = await import("../stores/open.ts");
+  const recorded = (await readStoreIdentity(config.store))?.embedder;
+  if (recorded !== undefined) {
+    config = parseEmbedConfig(withStoreEmbedder(input, recorded), { cwd: io.cwd });
+  }
   const kind = flags.json || flags.quiet ? "none" : io.stderr.isTTY ? "tty" : "plain";
   const view = createProgressView(kind, io.stderr);
   let poller: ReturnType<typeof pollProgress> | undefined;
-  const controller = new AbortController();
-  const onSignal = () => controller.abort(new Error("interrupted"));
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
+  // Ctrl-C: the first stops the run within a second (exit 130), a second exits at once.
+  const interrupts = handleInterrupts({ stderr: io.stderr });
   // Loaded here so that --help and bad flags answer without loading the whole workflow.
   const run =
     flags.mode === "batch"
@@ -144,13 +228,13 @@ async function embedCommand(dir: string, flags: EmbedFlags, io: CliIo): Promise<
   try {
     summary = await run(config, {
       cwd: io.cwd,
-      signal: controller.signal,
+      signal: interrupts.signal,
       onStart: (probe) => {
         poller = pollProgress(probe, view, kind === "tty" ? 150 : 200);
       },
     });
   } catch (error) {
-    if (controller.signal.aborted) {
+    if (interrupts.signal.aborted) {
       poller?.stop();
       io.stderr.write("sluice: interrupted; what was stored stays stored, re-run to resume\n");
       return EXIT.interrupted;
@@ -159,8 +243,7 @@ async function embedCommand(dir: string, flags: EmbedFlags, io: CliIo): Promise<
   } finally {
     poller?.stop();
     view.stop();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    interrupts.dispose();
   }
   if (flags.errorReport !== undefined) {
     await writeFile(flags.errorReport, `${JSON.stringify(errorReport(summary), null, 2)}\n`);
@@ -168,7 +251,7 @@ async function embedCommand(dir: string, flags: EmbedFlags, io: CliIo): Promise<
   if (flags.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
   else if (!flags.quiet) {
     const where = await displayLocation(config.store);
-    io.stdout.write(humanSummary(summary, `${where} (${config.store.kind})`));
+    io.stdout.write(humanSummary(summary, `${terminalText(where)} (${config.store.kind})`));
   }
   return summary.errors.length > 0 ? EXIT.failed : EXIT.ok;
 }
@@ -184,10 +267,17 @@ function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 }
 
-/** The end-of-run summary for people. */
+/**
+ * The end-of-run summary for people. Its first line says what happened (found, stored,
+ * unchanged, not stored), so a run that stored nothing never reads as a success story.
+ */
 export function humanSummary(s: EmbedSummary, store: string): string {
+  const notStored = s.skipped + s.failed;
   const lines = [
-    `Embedded ${s.files} files (${s.mode}) into ${store}`,
+    `Found ${s.files} files: ${s.committed} stored, ${s.unchanged} unchanged` +
+      `${notStored > 0 ? `, ${notStored} not stored (${s.skipped} skipped, ${s.failed} failed)` : ""}` +
+      `${s.removed > 0 ? `, ${s.removed} removed` : ""} (${s.mode}) into ${store}`,
+    `  collection ${terminalText(s.collection)}`,
     `  files      ${s.files} found, ${s.unchanged} unchanged, ${s.committed} stored, ${s.removed} removed`,
     `  chunks     ${s.chunks} produced, ${s.embedded} embedded`,
     `  skipped    ${s.skipped} files`,
@@ -201,8 +291,9 @@ export function humanSummary(s: EmbedSummary, store: string): string {
     lines.push("", "Problems:");
     const shown = s.errors.slice(0, 20);
     for (const e of shown) {
-      const where = e.chunkId === undefined ? e.path : `${e.path} (chunk ${e.chunkId.slice(0, 8)})`;
-      lines.push(`  ${e.kind} ${where} at ${e.stage}: ${e.code}: ${e.message}`);
+      const path = terminalText(e.path);
+      const where = e.chunkId === undefined ? path : `${path} (chunk ${e.chunkId.slice(0, 8)})`;
+      lines.push(`  ${e.kind} ${where} at ${e.stage}: ${e.code}: ${terminalText(e.message)}`);
     }
     if (s.errors.length > shown.length) {
       lines.push(`  … and ${s.errors.length - shown.length} more (use --json or --error-report)`);
@@ -211,56 +302,155 @@ export function humanSummary(s: EmbedSummary, store: string): string {
   return `${lines.join("\n")}\n`;
 }
 
-async function openForReading(flags: StoreFlags, io: CliIo) {
-  const config = parseEmbedConfig(await configFromFlags(flags), { cwd: io.cwd });
-  if (config.store.kind !== "postgres") {
-    const exists = await access(config.store.location).then(
-      () => true,
-      () => false,
-    );
-    if (!exists) {
-      throw new UsageError(
-        `--store ${config.store.location}: no store there; run "sluice embed <dir>" first`,
-      );
+/** Flags of `sluice search`. */
+interface SearchFlags extends StoreFlags {
+  k: number;
+  mode: SearchMode;
+  collection?: string;
+  json?: boolean;
+}
+
+/** A store opened to read, and (unless `needsEmbedder` is false) the embedder its vectors need. */
+interface Reading {
+  readonly config: EmbedConfig;
+  readonly store: VectorStore;
+  readonly embedder: Embedder | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a store in read mode: nothing is created or written, a read-only file works, and a
+ * writer at work is not disturbed. The embedder is the one the store records; flags only
+ * override it, and a flag that contradicts the store is a usage error naming the flags to pass.
+ */
+async function openForReading(
+  flags: StoreFlags,
+  io: CliIo,
+  needsEmbedder = true,
+): Promise<Reading> {
+  const input = await configFromFlags(flags, undefined, io.cwd);
+  let config = parseEmbedConfig(input, { cwd: io.cwd });
+  await checkStoreLocation(config.store);
+  const { openVectorStore, readStoreIdentity } = await import("../stores/open.ts");
+  const identity = await readStoreIdentity(config.store);
+  if (identity === undefined) {
+    const where = await displayLocation(config.store);
+    throw new UsageError(`--store ${where}: no store there; run "sluice embed <dir>" first`);
+  }
+  if (identity.embedder !== undefined) {
+    config = parseEmbedConfig(withStoreEmbedder(input, identity.embedder), { cwd: io.cwd });
+  }
+  let embedder: Embedder | undefined;
+  if (needsEmbedder) {
+    const { createEmbedder } = await import("../embedders/create.ts");
+    embedder = createEmbedder(config.embedder);
+    if (embedder.id !== identity.embedderId || embedder.dimensions !== identity.dimensions) {
+      await embedder.close?.();
+      throw await embedderContradiction(config, identity, embedder, choosesEmbedder(input));
     }
   }
-  const { createEmbedder } = await import("../embedders/create.ts");
-  const { openVectorStore } = await import("../stores/open.ts");
-  const embedder = createEmbedder(config.embedder);
+  let store: VectorStore;
   try {
-    const store = await openVectorStore(config.store, {
-      embedderId: embedder.id,
-      dimensions: embedder.dimensions,
-    });
-    return { config, embedder, store };
+    store = await openVectorStore(config.store, { mode: "read" });
   } catch (error) {
-    await embedder.close?.();
+    await embedder?.close?.();
     throw error;
   }
+  return {
+    config,
+    store,
+    embedder,
+    async close() {
+      try {
+        await store.close();
+      } finally {
+        await embedder?.close?.();
+      }
+    },
+  };
+}
+
+/** The usage error for embedder flags (or defaults) that do not match what a store holds. */
+async function embedderContradiction(
+  config: EmbedConfig,
+  identity: StoreIdentity,
+  embedder: Embedder,
+  flagsGiven: boolean,
+): Promise<UsageError> {
+  const { embedderFlags } = await import("../stores/store-identity.ts");
+  const where = terminalText(await displayLocation(config.store));
+  return new UsageError(
+    `store ${where} holds vectors of ${identity.embedderId} (${identity.dimensions} dimensions), ` +
+      `but ${flagsGiven ? "the embedder flags give" : "the default embedder is"} ${embedder.id} ` +
+      `(${embedder.dimensions} dimensions): pass ${embedderFlags(identity)}` +
+      (flagsGiven ? ", or leave the embedder flags out" : ""),
+  );
+}
+
+/**
+ * The collection a `--collection` or `remove` argument names: a collection of that exact name,
+ * or else the folder it names (its real path). Unknown names are a usage error listing the
+ * collections there are.
+ */
+async function resolveCollection(store: VectorStore, given: string, io: CliIo): Promise<string> {
+  const known = (await store.collections()).map((c) => c.collection);
+  if (known.includes(given)) return given;
+  const { realpath } = await import("node:fs/promises");
+  const { resolve } = await import("node:path");
+  const real = await realpath(resolve(io.cwd, given)).then(
+    (path) => path.replace(/\\/g, "/"),
+    () => undefined,
+  );
+  if (real !== undefined && known.includes(real)) return real;
+  const list = known.length === 0 ? "it holds none" : `it holds: ${known.join(", ")}`;
+  throw new UsageError(
+    terminalText(
+      `no collection ${JSON.stringify(given)} in this store (${list}); see "sluice collections"`,
+    ),
+  );
 }
 
 function snippet(text: string, max = 160): string {
   const flat = text.replace(/\s+/g, " ").trim();
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+  return terminalText(flat.length > max ? `${flat.slice(0, max - 1)}…` : flat);
 }
 
-async function searchCommand(
-  query: string,
-  flags: StoreFlags & { k: number; json?: boolean },
-  io: CliIo,
-): Promise<number> {
-  const { embedder, store } = await openForReading(flags, io);
+/** Which rankings found a hit, for people: "vector #2 (0.812), lexical #1 (3.104)". */
+function signalsText(hit: SearchHit): string {
+  const parts: string[] = [];
+  const { vector, lexical } = hit.signals;
+  if (vector) parts.push(`vector #${vector.rank} (${vector.score.toFixed(3)})`);
+  if (lexical) parts.push(`lexical #${lexical.rank} (${lexical.score.toFixed(3)})`);
+  return parts.join(", ");
+}
+
+async function searchCommand(query: string, flags: SearchFlags, io: CliIo): Promise<number> {
+  // A lexical search needs no embedder: no model to load, no API key.
+  const reading = await openForReading(flags, io, flags.mode !== "lexical");
+  const { store, embedder } = reading;
   try {
-    const [vector] = await embedder.embed([query]);
-    const hits = await store.search(vector ?? [], flags.k);
+    const collection =
+      flags.collection === undefined
+        ? undefined
+        : await resolveCollection(store, flags.collection, io);
+    const vector = embedder === undefined ? undefined : (await embedder.embed([query]))[0];
+    const hits = await store.search({
+      text: query,
+      k: flags.k,
+      mode: flags.mode,
+      ...(vector === undefined ? {} : { vector }),
+      ...(collection === undefined ? {} : { collection }),
+    });
     if (flags.json) {
       const results = hits.map((h) => ({
+        collection: h.collection,
         path: h.path,
         lines: { start: h.startLine, end: h.endLine },
         score: h.score,
+        signals: h.signals,
         text: h.text,
       }));
-      io.stdout.write(`${JSON.stringify({ results })}\n`);
+      io.stdout.write(`${JSON.stringify({ mode: flags.mode, results })}\n`);
     } else if (hits.length === 0) {
       io.stdout.write("No results.\n");
     } else {
@@ -268,20 +458,22 @@ async function searchCommand(
         hits
           .map(
             (h, i) =>
-              `${i + 1}. ${h.path}:${h.startLine}-${h.endLine}  (score ${h.score.toFixed(3)})\n   ${snippet(h.text)}\n`,
+              `${i + 1}. ${terminalText(h.path)}:${h.startLine}-${h.endLine}  ` +
+              `(score ${h.score.toFixed(3)}: ${signalsText(h)})\n` +
+              `   in ${terminalText(h.collection)}\n   ${snippet(h.text)}\n`,
           )
           .join(""),
       );
     }
     return EXIT.ok;
   } finally {
-    await store.close();
-    await embedder.close?.();
+    await reading.close();
   }
 }
 
 async function statsCommand(flags: StoreFlags & { json?: boolean }, io: CliIo): Promise<number> {
-  const { config, embedder, store } = await openForReading(flags, io);
+  const reading = await openForReading(flags, io, false);
+  const { config, store } = reading;
   try {
     const stats = await store.stats();
     const location = await displayLocation(config.store);
@@ -289,14 +481,60 @@ async function statsCommand(flags: StoreFlags & { json?: boolean }, io: CliIo): 
     if (flags.json) io.stdout.write(`${JSON.stringify(out)}\n`);
     else {
       io.stdout.write(
-        `${location} (${out.kind})\n  chunks     ${out.chunks}\n  files      ${out.files}\n` +
-          `  embedder   ${out.embedderId}\n  dimensions ${out.dimensions}\n`,
+        `${terminalText(location)} (${out.kind})\n  collections ${out.collections}\n` +
+          `  chunks      ${out.chunks}\n  files       ${out.files}\n` +
+          `  embedder    ${terminalText(out.embedderId)}\n  dimensions  ${out.dimensions}\n`,
       );
     }
     return EXIT.ok;
   } finally {
+    await reading.close();
+  }
+}
+
+async function collectionsCommand(
+  flags: StoreFlags & { json?: boolean },
+  io: CliIo,
+): Promise<number> {
+  const reading = await openForReading(flags, io, false);
+  try {
+    const collections = await reading.store.collections();
+    if (flags.json) io.stdout.write(`${JSON.stringify({ collections })}\n`);
+    else if (collections.length === 0) io.stdout.write("No collections.\n");
+    else {
+      io.stdout.write(
+        collections
+          .map((c) => `${terminalText(c.collection)}  ${c.files} files, ${c.chunks} chunks\n`)
+          .join(""),
+      );
+    }
+    return EXIT.ok;
+  } finally {
+    await reading.close();
+  }
+}
+
+/** `sluice remove`: the one way a whole collection leaves a store. */
+async function removeCommand(name: string, flags: StoreFlags, io: CliIo): Promise<number> {
+  const config = parseEmbedConfig(await configFromFlags(flags, undefined, io.cwd), {
+    cwd: io.cwd,
+  });
+  await checkStoreLocation(config.store);
+  const { openVectorStore, readStoreIdentity } = await import("../stores/open.ts");
+  const identity = await readStoreIdentity(config.store);
+  if (identity === undefined) {
+    const where = await displayLocation(config.store);
+    throw new UsageError(`--store ${where}: no store there; nothing to remove`);
+  }
+  // Written with the identity the store records: removing needs no embedder.
+  const store = await openVectorStore(config.store, { mode: "write", identity });
+  try {
+    const collection = await resolveCollection(store, name, io);
+    const files = await store.deleteCollection(collection);
+    io.stdout.write(`Removed collection ${terminalText(collection)} (${files} files)\n`);
+    return EXIT.ok;
+  } finally {
     await store.close();
-    await embedder.close?.();
   }
 }
 

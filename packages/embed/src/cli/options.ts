@@ -1,6 +1,8 @@
 import { readFile } from "node:fs/promises";
+import { dirname, isAbsolute, resolve } from "node:path";
 import { InvalidArgumentError } from "commander";
 import type { EmbedConfigInput } from "../config.ts";
+import { DEFAULT_IGNORE } from "../steps/discover.ts";
 
 /** A commander parser for a positive integer flag; the message names the bad value. */
 export function positiveInt(value: string): number {
@@ -20,10 +22,16 @@ export function nonNegativeInt(value: string): number {
   return n;
 }
 
+/** A commander collector for a repeatable flag: each use adds one value. */
+export function collect(value: string, previous: readonly string[] = []): string[] {
+  return [...previous, value];
+}
+
 /** Flags shared by the commands that open a store and an embedder. */
 export interface StoreFlags {
   config?: string;
   store?: string;
+  storeKind?: "sqlite" | "jsonl" | "postgres" | "pglite";
   embedder?: "hash" | "openai" | "transformers";
   endpoint?: string;
   model?: string;
@@ -34,6 +42,13 @@ export interface StoreFlags {
 /** Flags of `sluice embed`. */
 export interface EmbedFlags extends StoreFlags {
   pattern?: string;
+  collection?: string;
+  /** `--ignore`, repeatable: added to the default (or configured) ignores. */
+  ignore?: string[];
+  /** False with `--no-default-ignores`: node_modules and .git (or the config's list) are not left out. */
+  defaultIgnores?: boolean;
+  includeHidden?: boolean;
+  followSymlinks?: boolean;
   mode: "streaming" | "batch";
   batchSize?: number;
   batchTokens?: number;
@@ -54,11 +69,11 @@ export class UsageError extends Error {
 
 type Mutable = Record<string, unknown>;
 
-async function loadConfigFile(path: string | undefined): Promise<Mutable> {
+async function loadConfigFile(path: string | undefined, cwd: string): Promise<Mutable> {
   if (path === undefined) return {};
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    text = await readFile(resolve(cwd, path), "utf8");
   } catch (error) {
     throw new UsageError(
       `--config ${path}: cannot read (${(error as NodeJS.ErrnoException).code})`,
@@ -69,10 +84,71 @@ async function loadConfigFile(path: string | undefined): Promise<Mutable> {
     if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
       throw new Error("not a JSON object");
     }
-    return parsed as Mutable;
+    return relativeTo(dirname(resolve(cwd, path)), parsed as Mutable);
   } catch (error) {
     throw new UsageError(`--config ${path}: invalid JSON (${(error as Error).message})`);
   }
+}
+
+/**
+ * A config file's relative paths (root, store location, model folder) resolved from the file's
+ * own folder: the file means the same wherever it is run from. Flags stay relative to the
+ * working folder.
+ */
+function relativeTo(base: string, config: Mutable): Mutable {
+  const rebase = (value: unknown) =>
+    typeof value === "string" && value !== "" && !isAbsolute(value) ? resolve(base, value) : value;
+  const out: Mutable = { ...config };
+  if (out.root !== undefined) out.root = rebase(out.root);
+  const store = section(config, "store");
+  if (typeof store.location === "string" && !/^postgres(ql)?:\/\//i.test(store.location)) {
+    store.location = rebase(store.location);
+    out.store = store;
+  }
+  const embedder = section(config, "embedder");
+  if (embedder.modelPath !== undefined) {
+    embedder.modelPath = rebase(embedder.modelPath);
+    out.embedder = embedder;
+  }
+  return out;
+}
+
+/** The embedder settings that choose which vectors a store holds (not timeouts or keys). */
+const EMBEDDER_CHOICE = [
+  "kind",
+  "dimensions",
+  "model",
+  "baseUrl",
+  "modelPath",
+  "pooling",
+  "dtype",
+  "endOfTextToken",
+] as const;
+
+/**
+ * Whether a config input chooses an embedder (by flag or config file). When it does not, the
+ * CLI uses the embedder an existing store records instead of the defaults.
+ */
+export function choosesEmbedder(input: EmbedConfigInput): boolean {
+  const embedder = (input as Mutable).embedder;
+  if (embedder === null || typeof embedder !== "object") return false;
+  return EMBEDDER_CHOICE.some((key) => (embedder as Mutable)[key] !== undefined);
+}
+
+/**
+ * The input with a store's recorded embedder settings under the given ones: flags and config
+ * file still win, so a flag can override what the store records.
+ */
+export function withStoreEmbedder(
+  input: EmbedConfigInput,
+  recorded: Readonly<Record<string, unknown>>,
+): EmbedConfigInput {
+  const given = section(input as Mutable, "embedder");
+  const base: Mutable = {};
+  for (const key of EMBEDDER_CHOICE) {
+    if (recorded[key] !== undefined && recorded[key] !== null) base[key] = recorded[key];
+  }
+  return { ...(input as Mutable), embedder: { ...base, ...given } } as EmbedConfigInput;
 }
 
 function section(config: Mutable, key: string): Mutable {
@@ -93,8 +169,9 @@ function set(target: Mutable, key: string, value: unknown): void {
 export async function configFromFlags(
   flags: EmbedFlags | StoreFlags,
   root?: string,
+  cwd: string = process.cwd(),
 ): Promise<EmbedConfigInput> {
-  const config = await loadConfigFile(flags.config);
+  const config = await loadConfigFile(flags.config, cwd);
   const embedder = section(config, "embedder");
   set(embedder, "kind", flags.embedder);
   set(embedder, "baseUrl", flags.endpoint);
@@ -106,10 +183,23 @@ export async function configFromFlags(
     store.location = flags.store;
     delete store.kind; // inferred from the new location
   }
+  set(store, "kind", flags.storeKind);
   const out: Mutable = { ...config, embedder, store };
   if (root !== undefined) out.root = root;
   if ("mode" in flags) {
     set(out, "pattern", flags.pattern);
+    set(out, "collection", flags.collection);
+    set(out, "includeHidden", flags.includeHidden);
+    set(out, "followSymlinks", flags.followSymlinks);
+    if (flags.defaultIgnores === false || (flags.ignore?.length ?? 0) > 0) {
+      const base =
+        flags.defaultIgnores === false
+          ? []
+          : Array.isArray(config.ignore)
+            ? (config.ignore as unknown[])
+            : DEFAULT_IGNORE;
+      out.ignore = [...base, ...(flags.ignore ?? [])];
+    }
     set(out, "concurrency", flags.concurrency);
     set(embedder, "concurrency", flags.embedConcurrency);
     const batch = section(config, "batch");

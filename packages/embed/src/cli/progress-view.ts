@@ -1,5 +1,6 @@
 import cliProgress from "cli-progress";
 import type { ProgressProbe, ProgressSnapshot, StageProgress } from "../workflows/progress.ts";
+import { terminalText } from "./terminal-text.ts";
 
 /**
  * Shows a run's progress. It is fed snapshots and knows nothing of where they come from: today a
@@ -75,7 +76,7 @@ export function stageLine(stage: StageProgress, rate: number, width = 11): strin
       : `${stage.inFlight}/${stage.concurrency}`;
   const retried = stage.retried > 0 ? ` retried ${stage.retried}` : "";
   return (
-    `${stage.key.padEnd(width)} in ${String(stage.in).padStart(6)}  out ${String(stage.out).padStart(6)}` +
+    `${terminalText(stage.key).padEnd(width)} in ${String(stage.in).padStart(6)}  out ${String(stage.out).padStart(6)}` +
     `  ${formatRate(rate).padStart(7)}/s  in flight ${flight.padEnd(5)}  errors ${stage.failed}${retried}`
   );
 }
@@ -170,7 +171,10 @@ class PlainView implements ProgressView {
   private write(s: ProgressSnapshot): void {
     const stages = s.stages
       .filter((st) => st.key !== "changed")
-      .map((st) => `${st.key} ${st.out}/${st.in}${st.failed ? ` err ${st.failed}` : ""}`)
+      .map(
+        (st) =>
+          `${terminalText(st.key)} in ${st.in} out ${st.out}${st.failed ? ` failed ${st.failed}` : ""}`,
+      )
       .join(", ");
     this.stream.write(`[sluice] ${overallLine(s, this.rates.eta(s))} | ${stages}\n`);
   }

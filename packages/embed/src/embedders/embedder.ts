@@ -14,12 +14,16 @@ export interface Embedder {
   close?(): Promise<void>;
 }
 
-/** Thrown when an embedder gets an answer it cannot use (wrong count or dimension). */
+/** Thrown when an embedder gets an answer it cannot use (malformed, wrong count or dimension, zero or non-finite vectors). */
 export class EmbedderResponseError extends Error {
   override readonly name = "EmbedderResponseError";
 }
 
-/** Checks that an embedder returned one finite vector of the right length per text. */
+/**
+ * Checks that an embedder returned one usable vector of the right length per text: finite
+ * numbers only, and not all zeros (a zero vector has no direction: cosine search could never
+ * find it, so storing it would lose the chunk silently).
+ */
 export function assertVectors(
   vectors: readonly (readonly number[])[],
   count: number,
@@ -39,6 +43,11 @@ export function assertVectors(
     }
     if (!vector.every(Number.isFinite)) {
       throw new EmbedderResponseError(`${source} returned a non-finite number at index ${i}`);
+    }
+    if (vector.every((x) => x === 0)) {
+      throw new EmbedderResponseError(
+        `${source} returned an all-zero vector at index ${i}, which no search could ever find`,
+      );
     }
   });
 }

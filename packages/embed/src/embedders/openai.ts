@@ -1,5 +1,6 @@
 import type OpenAI from "openai";
 import { abortableSleep } from "sluice";
+import { redactUrl } from "../redact.ts";
 import { assertVectors, type Embedder, EmbedderResponseError } from "./embedder.ts";
 
 /** Options of {@link createOpenAIEmbedder}. */
@@ -11,7 +12,7 @@ export interface OpenAIEmbedderOptions {
   readonly baseUrl?: string;
   /** Falls back to the OPENAI_API_KEY environment variable. */
   readonly apiKey?: string;
-  /** Per-attempt request timeout; default 60 s. */
+  /** Per-attempt limit on the whole answer, headers and body; default 60 s. */
   readonly timeoutMs?: number;
   /** Retries after a 408/409/429/5xx answer, a timeout or a network error; default 5. */
   readonly maxRetries?: number;
@@ -27,6 +28,12 @@ export interface OpenAIEmbedderOptions {
   readonly sendDimensions?: boolean;
   /** Replaces the global fetch, e.g. to route through a proxy agent. */
   readonly fetch?: typeof fetch;
+  /**
+   * Connection failures in a row (refused, unknown host, unreachable host or network), over
+   * all calls, after which the endpoint counts as unreachable: from then on every call fails at
+   * once with {@link EndpointUnreachableError}; default 3. Any answer from the server resets it.
+   */
+  readonly unreachableAfter?: number;
 }
 
 /** Thrown when the options cannot make a working embedder (no API key, bad numbers). */
@@ -37,15 +44,79 @@ export class EmbedderConfigError extends Error {
 /** Thrown when embedding fails for good: not retryable, or retries exhausted. */
 export class EmbeddingRequestError extends Error {
   override readonly name = "EmbeddingRequestError";
+  /** `EMBED_TIMEOUT` when the last attempt timed out, else `EMBED_FAILED`. */
+  readonly code: string;
+  /** Whether the last failure was of a kind that a later attempt may get past (429, 5xx, timeout…). */
+  readonly retryable: boolean;
   constructor(
     message: string,
     /** HTTP status of the last answer, if there was one. */
     readonly status: number | undefined,
     /** Attempts made, the first included. */
     readonly attempts: number,
+    options?: { cause?: unknown; code?: string; retryable?: boolean },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options?.code ?? "EMBED_FAILED";
+    this.retryable = options?.retryable ?? false;
+  }
+}
+
+/**
+ * One attempt got no complete answer (headers and whole body) within `timeoutMs`. Retryable:
+ * the embedder retries it, and a pipeline's retry policy may too.
+ */
+export class EmbeddingTimeoutError extends Error {
+  override readonly name = "EmbeddingTimeoutError";
+  readonly code = "EMBED_TIMEOUT";
+  readonly retryable = true;
+  constructor(
+    /** The endpoint, secrets redacted. */
+    readonly endpoint: string,
+    readonly timeoutMs: number,
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super(
+      `no complete answer from ${endpoint} within ${timeoutMs} ms (the timeout covers the headers and the whole body)`,
+      options,
+    );
+  }
+}
+
+/** What each connection failure code means, in words. */
+const UNREACHABLE_CAUSES: Readonly<Record<string, string>> = {
+  ECONNREFUSED: "connection refused",
+  ENOTFOUND: "host not found",
+  EAI_AGAIN: "host name lookup failed",
+  EHOSTUNREACH: "host unreachable",
+  ENETUNREACH: "network unreachable",
+  BAD_PORT: "port blocked by fetch",
+};
+
+/**
+ * Nothing answers at the endpoint: connections failed `unreachableAfter` times in a row. Every
+ * later call of the same embedder fails at once with this same error, so a run can stop with
+ * one message instead of one per batch. Not retryable.
+ */
+export class EndpointUnreachableError extends Error {
+  override readonly name = "EndpointUnreachableError";
+  readonly code = "ENDPOINT_UNREACHABLE";
+  readonly retryable = false;
+  constructor(
+    /** The endpoint, secrets redacted. */
+    readonly endpoint: string,
+    /** The system error code of the last failure, e.g. `ECONNREFUSED`. */
+    readonly reason: string,
+    /** Connection failures in a row that led to giving up. */
+    readonly failures: number,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `embedding endpoint unreachable: ${UNREACHABLE_CAUSES[reason] ?? reason} at ${endpoint} ` +
+        `(${reason}, ${failures} connection attempts in a row failed); check that the server is ` +
+        "running and that the endpoint URL is right",
+      options,
+    );
   }
 }
 
@@ -64,6 +135,11 @@ function loadSdk(): Promise<Sdk> {
  * Retries are done here, with the client's own retries off: the client does honour Retry-After,
  * but its wait between attempts ignores the abort signal and has no upper bound, so a cancelled
  * run could hang for as long as a server asks. Here each wait is capped and ends on abort.
+ *
+ * The body is read here too (the client's timeout ends with the headers): `timeoutMs` covers
+ * the whole answer, its size is capped, and anything but an embeddings list of finite, non-zero
+ * vectors is an {@link EmbedderResponseError}. Connection failures in a row make the endpoint
+ * unreachable for good (see {@link EndpointUnreachableError}).
  */
 export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
   const apiKey = options.apiKey ?? process.env.OPENAI_API_KEY;
@@ -83,9 +159,12 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
   checkInteger("maxRetries", maxRetries, 0);
   checkInteger("retryBaseDelayMs", baseDelay, 0);
   checkInteger("maxRetryDelayMs", maxDelay, 0);
+  const unreachableAfter = options.unreachableAfter ?? 3;
+  checkInteger("unreachableAfter", unreachableAfter, 1);
   const encodingFormat = options.encodingFormat ?? "base64";
   const suffix = options.endOfTextToken ?? "";
   const baseURL = options.baseUrl ?? "https://api.openai.com/v1";
+  const endpoint = redactUrl(baseURL);
 
   let connecting: Promise<{ readonly sdk: Sdk; readonly client: OpenAI }> | undefined;
   const connect = () => {
@@ -102,21 +181,75 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
     return connecting;
   };
 
+  // Shared by every call: connection failures in a row, and the verdict once they are too many.
+  let connectionFailures = 0;
+  let unreachable: EndpointUnreachableError | undefined;
+  /** Calls waiting to retry: woken when the endpoint is declared unreachable. */
+  const waiting = new Set<AbortController>();
+  const giveUp = (error: EndpointUnreachableError) => {
+    unreachable ??= error;
+    for (const waiter of waiting) waiter.abort(unreachable);
+    waiting.clear();
+    return unreachable;
+  };
+  const pause = async (ms: number, signal: AbortSignal | undefined) => {
+    const waiter = new AbortController();
+    const onAbort = () => waiter.abort(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    waiting.add(waiter);
+    try {
+      await abortableSleep(ms, waiter.signal);
+    } finally {
+      waiting.delete(waiter);
+      signal?.removeEventListener("abort", onAbort);
+    }
+  };
+
+  /**
+   * One request, with its own deadline over the whole answer: the client's timeout stops at the
+   * headers, so a body that never ends would hang without it. The caller's signal aborts it too.
+   */
   const attempt = async (
     client: OpenAI,
+    sdk: Sdk,
     input: string[],
     signal: AbortSignal | undefined,
   ): Promise<number[][]> => {
-    const response = await client.embeddings.create(
-      {
-        model: options.model,
-        input,
-        encoding_format: encodingFormat,
-        ...(options.sendDimensions ? { dimensions: options.dimensions } : {}),
-      },
-      { timeout: timeoutMs, maxRetries: 0, ...(signal ? { signal } : {}) },
-    );
-    return decodeEmbeddings(response.data as readonly unknown[], input.length);
+    const deadline = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      deadline.abort();
+    }, timeoutMs);
+    const onAbort = () => deadline.abort(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+    try {
+      const response = await client.embeddings
+        .create(
+          {
+            model: options.model,
+            input,
+            encoding_format: encodingFormat,
+            ...(options.sendDimensions ? { dimensions: options.dimensions } : {}),
+          },
+          { timeout: timeoutMs, maxRetries: 0, signal: deadline.signal },
+        )
+        .asResponse();
+      connectionFailures = 0;
+      const limit = answerLimit(input.length, options.dimensions);
+      const text = await readBody(response, limit, endpoint);
+      return decodeAnswer(response, text, input.length, endpoint);
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      if (timedOut || error instanceof sdk.APIConnectionTimeoutError) {
+        throw new EmbeddingTimeoutError(endpoint, timeoutMs, { cause: error });
+      }
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    }
   };
 
   return {
@@ -124,27 +257,50 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
     dimensions: options.dimensions,
     async embed(texts, signal) {
       signal?.throwIfAborted();
+      if (unreachable) throw unreachable;
       if (texts.length === 0) return [];
       const input = texts.map((text) => text + suffix);
       const { sdk, client } = await connect();
       for (let tries = 1; ; tries++) {
+        let vectors: number[][];
         try {
-          const vectors = await attempt(client, input, signal);
-          assertVectors(
-            vectors,
-            texts.length,
-            options.dimensions,
-            `embedding model ${options.model}`,
-          );
-          return vectors;
+          vectors = await attempt(client, sdk, input, signal);
         } catch (error) {
           if (signal?.aborted) throw signal.reason;
+          if (unreachable) throw unreachable;
+          const reason = unreachableReason(sdk, error);
+          if (reason !== undefined) {
+            connectionFailures += 1;
+            if (connectionFailures >= unreachableAfter) {
+              throw giveUp(
+                new EndpointUnreachableError(endpoint, reason, connectionFailures, {
+                  cause: error,
+                }),
+              );
+            }
+          } else {
+            // Something answered (even with an error or too slowly): the endpoint is reachable.
+            connectionFailures = 0;
+          }
           if (!isRetryable(sdk, error) || tries > maxRetries) {
-            throw finalError(sdk, error, tries, baseURL);
+            throw finalError(sdk, error, tries, endpoint);
           }
           const wait = Math.min(retryDelay(sdk, error, tries, baseDelay), maxDelay);
-          await abortableSleep(wait, signal);
+          try {
+            await pause(wait, signal);
+          } catch (woken) {
+            if (signal?.aborted) throw signal.reason;
+            throw woken;
+          }
+          continue;
         }
+        assertVectors(
+          vectors,
+          texts.length,
+          options.dimensions,
+          `embedding model ${options.model}`,
+        );
+        return vectors;
       }
     },
   };
@@ -156,6 +312,101 @@ function checkInteger(name: string, value: number, min: number): void {
       `OpenAI embedder option ${name} must be an integer >= ${min}, got ${value}`,
     );
   }
+}
+
+/**
+ * Reads a 2xx answer's body: it must be JSON with a `data` list. Anything else (an HTML page
+ * from a proxy, an empty or cut-off body) is an {@link EmbedderResponseError} naming the
+ * status, the content type and an escaped excerpt of the body.
+ */
+export function decodeAnswer(
+  response: { readonly status: number; readonly headers: { get(name: string): string | null } },
+  body: string,
+  expected: number,
+  endpoint: string,
+): number[][] {
+  const contentType = response.headers.get("content-type");
+  const bad = (what: string) =>
+    new EmbedderResponseError(
+      `embedding endpoint ${endpoint} answered HTTP ${response.status} with ` +
+        `${contentType ? `content type ${contentType}` : "no content type"} and ${what}`,
+    );
+  if (body.trim() === "") throw bad(`an empty body${body === "" ? "" : " (only white space)"}`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    throw bad(`a body that is not valid JSON: ${excerpt(body)}`);
+  }
+  const data = (parsed as { data?: unknown } | null)?.data;
+  if (!Array.isArray(data)) throw bad(`no "data" list in its body: ${excerpt(body)}`);
+  return decodeEmbeddings(data, expected);
+}
+
+/**
+ * Most bytes an answer for `count` vectors may take: 64 per number (a float in JSON, with room
+ * for pretty-printing) plus 1 MiB for the rest. A body past it is not an embeddings answer.
+ */
+function answerLimit(count: number, dimensions: number): number {
+  return 1024 * 1024 + count * dimensions * 64;
+}
+
+/** The body as UTF-8 text, failing as soon as it grows past `limit` bytes. */
+async function readBody(response: Response, limit: number, endpoint: string): Promise<string> {
+  const tooLarge = () =>
+    new EmbedderResponseError(
+      `embedding endpoint ${endpoint} answered HTTP ${response.status} with a body larger than ${limit} bytes, more than any answer to this request`,
+    );
+  const declared = Number(response.headers.get("content-length") ?? Number.NaN);
+  if (declared > limit) {
+    await response.body?.cancel().catch(() => undefined);
+    throw tooLarge();
+  }
+  if (response.body === null) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  // TextDecoder, like Response.text(), drops a byte-order mark and replaces invalid bytes.
+  return new TextDecoder().decode(Buffer.concat(chunks));
+}
+
+/**
+ * The start of a body, quoted, with control and invisible characters escaped as `\uXXXX`: a
+ * body is whatever a server sent, and it goes to a terminal.
+ */
+function excerpt(body: string, max = 200): string {
+  let out = "";
+  let count = 0;
+  for (const char of body) {
+    if (count++ === max) break;
+    const code = char.codePointAt(0) ?? 0;
+    out += isInvisible(code) ? `\\u${code.toString(16).padStart(4, "0")}` : char;
+  }
+  const more = count > max ? ` … (${body.length} characters)` : "";
+  return `"${out}"${more}`;
+}
+
+/** C0 and C1 controls, DEL, line and paragraph separators, bidi overrides and isolates, lone surrogates. */
+function isInvisible(code: number): boolean {
+  return (
+    code < 0x20 ||
+    (code >= 0x7f && code <= 0x9f) ||
+    code === 0x2028 ||
+    code === 0x2029 ||
+    (code >= 0x202a && code <= 0x202e) ||
+    (code >= 0x2066 && code <= 0x2069) ||
+    (code >= 0xd800 && code <= 0xdfff)
+  );
 }
 
 /** Reads `data` of an embeddings answer in index order; each vector may be floats or base64. */
@@ -197,6 +448,7 @@ function decodeVector(embedding: unknown): number[] {
 }
 
 function isRetryable(sdk: Sdk, error: unknown): boolean {
+  if (error instanceof EmbeddingTimeoutError) return true;
   if (error instanceof sdk.APIUserAbortError) return false;
   // Covers resets, refused connections and timeouts (APIConnectionTimeoutError is a subclass).
   if (error instanceof sdk.APIConnectionError) return true;
@@ -222,15 +474,66 @@ function retryDelay(sdk: Sdk, error: unknown, tries: number, baseDelay: number):
   return baseDelay * 2 ** (tries - 1) * (0.75 + Math.random() * 0.25);
 }
 
-function finalError(sdk: Sdk, error: unknown, tries: number, baseURL: string): Error {
+/** The code of a failure to connect at all (see {@link UNREACHABLE_CAUSES}), found in its causes. */
+function unreachableReason(sdk: Sdk, error: unknown): string | undefined {
+  if (
+    !(error instanceof sdk.APIConnectionError) ||
+    error instanceof sdk.APIConnectionTimeoutError
+  ) {
+    return undefined;
+  }
+  return (
+    systemCode(error, (code) => code in UNREACHABLE_CAUSES) ??
+    // fetch refuses some ports outright (e.g. 9, 25, 6000), with a message and no code.
+    (causes(error).some((e) => (e as { message?: unknown }).message === "bad port")
+      ? "BAD_PORT"
+      : undefined)
+  );
+}
+
+/** The first system error code in an error's causes that fits. */
+function systemCode(error: unknown, fits: (code: string) => boolean): string | undefined {
+  for (const current of causes(error)) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === "string" && fits(code)) return code;
+  }
+  return undefined;
+}
+
+/** An error, its causes and an AggregateError's errors, breadth first, at most 20. */
+function causes(error: unknown): object[] {
+  const found: object[] = [];
+  const queue: unknown[] = [error];
+  while (queue.length > 0 && found.length < 20) {
+    const current = queue.shift();
+    if (current === null || typeof current !== "object" || found.includes(current)) continue;
+    found.push(current);
+    const { cause, errors } = current as { cause?: unknown; errors?: unknown };
+    queue.push(cause);
+    if (Array.isArray(errors)) queue.push(...errors);
+  }
+  return found;
+}
+
+function finalError(sdk: Sdk, error: unknown, tries: number, endpoint: string): Error {
   if (error instanceof EmbedderResponseError) return error;
   const status = error instanceof sdk.APIError ? error.status : undefined;
-  const reason = error instanceof Error ? error.message : String(error);
+  let reason = error instanceof Error ? error.message : String(error);
+  // The client says only "Connection error."; the system code says what went wrong.
+  const code =
+    error instanceof sdk.APIConnectionError
+      ? systemCode(error, (c) => /^E[A-Z_]+$/.test(c))
+      : undefined;
+  if (code !== undefined) reason += ` (${UNREACHABLE_CAUSES[code] ?? code}, ${code})`;
   const retried = tries > 1 ? ` after ${tries} attempts` : "";
   return new EmbeddingRequestError(
-    `embedding request to ${baseURL} failed${retried}: ${reason}`,
+    `embedding request to ${endpoint} failed${retried}: ${reason}`,
     typeof status === "number" ? status : undefined,
     tries,
-    { cause: error },
+    {
+      cause: error,
+      ...(error instanceof EmbeddingTimeoutError ? { code: error.code } : {}),
+      retryable: isRetryable(sdk, error),
+    },
   );
 }

@@ -1,3 +1,4 @@
+import { sep } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ChunkPathError, chunkId, normalizeRelativePath, sha256Hex } from "./chunk-id.ts";
 
@@ -20,8 +21,18 @@ describe("chunkId", () => {
   it("treats equivalent spellings of a path as one path", () => {
     const id = chunkId({ path: "dir/caf\u00e9.md", ordinal: 0, text: "t" });
     expect(chunkId({ path: "./dir//cafe\u0301.md", ordinal: 0, text: "t" })).toBe(id);
-    expect(chunkId({ path: "dir\\caf\u00e9.md", ordinal: 0, text: "t" })).toBe(id);
     expect(chunkId({ path: "dir/caf\u00e9.md", ordinal: 0, contentHash: sha256Hex("t") })).toBe(id);
+  });
+
+  it("keeps a backslash as a name character on POSIX, where it is not a separator", () => {
+    const slash = chunkId({ path: "back/slash.md", ordinal: 0, text: "t" });
+    const backslash = chunkId({ path: "back\\slash.md", ordinal: 0, text: "t" });
+    if (sep === "/") {
+      expect(backslash).not.toBe(slash);
+      expect(normalizeRelativePath("back\\slash.md")).toBe("back\\slash.md");
+    } else {
+      expect(backslash).toBe(slash);
+    }
   });
 
   it("gives unique ids over many chunks", () => {

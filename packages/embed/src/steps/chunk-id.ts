@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { sep } from "node:path";
 
 /** Thrown for a path that cannot identify a file inside the corpus root. */
 export class ChunkPathError extends Error {
@@ -20,9 +21,11 @@ export function sha256Hex(text: string): string {
  * Normalizes a relative file path to the identity form used in ids and stores: POSIX
  * separators, Unicode NFC, no `./` segments or duplicate slashes. Absolute paths, empty paths and
  * paths leaving the root (`..`) are rejected, because they would not be stable across machines.
+ * A backslash is a separator only where it is the platform's (Windows): on POSIX it is a name
+ * character, and `back\\slash.md` is not `back/slash.md`.
  */
 export function normalizeRelativePath(path: string): string {
-  const posix = path.replace(/\\/g, "/").normalize("NFC");
+  const posix = (sep === "\\" ? path.replace(/\\/g, "/") : path).normalize("NFC");
   if (posix.startsWith("/") || /^[A-Za-z]:\//.test(posix)) {
     throw new ChunkPathError(path, "must be relative to the corpus root");
   }
@@ -34,6 +37,11 @@ export function normalizeRelativePath(path: string): string {
 
 /** What identifies a chunk. */
 export interface ChunkIdInput {
+  /**
+   * The collection (root) the file belongs to, when a store holds several: the same file and text
+   * in two collections then get two ids. Omitted, the id depends on path, ordinal and text only.
+   */
+  readonly collection?: string;
   /** Relative path of the file; normalized before hashing. */
   readonly path: string;
   /** 0-based position of the chunk in its file. */
@@ -45,7 +53,7 @@ export interface ChunkIdInput {
 
 /**
  * A deterministic chunk id: 32 hex characters of sha256 over the normalized path, the ordinal
- * and the content hash. Unchanged content at the same place keeps its id across runs, so
+ * and the content hash (and the collection, when given). Unchanged content at the same place keeps its id across runs, so
  * upserts are idempotent; the same text elsewhere (another file or position) gets another id.
  */
 export function chunkId(input: ChunkIdInput): string {
@@ -60,8 +68,9 @@ export function chunkId(input: ChunkIdInput): string {
   // NUL cannot occur in a path, so the fields cannot run into each other ambiguously. The first
   // 16 bytes of the digest as hex are the first 32 hex characters of `sha256Hex`, as a string of
   // their own: a slice of the 64-character hex would keep all of it alive for as long as the id.
+  const scope = input.collection === undefined ? "" : `${input.collection}\u0000\u0000`;
   return createHash("sha256")
-    .update(`${path}\u0000${input.ordinal}\u0000${contentHash}`, "utf8")
+    .update(`${scope}${path}\u0000${input.ordinal}\u0000${contentHash}`, "utf8")
     .digest()
     .toString("hex", 0, 16);
 }

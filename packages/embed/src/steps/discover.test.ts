@@ -1,6 +1,9 @@
-import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   DiscoverError,
@@ -81,18 +84,167 @@ describe("discoverFiles", () => {
     expect(files.map((f) => f.relativePath)).toEqual(["a/real.md", "z/deep/f.md"]);
   });
 
-  it("follows a link to a folder outside the root", async () => {
+  it("follows a link to a folder outside the root only when told to", async () => {
     const outside = await mkdtemp(join(tmpdir(), "sluice-outside-"));
     try {
       await writeFile(join(outside, "ext.md"), "x");
       await symlink(outside, join(root, "linked"));
-      expect((await discoverFiles({ root })).map((f) => f.relativePath)).toEqual(["linked/ext.md"]);
+      await touch("inside.md");
+      const followed = await discoverFiles({ root, symlinks: "follow" });
+      expect(followed.map((f) => f.relativePath)).toEqual(["inside.md", "linked/ext.md"]);
+      // By default the folder is not crawled, and the link is reported.
+      for (const files of [await discoverFiles({ root }), await collect({ root })]) {
+        expect(files).toEqual([
+          { absolutePath: join(root, "inside.md"), relativePath: "inside.md" },
+          {
+            absolutePath: join(root, "linked"),
+            relativePath: "linked",
+            problem: {
+              kind: "skipped",
+              code: "OUTSIDE_ROOT",
+              message: expect.stringContaining(outside),
+            },
+          },
+        ]);
+      }
       const notFollowed = await discoverFiles({ root, followSymbolicLinks: false });
-      expect(notFollowed).toEqual([]);
+      expect(notFollowed.map((f) => f.relativePath)).toEqual(["inside.md"]);
     } finally {
       await rm(outside, { recursive: true, force: true });
     }
   });
+
+  it("reports links to files outside the root instead of listing them as inside files", async () => {
+    const outside = await mkdtemp(join(tmpdir(), "sluice-outside-"));
+    try {
+      await writeFile(join(outside, "secret.md"), "secret");
+      await touch("a/real.md");
+      await symlink(join(outside, "secret.md"), join(root, "passwd.md"));
+      await symlink("/etc/passwd", join(root, "a", "etc.md"));
+      // A link inside the root still counts once, under the real path.
+      await symlink("real.md", join(root, "a", "same.md"));
+      const expected = [
+        {
+          absolutePath: join(root, "a", "etc.md"),
+          relativePath: "a/etc.md",
+          problem: {
+            kind: "skipped",
+            code: "OUTSIDE_ROOT",
+            message: expect.stringContaining("/etc/passwd"),
+          },
+        },
+        { absolutePath: join(root, "a", "real.md"), relativePath: "a/real.md" },
+        {
+          absolutePath: join(root, "passwd.md"),
+          relativePath: "passwd.md",
+          problem: {
+            kind: "skipped",
+            code: "OUTSIDE_ROOT",
+            message: expect.stringContaining(join(outside, "secret.md")),
+          },
+        },
+      ];
+      expect(await discoverFiles({ root })).toEqual(expected);
+      expect(await collect({ root })).toEqual(expected);
+      const followed = await discoverFiles({ root, symlinks: "follow" });
+      expect(followed.map((f) => [f.relativePath, f.problem])).toEqual([
+        ["a/etc.md", undefined],
+        ["a/real.md", undefined],
+        ["passwd.md", undefined],
+      ]);
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
+  });
+
+  it("never walks a link to / or to a folder above the root", async () => {
+    await touch("sub/doc.md");
+    await symlink("/", join(root, "sub", "everything"));
+    await symlink("../..", join(root, "up"));
+    const files = await discoverFiles({ root });
+    expect(files.map((f) => [f.relativePath, f.problem?.code])).toEqual([
+      ["sub/doc.md", undefined],
+      ["sub/everything", "OUTSIDE_ROOT"],
+      ["up", "OUTSIDE_ROOT"],
+    ]);
+    expect(await collect({ root })).toEqual(files);
+  });
+
+  it("keeps a backslash in a name as a name character, apart from a folder of that name", async () => {
+    await touch("back\\slash.md", "one");
+    await touch("back/slash.md", "two");
+    const files = await discoverFiles({ root });
+    expect(files).toEqual([
+      { absolutePath: join(root, "back", "slash.md"), relativePath: "back/slash.md" },
+      { absolutePath: join(root, "back\\slash.md"), relativePath: "back\\slash.md" },
+    ]);
+  });
+
+  it("reports a second Unicode spelling of a name as a collision, the NFC spelling winning", async () => {
+    const nfc = "caf\u00e9.md";
+    const nfd = "cafe\u0301.md";
+    await touch(`d/${nfd}`, "decomposed");
+    await touch(`d/${nfc}`, "composed");
+    await touch(`solo/${nfd}`, "alone");
+    // In code-unit order, "e\u0301" comes before "\u00e9".
+    const expected = [
+      {
+        absolutePath: join(root, "d", nfd),
+        relativePath: `d/${nfd}`,
+        problem: {
+          kind: "skipped",
+          code: "PATH_COLLISION",
+          message: expect.stringContaining(`${JSON.stringify(`d/${nfc}`)} is embedded`),
+        },
+      },
+      { absolutePath: join(root, "d", nfc), relativePath: `d/${nfc}` },
+      // Alone, a decomposed name is simply stored under its NFC form.
+      { absolutePath: join(root, "solo", nfd), relativePath: `solo/${nfc}` },
+    ];
+    for (let run = 0; run < 3; run++) {
+      expect(await discoverFiles({ root })).toEqual(expected);
+      expect(await collect({ root })).toEqual(expected);
+    }
+  });
+
+  it("reports a folder it cannot list as a failed UNREADABLE_FOLDER entry", async () => {
+    await touch("ok/a.md");
+    await touch("locked/inner/b.md");
+    await touch("top.md");
+    await chmod(root, 0o755);
+    await chmod(join(root, "locked"), 0o000);
+    // Root may list any folder, so discovery runs in a child process as `nobody` (65534) when the
+    // tests run as root; otherwise as the same user, for whom mode 000 already locks the folder.
+    const discoverUrl = pathToFileURL(fileURLToPath(new URL("./discover.ts", import.meta.url)));
+    const script = `
+      const { discoverFiles, discoverFilesIncrementally } = await import(${JSON.stringify(discoverUrl.href)});
+      const root = ${JSON.stringify(root)};
+      const incremental = [];
+      for await (const file of discoverFilesIncrementally({ root })) incremental.push(file);
+      console.log(JSON.stringify({ all: await discoverFiles({ root }), incremental }));
+    `;
+    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ["--import", "tsx", "--input-type=module", "-e", script],
+      { cwd: fileURLToPath(new URL("../..", import.meta.url)), timeout: 60_000, ...asNobody },
+    );
+    const { all, incremental } = JSON.parse(stdout) as { all: unknown; incremental: unknown };
+    expect(all).toEqual([
+      {
+        absolutePath: join(root, "locked"),
+        relativePath: "locked",
+        problem: {
+          kind: "failed",
+          code: "UNREADABLE_FOLDER",
+          message: expect.stringMatching(/locked: EACCES/),
+        },
+      },
+      { absolutePath: join(root, "ok", "a.md"), relativePath: "ok/a.md" },
+      { absolutePath: join(root, "top.md"), relativePath: "top.md" },
+    ]);
+    expect(incremental).toEqual(all);
+  }, 60_000);
 
   it("is deterministic across calls", async () => {
     for (let i = 0; i < 30; i++) await touch(`d${i % 4}/f${(i * 7) % 30}.md`);
@@ -155,7 +307,8 @@ describe("path helpers", () => {
   it("normalizes to NFC POSIX paths", () => {
     expect(toPosixRelativePath("cafe\u0301/x.md")).toBe("caf\u00e9/x.md");
     expect(toPosixRelativePath("plain/ascii name.md")).toBe("plain/ascii name.md");
-    expect(toPosixRelativePath("back\\slash.md")).toBe("back/slash.md");
+    // On POSIX a backslash is a name character, not a separator.
+    expect(toPosixRelativePath("back\\slash.md")).toBe("back\\slash.md");
     expect(relativeFilePath("/r", "/r/a/b.md")).toBe("a/b.md");
   });
 });

@@ -1,13 +1,34 @@
+import { type Dirent, readdir as readdirCallback, realpath as realpathCallback } from "node:fs";
 import { readdir, realpath, stat } from "node:fs/promises";
 import { dirname, relative, resolve, sep } from "node:path";
-import { glob } from "tinyglobby";
+import { type FileSystemAdapter, glob } from "tinyglobby";
+
+/** Why discovery found a path it will not hand on as a file to embed. */
+export type DiscoveryProblemCode = "OUTSIDE_ROOT" | "PATH_COLLISION" | "UNREADABLE_FOLDER";
+
+/**
+ * A path discovery met but cannot offer for embedding, for the error report: `OUTSIDE_ROOT` (a
+ * link leading out of the root, skipped), `PATH_COLLISION` (a second spelling of a name that is
+ * already taken once Unicode-normalized, skipped), `UNREADABLE_FOLDER` (a folder that could not
+ * be listed, failed).
+ */
+export interface DiscoveryProblem {
+  readonly kind: "skipped" | "failed";
+  readonly code: DiscoveryProblemCode;
+  readonly message: string;
+}
 
 /** A file found by {@link discoverFiles}. */
 export interface DiscoveredFile {
   /** Absolute path in the platform's form, for reading. */
   readonly absolutePath: string;
-  /** Path relative to the root, POSIX separators, Unicode NFC: the file's identity in stores. */
+  /**
+   * Path relative to the root, POSIX separators, Unicode NFC: the file's identity in stores. For
+   * an entry with a `problem`, the path as it is on disk (a folder's, for a folder).
+   */
   readonly relativePath: string;
+  /** Set when the entry is not to be embedded but reported. */
+  readonly problem?: DiscoveryProblem;
 }
 
 /** Options of {@link discoverFiles}. */
@@ -18,8 +39,17 @@ export interface DiscoverOptions {
   readonly pattern?: string | readonly string[];
   /** Glob patterns to leave out; default node_modules and .git folders. */
   readonly ignore?: readonly string[];
-  /** Follow symbolic links to folders and files; default true (loops are detected). */
+  /**
+   * Follow symbolic links to folders and files; default true (loops are detected). False leaves
+   * every link out, silently.
+   */
   readonly followSymbolicLinks?: boolean;
+  /**
+   * Which links are followed: `"inside-root"` (default) only those whose target is inside the
+   * root; a link leading out is reported (`OUTSIDE_ROOT`) and a folder it leads to never walked.
+   * `"follow"` follows every link wherever it leads.
+   */
+  readonly symlinks?: "inside-root" | "follow";
   /** Include names starting with a dot; default false. */
   readonly dot?: boolean;
   /** Stops the crawl. */
@@ -44,13 +74,22 @@ export class DiscoverError extends Error {
   }
 }
 
-/** Printable ASCII without a backslash: already in POSIX, NFC form on a POSIX system. */
-const PLAIN_ASCII = /^[\x20-\x5b\x5d-\x7e]*$/;
+/** Printable ASCII: already in POSIX, NFC form on a POSIX system. */
+const PLAIN_ASCII = /^[\x20-\x7e]*$/;
 
-/** Turns a platform relative path into the POSIX, NFC form used as a file's identity. */
+/** A platform relative path with POSIX separators, its characters as they are. */
+function posixSpelling(path: string): string {
+  return sep === "/" ? path : path.split(sep).join("/");
+}
+
+/**
+ * Turns a platform relative path into the POSIX, NFC form used as a file's identity. Only the
+ * platform's separator is one: on POSIX a backslash is an ordinary name character, so
+ * `back\\slash.md` and `back/slash.md` stay two files.
+ */
 export function toPosixRelativePath(path: string): string {
   if (sep === "/" && PLAIN_ASCII.test(path)) return path;
-  return path.split(sep).join("/").replace(/\\/g, "/").normalize("NFC");
+  return posixSpelling(path).normalize("NFC");
 }
 
 /** Orders strings by UTF-16 code units: unlike localeCompare, the same on every machine. */
@@ -65,15 +104,30 @@ export const DEFAULT_IGNORE: readonly string[] = ["**/node_modules/**", "**/.git
  * Lists the files under `root` matching the pattern(s), minus ignored ones, sorted by relative
  * POSIX path. When symbolic links are followed, a file reachable through several paths (a link
  * back up the tree, say) is reported once, under its most direct path, and link loops end.
+ *
+ * Paths that cannot be embedded come in the same list, in order, each with a `problem`: links
+ * out of the root (unless `symlinks: "follow"`), a second spelling of a name once
+ * Unicode-normalized, and folders that could not be listed.
  */
 export async function discoverFiles(options: DiscoverOptions): Promise<DiscoveredFile[]> {
-  const { root, files, followSymbolicLinks } = await listFiles(options);
-  if (!followSymbolicLinks) return files;
-  const realRoot = await realpath(root);
+  const listing = await listFiles(options);
+  const { root, realRoot, files, problems } = listing;
+  if (!listing.followSymbolicLinks) return withProblems(files, problems);
   const reals = await new RealPaths(files).all();
   // No link anywhere: every path is its file's real location, and no two paths share a file.
-  if (realRoot === root && files.every((file, i) => reals[i] === file.absolutePath)) return files;
-  return mostDirect(files, reals, realRoot);
+  if (realRoot === root && files.every((file, i) => reals[i] === file.absolutePath)) {
+    return withProblems(files, problems);
+  }
+  return withProblems(mostDirect(files, reals, realRoot, listing.insideOnly), problems);
+}
+
+/** Files and problem entries in one list sorted by relative path. */
+function withProblems(
+  files: readonly DiscoveredFile[],
+  problems: readonly DiscoveredFile[],
+): DiscoveredFile[] {
+  if (problems.length === 0) return [...files];
+  return [...files, ...problems].sort((a, b) => compareCodeUnits(a.relativePath, b.relativePath));
 }
 
 /** Options of {@link discoverFilesIncrementally}. */
@@ -95,41 +149,67 @@ export interface IncrementalDiscoverOptions extends DiscoverOptions {
 export async function* discoverFilesIncrementally(
   options: IncrementalDiscoverOptions,
 ): AsyncGenerator<DiscoveredFile, void, undefined> {
-  const { root, files, followSymbolicLinks } = await listFiles(options);
-  options.onListed?.(files.length);
-  if (!followSymbolicLinks) {
-    yield* files;
+  const listing = await listFiles(options);
+  const { root, realRoot, files, problems } = listing;
+  options.onListed?.(files.length + problems.length);
+  if (!listing.followSymbolicLinks) {
+    yield* withProblems(files, problems);
     return;
   }
-  const realRoot = await realpath(root);
   const reals = new RealPaths(files);
+  // Problems known from the listing go out in order, before the first file after them.
+  let problem = 0;
   let certain = 0;
   if (realRoot === root) {
     for (; certain < files.length; certain++) {
       const file = files[certain] as DiscoveredFile;
       const real = reals.of(certain);
       if ((typeof real === "string" ? real : await real) !== file.absolutePath) break;
+      while (
+        problem < problems.length &&
+        compareCodeUnits((problems[problem] as DiscoveredFile).relativePath, file.relativePath) < 0
+      ) {
+        yield problems[problem++] as DiscoveredFile;
+      }
       yield file;
     }
   }
-  if (certain === files.length) return;
+  if (certain === files.length) {
+    yield* problems.slice(problem);
+    return;
+  }
   // The files already given are direct and come first: they keep their place.
   const given = new Set(files.slice(0, certain));
-  for (const file of mostDirect(files, await reals.all(), realRoot)) {
-    if (!given.has(file)) yield file;
-  }
+  const rest = mostDirect(files, await reals.all(), realRoot, listing.insideOnly).filter(
+    (file) => !given.has(file),
+  );
+  yield* withProblems(rest, problems.slice(problem));
 }
 
-/** The root checked, and the matching paths sorted by relative path (links not told apart). */
-async function listFiles(
-  options: DiscoverOptions,
-): Promise<{ root: string; files: DiscoveredFile[]; followSymbolicLinks: boolean }> {
+/** What {@link listFiles} found. */
+interface Listing {
+  readonly root: string;
+  readonly realRoot: string;
+  /** Matching paths sorted by relative path, links not told apart yet. */
+  readonly files: DiscoveredFile[];
+  /** Entries with a problem known from the listing, sorted by relative path. */
+  readonly problems: DiscoveredFile[];
+  readonly followSymbolicLinks: boolean;
+  /** Links out of the root are not followed. */
+  readonly insideOnly: boolean;
+}
+
+/** The root checked, then listed: the matching paths, and the problems met on the way. */
+async function listFiles(options: DiscoverOptions): Promise<Listing> {
   const root = resolve(options.root);
   const rootStat = await stat(root).catch(() => undefined);
   if (!rootStat) throw new DiscoverError("root-not-found", root);
   if (!rootStat.isDirectory()) throw new DiscoverError("root-not-directory", root);
+  const realRoot = await realpath(root);
 
   const followSymbolicLinks = options.followSymbolicLinks ?? true;
+  const insideOnly = followSymbolicLinks && (options.symlinks ?? "inside-root") === "inside-root";
+  const crawl = new CrawlWatch(root, realRoot, insideOnly);
   const found = await glob(options.pattern ?? "**/*.md", {
     cwd: root,
     ignore: options.ignore ?? DEFAULT_IGNORE,
@@ -139,31 +219,184 @@ async function listFiles(
     followSymbolicLinks,
     // Without this a pattern naming a folder would match everything beneath it, surprising users.
     expandDirectories: false,
+    // The crawler calls only the forms CrawlWatch implements (readdir with file types, realpath
+    // with a callback); the adapter's type asks for every overload of Node's functions.
+    fs: crawl.fs as unknown as FileSystemAdapter,
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  const files = found
-    .map((path) => ({
-      absolutePath: resolveUnder(root, path),
-      relativePath: toPosixRelativePath(path.replace(/\/$/, "")),
-    }))
-    .sort((a, b) => compareCodeUnits(a.relativePath, b.relativePath));
-  return { root, files, followSymbolicLinks };
+  const spelled = found
+    .map((path) => {
+      const spelling = posixSpelling(path.replace(/\/$/, ""));
+      return {
+        absolutePath: resolveUnder(root, path),
+        relativePath: toPosixRelativePath(spelling),
+        spelling,
+      };
+    })
+    // Spellings of one identity side by side, the one spelled as its identity (NFC) first.
+    .sort(
+      (a, b) =>
+        compareCodeUnits(a.relativePath, b.relativePath) ||
+        Number(a.spelling !== a.relativePath) - Number(b.spelling !== b.relativePath) ||
+        compareCodeUnits(a.spelling, b.spelling),
+    );
+  const files: DiscoveredFile[] = [];
+  const problems: DiscoveredFile[] = crawl.problems();
+  let winner: (typeof spelled)[number] | undefined;
+  for (const entry of spelled) {
+    if (winner?.relativePath !== entry.relativePath) {
+      winner = entry;
+      files.push({ absolutePath: entry.absolutePath, relativePath: entry.relativePath });
+      continue;
+    }
+    problems.push({
+      absolutePath: entry.absolutePath,
+      relativePath: entry.spelling,
+      problem: {
+        kind: "skipped",
+        code: "PATH_COLLISION",
+        message:
+          `${JSON.stringify(entry.spelling)} is the same name as ` +
+          `${JSON.stringify(winner.spelling)} spelled with other Unicode code points` +
+          `${entry.spelling === entry.relativePath.normalize("NFD") ? " (decomposed, NFD)" : ""}; ` +
+          "files are stored under the NFC form, which only one of them can have: " +
+          `${JSON.stringify(winner.spelling)} is embedded, this one is not`,
+      },
+    });
+  }
+  problems.sort((a, b) => compareCodeUnits(a.relativePath, b.relativePath));
+  return { root, realRoot, files, problems, followSymbolicLinks, insideOnly };
+}
+
+/** Whether a real path is the real root or below it. */
+function isInside(real: string, realRoot: string): boolean {
+  if (real === realRoot) return true;
+  return real.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep);
+}
+
+/** `path` without a trailing separator (the crawler adds one to folders), `/` kept. */
+function withoutTrailingSep(path: string): string {
+  return path.length > 1 && (path.endsWith("/") || path.endsWith(sep)) ? path.slice(0, -1) : path;
+}
+
+/**
+ * The file system as the crawler sees it: it notes every folder that cannot be listed, and,
+ * when links must stay inside the root, every link whose real path is outside. The crawler walks
+ * a linked folder by its real path, so a folder outside the root is answered as empty: it is
+ * never listed, however large (`/`), and only folders the crawl would enter (not ignored, able
+ * to hold a match) are reported.
+ */
+class CrawlWatch {
+  /** Real paths outside the root that links lead to, and those links' paths. */
+  private readonly outsideTargets = new Map<string, string[]>();
+  /** Links to folders outside the root that the crawl tried to enter, and their targets. */
+  private readonly blocked = new Map<string, string>();
+  /** Folders that could not be listed, and why. */
+  private readonly unreadable = new Map<string, string>();
+
+  constructor(
+    private readonly root: string,
+    private readonly realRoot: string,
+    private readonly insideOnly: boolean,
+  ) {}
+
+  readonly fs = {
+    readdir: (
+      path: string,
+      options: { withFileTypes: true },
+      callback: (error: NodeJS.ErrnoException | null, entries: Dirent[]) => void,
+    ): void => {
+      const folder = withoutTrailingSep(path);
+      const links = this.outsideTargets.get(folder);
+      if (links !== undefined) {
+        for (const link of links) this.blocked.set(link, folder);
+        callback(null, []);
+        return;
+      }
+      readdirCallback(path, options, (error, entries) => {
+        // A folder removed since its parent was listed simply has no files any more.
+        if (error && error.code !== "ENOENT") this.unreadable.set(folder, error.code ?? "error");
+        callback(error, entries);
+      });
+    },
+    realpath: (
+      path: string,
+      callback: (error: NodeJS.ErrnoException | null, resolved: string) => void,
+    ): void => {
+      realpathCallback(path, (error, resolved) => {
+        if (!error && this.insideOnly && !isInside(resolved, this.realRoot)) {
+          const links = this.outsideTargets.get(resolved) ?? [];
+          links.push(withoutTrailingSep(path));
+          this.outsideTargets.set(resolved, links);
+        }
+        callback(error, resolved);
+      });
+    },
+  };
+
+  /** The path of a crawled folder or link relative to the root, in identity form. */
+  private relativeOf(path: string): string {
+    const base = path === this.root || path.startsWith(this.root + sep) ? this.root : this.realRoot;
+    return toPosixRelativePath(relative(base, path)) || ".";
+  }
+
+  /** Entries for the links to folders outside the root and the folders that could not be read. */
+  problems(): DiscoveredFile[] {
+    const entries: DiscoveredFile[] = [];
+    for (const [link, target] of this.blocked) {
+      entries.push({
+        absolutePath: link,
+        relativePath: this.relativeOf(link),
+        problem: {
+          kind: "skipped",
+          code: "OUTSIDE_ROOT",
+          message: `${this.relativeOf(link)} links to a folder outside the root (${target}); not followed (--follow-symlinks follows it)`,
+        },
+      });
+    }
+    for (const [folder, code] of this.unreadable) {
+      entries.push({
+        absolutePath: folder,
+        relativePath: this.relativeOf(folder),
+        problem: {
+          kind: "failed",
+          code: "UNREADABLE_FOLDER",
+          message: `cannot list the folder ${this.relativeOf(folder)}: ${code}; its files are left out`,
+        },
+      });
+    }
+    return entries;
+  }
 }
 
 /**
  * One file per real path, sorted by relative path: several paths can reach one real file through
  * links, and the most direct one is kept (the path that is the file's real location under the
- * root, else the shortest, else the first in order).
+ * root, else the shortest, else the first in order). With `insideOnly`, a path whose real file
+ * is outside the root is not a file but an `OUTSIDE_ROOT` entry, one per such path.
  */
 function mostDirect(
   files: readonly DiscoveredFile[],
   reals: readonly string[],
   realRoot: string,
+  insideOnly: boolean,
 ): DiscoveredFile[] {
   const rootPrefix = realRoot.endsWith(sep) ? realRoot : realRoot + sep;
   const best = new Map<string, { file: DiscoveredFile; direct: boolean }>();
+  const outside: DiscoveredFile[] = [];
   files.forEach((file, i) => {
     const real = reals[i] as string;
+    if (insideOnly && !isInside(real, realRoot)) {
+      outside.push({
+        ...file,
+        problem: {
+          kind: "skipped",
+          code: "OUTSIDE_ROOT",
+          message: `${file.relativePath} links to a file outside the root (${real}); not followed (--follow-symlinks follows it)`,
+        },
+      });
+      return;
+    }
     // Real paths are normalized: below the root, the relative path is what follows it.
     const underRoot = real.startsWith(rootPrefix)
       ? real.slice(rootPrefix.length)
@@ -175,9 +408,9 @@ function mostDirect(
       best.set(real, { file, direct });
     }
   });
-  return [...best.values()]
-    .map((entry) => entry.file)
-    .sort((a, b) => compareCodeUnits(a.relativePath, b.relativePath));
+  return [...[...best.values()].map((entry) => entry.file), ...outside].sort((a, b) =>
+    compareCodeUnits(a.relativePath, b.relativePath),
+  );
 }
 
 /**

@@ -1,5 +1,23 @@
 import { describe, expect, it } from "vitest";
-import { normalizeTags, parseFrontmatter } from "./frontmatter.ts";
+import {
+  FrontmatterTooLargeError,
+  MAX_STORED_METADATA_BYTES,
+  normalizeTags,
+  parseFrontmatter,
+} from "./frontmatter.ts";
+
+/** The "billion laughs" YAML bomb: nine levels of nine aliases, about 600 bytes. */
+function laughs(): string {
+  const lines = ["---", 'a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+  for (let i = 1; i < 9; i++) {
+    lines.push(`a${i}: &a${i} [${Array.from({ length: 9 }, () => `*a${i - 1}`).join(",")}]`);
+  }
+  return `${lines.join("\n")}\n---\n# Laughs\n\nBody.\n`;
+}
+
+function jsonBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value));
+}
 
 describe("parseFrontmatter", () => {
   it("splits fields, tags and body and counts the frontmatter lines", () => {
@@ -82,6 +100,101 @@ describe("parseFrontmatter", () => {
   it("can be switched off", () => {
     const text = "---\ntitle: x\n---\nbody";
     expect(parseFrontmatter(text, { enabled: false }).body).toBe(text);
+  });
+
+  it("refuses a billion-laughs alias bomb fast, with a typed error", () => {
+    const text = laughs();
+    expect(text.length).toBeLessThan(700);
+    const started = Date.now();
+    const error = (() => {
+      try {
+        parseFrontmatter(text);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toBeInstanceOf(FrontmatterTooLargeError);
+    expect(error).toMatchObject({ code: "FRONTMATTER_TOO_LARGE" });
+    expect((error as Error).message).toMatch(/alias/i);
+    // Bounded rather than exponential: far inside the 20 s a hang would take.
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+
+  it("refuses aliases under the alias limit that still expand past the size cap", () => {
+    // One 20 KB string referenced 90 times: few aliases, 1.8 MB once expanded.
+    expect(() => parseFrontmatter(`---\nbig: "${"x".repeat(300_000)}"\n---\n`)).toThrow(
+      /300007 bytes, over the limit of 262144/,
+    );
+    const text = `---\nbig: &big "${"x".repeat(20_000)}"\nmany: [${Array(90).fill("*big").join(", ")}]\n---\nbody`;
+    expect(() => parseFrontmatter(text)).toThrow(FrontmatterTooLargeError);
+    // The same under a smaller cap, and a modest use of aliases is fine.
+    expect(() => parseFrontmatter("---\na: &a 1\nb: *a\n---\n", { maxBytes: 5 })).toThrow(
+      /over the limit of 5 bytes/,
+    );
+    expect(parseFrontmatter("---\na: &a [1, 2]\nb: *a\n---\nx").metadata).toEqual({
+      a: [1, 2],
+      b: [1, 2],
+    });
+  });
+
+  it("reports duplicate keys as malformed YAML, quickly even with many keys", () => {
+    const duplicate = parseFrontmatter("---\ntitle: a\nother: b\ntitle: c\n---\nbody");
+    expect(duplicate.warnings).toEqual([
+      { kind: "malformed-frontmatter", message: expect.stringMatching(/"title"/), line: 4 },
+    ]);
+    expect(duplicate.body).toBe("body");
+    const keys = Array.from({ length: 15_000 }, (_, i) => `k${i}: ${i}`).join("\n");
+    const started = Date.now();
+    const many = parseFrontmatter(`---\n${keys}\n---\nbody`);
+    expect(many.metadata.metadataTruncated).toBeDefined();
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+
+  it("refuses a frontmatter that contains itself or nests past any real use", () => {
+    for (const yaml of ["a: &a [*a]", "a: &a {b: *a}"]) {
+      expect(() => parseFrontmatter(`---\n${yaml}\n---\nbody`)).toThrow(/contains itself/);
+    }
+    const deep = `a: ${"[".repeat(300)}${"]".repeat(300)}`;
+    expect(() => parseFrontmatter(`---\n${deep}\n---\n`)).toThrow(FrontmatterTooLargeError);
+  });
+
+  it("keeps merge keys and timestamps as gray-matter did", () => {
+    const result = parseFrontmatter(
+      "---\nbase: &base {x: 1}\nderived:\n  <<: *base\n  y: 2\nwhen: 2024-03-04T05:06:07Z\n---\n",
+    );
+    expect(result.metadata).toEqual({
+      base: { x: 1 },
+      derived: { x: 1, y: 2 },
+      when: "2024-03-04T05:06:07.000Z",
+    });
+  });
+
+  it("caps the metadata stored with every chunk, dropping the largest fields and naming them", () => {
+    const text = [
+      "---",
+      "title: Kept",
+      `description: "${"d".repeat(200_000)}"`,
+      `notes: [${Array.from({ length: 2_000 }, (_, i) => `"note ${i}"`).join(", ")}]`,
+      "tags: [a, b]",
+      "---",
+      "body",
+    ].join("\n");
+    const result = parseFrontmatter(text);
+    expect(result.metadata).toEqual({
+      title: "Kept",
+      metadataTruncated: ["description", "notes"],
+    });
+    expect(result.tags).toEqual(["a", "b"]);
+    expect(jsonBytes({ ...result.metadata, tags: result.tags })).toBeLessThanOrEqual(
+      MAX_STORED_METADATA_BYTES,
+    );
+    expect(result.warnings.map((w) => w.kind)).toEqual(["metadata-truncated"]);
+    // Huge tags lists go the same way.
+    const manyTags = parseFrontmatter(
+      `---\ntitle: t\ntags: [${Array.from({ length: 5_000 }, (_, i) => `tag${i}`).join(", ")}]\n---\n`,
+    );
+    expect(manyTags.tags).toEqual([]);
+    expect(manyTags.metadata).toEqual({ title: "t", metadataTruncated: ["tags"] });
   });
 
   it("handles an empty block", () => {

@@ -10,6 +10,7 @@ const file = {
 describe("prepareChunks", () => {
   it("runs frontmatter, cleaning, splitting and ids with real lines", () => {
     const prepared = prepareChunks(file, {
+      collection: "/notes",
       removeSections: ["Changelog"],
       split: { maxChunkSize: 200 },
     });
@@ -17,7 +18,13 @@ describe("prepareChunks", () => {
     expect(prepared.warnings).toEqual([]);
     expect(prepared.chunks).toEqual([
       {
-        id: chunkId({ path: "notes/a.md", ordinal: 0, text: "Top\n\nAlpha text." }),
+        id: chunkId({
+          collection: "/notes",
+          path: "notes/a.md",
+          ordinal: 0,
+          text: "Top\n\nAlpha text.",
+        }),
+        collection: "/notes",
         path: "notes/a.md",
         ordinal: 0,
         text: "Top\n\nAlpha text.",
@@ -29,7 +36,11 @@ describe("prepareChunks", () => {
   });
 
   it("can leave frontmatter in the text", () => {
-    const prepared = prepareChunks(file, { frontmatter: false, split: { maxChunkSize: 500 } });
+    const prepared = prepareChunks(file, {
+      collection: "/notes",
+      frontmatter: false,
+      split: { maxChunkSize: 500 },
+    });
     // Unparsed, the block reads as a rule (line 1, dropped) and a setext heading (lines 2-4).
     expect(prepared.chunks[0]?.startLine).toBe(2);
     expect(prepared.chunks[0]?.text).toContain("title: Notes");

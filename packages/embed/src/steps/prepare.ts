@@ -1,6 +1,6 @@
-import type { JsonObject } from "../json-value.ts";
 import type { ChunkRecord } from "../stores/vector-store.ts";
 import { chunkId, normalizeRelativePath } from "./chunk-id.ts";
+import { chunkMetadata } from "./chunk-metadata.ts";
 import { cleanMarkdown } from "./clean.ts";
 import { type FrontmatterWarning, parseFrontmatter } from "./frontmatter.ts";
 import { type SplitOptions, splitBlocks } from "./split.ts";
@@ -10,6 +10,8 @@ export type ChunkDraft = Omit<ChunkRecord, "vector">;
 
 /** Options of {@link prepareChunks}: the frontmatter, clean and split settings of the config. */
 export interface PrepareOptions {
+  /** The collection the chunks belong to (see `ChunkRecord.collection`); part of their ids. */
+  readonly collection: string;
   /** Parse YAML frontmatter; default true. */
   readonly frontmatter?: boolean;
   /** Headings whose sections are dropped. */
@@ -26,8 +28,9 @@ export interface PreparedFile {
 
 /**
  * The per-file text stages in one call: frontmatter, cleaning, splitting and ids. Each chunk's
- * metadata holds the frontmatter fields, `tags` and the `headings` it starts under; its lines
- * are real file lines.
+ * metadata holds the frontmatter fields, `tags` and the `headings` it starts under (capped as
+ * `chunkMetadata` caps them); its lines are real file lines. Throws `FrontmatterTooLargeError`
+ * for a frontmatter past the limits of `parseFrontmatter`.
  */
 export function prepareChunks(
   file: { readonly relativePath: string; readonly text: string },
@@ -39,21 +42,18 @@ export function prepareChunks(
     lineOffset: fm.lineOffset,
     removeSections: options.removeSections ?? [],
   });
-  const chunks = splitBlocks(blocks, options.split).map((chunk): ChunkDraft => {
-    const metadata: JsonObject = {
-      ...fm.metadata,
-      tags: [...fm.tags],
-      headings: [...chunk.headings],
-    };
-    return {
-      id: chunkId({ path, ordinal: chunk.index, text: chunk.text }),
+  const { collection } = options;
+  const chunks = splitBlocks(blocks, options.split).map(
+    (chunk): ChunkDraft => ({
+      id: chunkId({ collection, path, ordinal: chunk.index, text: chunk.text }),
+      collection,
       path,
       ordinal: chunk.index,
       text: chunk.text,
       startLine: chunk.startLine,
       endLine: chunk.endLine,
-      metadata,
-    };
-  });
+      metadata: chunkMetadata(fm.metadata, fm.tags, chunk.headings),
+    }),
+  );
   return { path, chunks, warnings: fm.warnings };
 }

@@ -1,33 +1,65 @@
-import type { EmbedConfig, StoreKind } from "../config.ts";
-import type { StoreIdentity, VectorStore } from "./vector-store.ts";
+import type { StoreKind } from "../config.ts";
+import type { StoreAccess, StoreIdentity, VectorStore } from "./vector-store.ts";
 
 /** Where a store is: the `store` section of a parsed config. */
 export interface StoreLocation {
   readonly kind: StoreKind;
-  /** A folder (PGlite), a `postgres://` URL or a `.jsonl` file path. */
+  /** An SQLite database file, a `.jsonl` file, a `postgres://` URL or a PGlite folder. */
   readonly location: string;
 }
 
 /**
- * Opens the store a config names, checked against the embedder that will write to it. Each
- * store's module (PGlite's WASM, the pg driver) loads only when that store is opened.
+ * Opens the store at a location. `write` creates it if missing, takes its writer lock and checks
+ * that the embedder matches the one it records; `read` never creates or writes anything. Each
+ * store's module (better-sqlite3 and sqlite-vec, the pg driver, PGlite's WASM) loads only when
+ * that kind of store is opened, so the default SQLite store never pays for PGlite.
  */
 export async function openVectorStore(
-  store: StoreLocation | EmbedConfig["store"],
-  identity: StoreIdentity,
+  store: StoreLocation,
+  access: StoreAccess,
 ): Promise<VectorStore> {
   switch (store.kind) {
-    case "pglite": {
-      const { openPgliteStore } = await import("./pglite.ts");
-      return openPgliteStore({ dataDir: store.location, ...identity });
-    }
-    case "postgres": {
-      const { openPostgresStore } = await import("./postgres.ts");
-      return openPostgresStore({ url: store.location, ...identity });
+    case "sqlite": {
+      const { openSqliteStore } = await import("./sqlite.ts");
+      return openSqliteStore({ path: store.location, access });
     }
     case "jsonl": {
       const { openJsonlStore } = await import("./jsonl.ts");
-      return openJsonlStore({ path: store.location, ...identity });
+      return openJsonlStore({ path: store.location, access });
+    }
+    case "postgres": {
+      const { openPostgresStore } = await import("./postgres.ts");
+      return openPostgresStore({ url: store.location, access });
+    }
+    case "pglite": {
+      const { openPgliteStore } = await import("./pglite.ts");
+      return openPgliteStore({ dataDir: store.location, access });
+    }
+  }
+}
+
+/**
+ * The identity a store records (embedder id, dimensions and settings), so that `search` and
+ * `stats` can rebuild the embedder without flags; `undefined` when there is no store at that
+ * location. Creates nothing.
+ */
+export async function readStoreIdentity(store: StoreLocation): Promise<StoreIdentity | undefined> {
+  switch (store.kind) {
+    case "sqlite": {
+      const { readSqliteIdentity } = await import("./sqlite.ts");
+      return readSqliteIdentity(store.location);
+    }
+    case "jsonl": {
+      const { readJsonlIdentity } = await import("./jsonl.ts");
+      return readJsonlIdentity(store.location);
+    }
+    case "postgres": {
+      const { readPostgresIdentity } = await import("./postgres.ts");
+      return readPostgresIdentity(store.location);
+    }
+    case "pglite": {
+      const { readPgliteIdentity } = await import("./pglite.ts");
+      return readPgliteIdentity(store.location);
     }
   }
 }

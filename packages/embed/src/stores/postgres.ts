@@ -1,17 +1,26 @@
+import { createHash } from "node:crypto";
+import { hostname } from "node:os";
 import pg from "pg";
+import { redactUrl } from "../redact.ts";
 import {
   openSqlVectorStore,
+  readSqlIdentity,
+  readWriterInfo,
   type SqlExecutor,
   type SqlStoreOptions,
   type SqlVectorStore,
+  tableNames,
+  type WriterInfo,
 } from "./sql.ts";
-import { VectorStoreError } from "./vector-store.ts";
+import { type StoreAccess, type StoreIdentity, VectorStoreError } from "./vector-store.ts";
 
 /** Options of {@link openPostgresStore}. */
 export interface PostgresStoreOptions extends SqlStoreOptions {
   /** A `postgres://user:password@host:port/database` URL. */
   readonly url: string;
-  /** Pool size; default 4. */
+  /** To write (creates the tables, takes the writer lock, checks the embedder) or to read. */
+  readonly access: StoreAccess;
+  /** Pool size; default 4 (a writer holds one more connection for its lock). */
   readonly maxConnections?: number;
 }
 
@@ -41,29 +50,32 @@ export function pgPoolExecutor(pool: pg.Pool): SqlExecutor {
   };
 }
 
-/** The URL without its password, for error messages. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return "(unparseable URL)";
-  }
+/** The URL without its secrets, for error messages (moved to `redact.ts`, kept here for importers). */
+export { redactUrl };
+
+/** How messages name a Postgres store: its URL without secrets, and its tables. */
+function describeStore(url: string, prefix: string): string {
+  return `${redactUrl(url)} (tables ${prefix}*)`;
 }
 
 /**
- * A store in a Postgres server with the pgvector extension (created if missing and allowed),
- * through the `pg` driver. Same tables and SQL as the PGlite store.
+ * The advisory-lock key of the store with table prefix `prefix`: the first 8 bytes of
+ * sha256("sluice:" + prefix) as a signed 64-bit integer. Advisory locks are per database, so
+ * the prefix is all that tells two stores of one database apart.
  */
-export async function openPostgresStore(options: PostgresStoreOptions): Promise<SqlVectorStore> {
-  if (!/^postgres(ql)?:\/\//i.test(options.url)) {
-    throw new VectorStoreError(
-      "invalid-argument",
-      `not a postgres:// URL: ${redactUrl(options.url)}`,
-    );
+export function writerLockKey(prefix: string): string {
+  return createHash("sha256").update(`sluice:${prefix}`).digest().readBigInt64BE(0).toString();
+}
+
+function checkUrl(url: string): void {
+  if (!/^postgres(ql)?:\/\//i.test(url)) {
+    throw new VectorStoreError("invalid-argument", `not a postgres:// URL: ${redactUrl(url)}`);
   }
-  const pool = new pg.Pool({ connectionString: options.url, max: options.maxConnections ?? 4 });
+}
+
+/** A pool whose first connection worked; `unavailable` (password hidden) when none can be made. */
+async function connectPool(url: string, max: number): Promise<pg.Pool> {
+  const pool = new pg.Pool({ connectionString: url, max });
   // An idle client losing its server emits on the pool; unheard, that would crash the process.
   // The next query reports the failure instead.
   pool.on("error", () => undefined);
@@ -74,13 +86,130 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     await pool.end();
     throw new VectorStoreError(
       "unavailable",
-      `cannot connect to ${redactUrl(options.url)}: ${(error as Error).message}`,
+      `cannot connect to ${redactUrl(url)}: ${(error as Error).message}`,
     );
   }
+  return pool;
+}
+
+/** A held writer lock of a Postgres store: a session advisory lock on a connection of its own. */
+export interface PostgresWriterLock {
+  /** What the store records about this writer. */
+  readonly writer: WriterInfo;
+  /** Unlocks and closes the lock's connection; idempotent. */
+  release(): Promise<void>;
+}
+
+/**
+ * Takes the writer lock of the store with table prefix `prefix`: `pg_try_advisory_lock` on
+ * {@link writerLockKey}, on a dedicated connection held until `release()` (a session lock ends
+ * with its session, so a killed writer never leaves a stale lock). When another session holds it,
+ * fails with code `locked`, naming the pid, host and start time that writer recorded in the
+ * store's meta table.
+ */
+export async function acquirePostgresWriterLock(
+  url: string,
+  prefix: string,
+): Promise<PostgresWriterLock> {
+  const client = new pg.Client({ connectionString: url });
+  client.on("error", () => undefined);
   try {
-    return await openSqlVectorStore("postgres", pgPoolExecutor(pool), options, true);
+    await client.connect();
   } catch (error) {
-    await pool.end();
+    throw new VectorStoreError(
+      "unavailable",
+      `cannot connect to ${redactUrl(url)}: ${(error as Error).message}`,
+    );
+  }
+  const key = writerLockKey(prefix);
+  try {
+    const { rows } = await client.query<{ locked: boolean }>(
+      "SELECT pg_try_advisory_lock($1::bigint) AS locked",
+      [key],
+    );
+    if (rows[0]?.locked !== true) {
+      const holder = await readWriterInfo(
+        async (sql, params = []) => (await client.query(sql, [...params])).rows,
+        prefix,
+      );
+      const who =
+        holder === undefined
+          ? "another session"
+          : `pid ${holder.pid} on host ${holder.hostname} (since ${holder.startedAt})`;
+      throw new VectorStoreError(
+        "locked",
+        `store ${describeStore(url, prefix)} is locked by ${who}: another "sluice embed" is writing to it; wait for it to finish`,
+      );
+    }
+  } catch (error) {
+    await client.end().catch(() => undefined);
     throw error;
+  }
+  let held = true;
+  return {
+    writer: { pid: process.pid, hostname: hostname(), startedAt: new Date().toISOString() },
+    async release() {
+      if (!held) return;
+      held = false;
+      await client.query("SELECT pg_advisory_unlock($1::bigint)", [key]).catch(() => undefined);
+      await client.end().catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * A store in a Postgres server with the pgvector extension (created if missing and allowed),
+ * through the `pg` driver: same tables and SQL as the PGlite store. Vector search is exact by
+ * default (`index: "none"`); `index: "hnsw"` is approximate (see `SqlStoreOptions`).
+ *
+ * A writer takes the store's session advisory lock ({@link acquirePostgresWriterLock}) and
+ * records its pid, host and start time in the meta table until `close()`; a second writer fails
+ * with code `locked`, naming them. A reader takes no lock, never creates anything (no tables:
+ * `not-found`) and rejects writes (`read-only`).
+ */
+export async function openPostgresStore(options: PostgresStoreOptions): Promise<SqlVectorStore> {
+  const { url, access } = options;
+  checkUrl(url);
+  const prefix = options.tablePrefix ?? "sluice_";
+  tableNames(prefix);
+  const location = describeStore(url, prefix);
+  const removal = `drop its tables ${prefix}meta, ${prefix}files and ${prefix}chunks`;
+  const lock = access.mode === "write" ? await acquirePostgresWriterLock(url, prefix) : undefined;
+  let pool: pg.Pool | undefined;
+  try {
+    pool = await connectPool(url, options.maxConnections ?? 4);
+    return await openSqlVectorStore("postgres", pgPoolExecutor(pool), {
+      ...options,
+      location,
+      removal,
+      ...(lock === undefined ? {} : { writer: lock.writer, onClose: () => lock.release() }),
+    });
+  } catch (error) {
+    await pool?.end().catch(() => undefined);
+    await lock?.release();
+    throw error;
+  }
+}
+
+/**
+ * The identity the store at `url` (table prefix default `sluice_`) records, or undefined when the
+ * database holds no such store. Creates nothing.
+ */
+export async function readPostgresIdentity(
+  url: string,
+  options: { readonly tablePrefix?: string } = {},
+): Promise<StoreIdentity | undefined> {
+  checkUrl(url);
+  const prefix = options.tablePrefix ?? "sluice_";
+  const pool = await connectPool(url, 1);
+  try {
+    return await readSqlIdentity(
+      pgPoolExecutor(pool).query,
+      prefix,
+      describeStore(url, prefix),
+      `drop its tables ${prefix}meta, ${prefix}files and ${prefix}chunks`,
+    );
+  } finally {
+    await pool.end();
   }
 }

@@ -1,11 +1,20 @@
 import type { StoreKind } from "../config.ts";
 import type { JsonObject } from "../json-value.ts";
 
+/**
+ * The folder a chunk came from, as the store keys it: the embedded root's real path (absolute,
+ * POSIX separators), or a name given with `--collection`. Embedding one collection never touches
+ * another's chunks.
+ */
+export type Collection = string;
+
 /** One embedded chunk as stored. */
 export interface ChunkRecord {
   /** From `chunkId`: stable for unchanged content, so writing it again replaces, never duplicates. */
   readonly id: string;
-  /** Normalized relative path of the source file. */
+  /** The collection (root) the file belongs to. */
+  readonly collection: Collection;
+  /** Normalized path of the source file, relative to its collection's root. */
   readonly path: string;
   /** 0-based position in the file. */
   readonly ordinal: number;
@@ -18,32 +27,78 @@ export interface ChunkRecord {
   readonly vector: readonly number[];
 }
 
-/** A search result: a chunk without its vector, with its cosine similarity to the query. */
+/** How a search ranks: by vector similarity, by words (BM25), or both fused. */
+export type SearchMode = "vector" | "lexical" | "hybrid";
+
+/** One ranking signal that matched a hit: its 1-based rank in that ranking and its raw score. */
+export interface SignalMatch {
+  readonly rank: number;
+  /** Cosine similarity for `vector` (higher is closer), BM25 relevance for `lexical` (higher is better). */
+  readonly score: number;
+}
+
+/** A search result: a chunk without its vector, with how it ranked. */
 export interface SearchHit {
   readonly id: string;
+  readonly collection: Collection;
   readonly path: string;
   readonly ordinal: number;
   readonly text: string;
   readonly startLine: number;
   readonly endLine: number;
   readonly metadata: JsonObject;
-  /** Cosine similarity in [-1, 1]; higher is closer. */
+  /**
+   * The ranking score, higher is better: cosine similarity in `vector` mode, BM25 in `lexical`
+   * mode, the reciprocal-rank-fusion score in `hybrid` mode.
+   */
   readonly score: number;
+  /** The signals that found this chunk; a hybrid hit found by both has both. */
+  readonly signals: { readonly vector?: SignalMatch; readonly lexical?: SignalMatch };
+}
+
+/** What to search for. */
+export interface SearchQuery {
+  /** The query's embedding; needed for `vector` and `hybrid`. */
+  readonly vector?: readonly number[];
+  /** The query's text; needed for `lexical` and `hybrid`. */
+  readonly text?: string;
+  /** How many hits at most. */
+  readonly k: number;
+  /** Default `"hybrid"`. */
+  readonly mode?: SearchMode;
+  /** Only chunks of this collection; default every collection. */
+  readonly collection?: Collection;
 }
 
 /** Counts and identity of a store. */
 export interface StoreStats {
   readonly chunks: number;
-  /** Files committed with a content hash. */
+  /** Files committed with a content hash, over every collection. */
   readonly files: number;
+  readonly collections: number;
   readonly dimensions: number;
   readonly embedderId: string;
 }
 
-/** Which embedder's vectors a store holds; checked when a store is opened. */
+/** One collection in a store, with its counts. */
+export interface CollectionInfo {
+  readonly collection: Collection;
+  readonly files: number;
+  readonly chunks: number;
+}
+
+/**
+ * Which embedder's vectors a store holds: written when the store is created, checked when a
+ * writer opens it, and read back so `search` and `stats` need no embedder flags.
+ */
 export interface StoreIdentity {
   readonly embedderId: string;
   readonly dimensions: number;
+  /**
+   * The embedder's settings (kind, model, baseUrl, modelPath, pooling, dtype, endOfTextToken),
+   * enough to build the same embedder again; never a secret such as an API key.
+   */
+  readonly embedder?: JsonObject;
 }
 
 /**
@@ -53,24 +108,46 @@ export interface StoreIdentity {
  * - `commitFile` records a file's hash once all its chunks are written, and drops that file's chunks
  *   from an earlier version that are not among the new ids; a run that dies before the commit
  *   leaves the old hash, so the next run embeds the file again;
- * - `fileHashes` tells the next run which files are unchanged (nothing to embed), changed or new;
- * - `deleteByPath` removes a file that is gone, chunks and hash.
+ * - `fileHashes` tells the next run which files of its collection are unchanged, changed or new;
+ * - `deleteFile` removes a file that is gone, chunks and hash; `deleteCollection` a whole root.
+ *
+ * Every method that takes a collection touches that collection only. A store opened read-only
+ * (`readOnly`) answers `search`, `stats`, `collections`, `fileHashes` and `listPaths`, writes
+ * nothing (not even on close), and rejects the writing methods with code `read-only`. A store
+ * opened for writing holds the store's writer lock until `close()`.
  */
 export interface VectorStore {
   readonly kind: StoreKind;
   readonly dimensions: number;
+  readonly readOnly: boolean;
+  /** The identity the store records (for a new store, the one it was created with). */
+  readonly identity: StoreIdentity;
   upsert(records: readonly ChunkRecord[]): Promise<void>;
-  commitFile(path: string, fileHash: string, chunkIds: readonly string[]): Promise<void>;
-  deleteByPath(path: string): Promise<void>;
-  /** Committed files and their hashes. */
-  fileHashes(): Promise<Map<string, string>>;
-  /** Every path with a committed hash or any chunk, sorted. */
-  listPaths(): Promise<string[]>;
-  /** The `k` chunks most similar to `vector` by cosine similarity, best first. */
-  search(vector: readonly number[], k: number): Promise<SearchHit[]>;
+  commitFile(
+    collection: Collection,
+    path: string,
+    fileHash: string,
+    chunkIds: readonly string[],
+  ): Promise<void>;
+  deleteFile(collection: Collection, path: string): Promise<void>;
+  /** Removes every chunk and file of a collection; resolves with the number of files removed. */
+  deleteCollection(collection: Collection): Promise<number>;
+  /** Committed files of a collection and their hashes. */
+  fileHashes(collection: Collection): Promise<Map<string, string>>;
+  /** Every path of a collection with a committed hash or any chunk, sorted. */
+  listPaths(collection: Collection): Promise<string[]>;
+  /** Every collection with its counts, sorted by name. */
+  collections(): Promise<CollectionInfo[]>;
+  /** The best `k` chunks for the query, best first (see {@link SearchQuery}). */
+  search(query: SearchQuery): Promise<SearchHit[]>;
   stats(): Promise<StoreStats>;
   close(): Promise<void>;
 }
+
+/** How a store is opened: to write (creating it if missing, taking the writer lock) or to read. */
+export type StoreAccess =
+  | { readonly mode: "write"; readonly identity: StoreIdentity }
+  | { readonly mode: "read" };
 
 /** Why a store refused an operation. */
 export type VectorStoreErrorCode =
@@ -80,7 +157,11 @@ export type VectorStoreErrorCode =
   | "missing-chunks"
   | "corrupt"
   | "unavailable"
-  | "closed";
+  | "closed"
+  | "locked"
+  | "read-only"
+  | "not-found"
+  | "old-schema";
 
 /** A store operation that cannot proceed; `code` says why. */
 export class VectorStoreError extends Error {
@@ -101,6 +182,8 @@ export function validateRecords(records: readonly ChunkRecord[], dimensions: num
       throw new VectorStoreError("invalid-record", `${where}: ${message}`);
     };
     if (typeof record.id !== "string" || record.id === "") fail("id must be a non-empty string");
+    if (typeof record.collection !== "string" || record.collection === "")
+      fail("collection must be a non-empty string");
     if (typeof record.path !== "string" || record.path === "")
       fail("path must be a non-empty string");
     if (!Number.isInteger(record.ordinal) || record.ordinal < 0)
@@ -116,22 +199,6 @@ export function validateRecords(records: readonly ChunkRecord[], dimensions: num
       fail(`vector has ${record.vector.length} dimensions, the store has ${dimensions}`);
     }
     if (!record.vector.every(Number.isFinite)) fail("vector has a non-finite number");
-  }
-}
-
-/** Checks a query vector and `k` for `search`. */
-export function validateQuery(vector: readonly number[], k: number, dimensions: number): void {
-  if (vector.length !== dimensions) {
-    throw new VectorStoreError(
-      "invalid-argument",
-      `query vector has ${vector.length} dimensions, the store has ${dimensions}`,
-    );
-  }
-  if (!vector.every(Number.isFinite)) {
-    throw new VectorStoreError("invalid-argument", "query vector has a non-finite number");
-  }
-  if (!Number.isInteger(k) || k < 1) {
-    throw new VectorStoreError("invalid-argument", `k must be a positive integer, got ${k}`);
   }
 }
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { EmbedderResponseError } from "../embedders/embedder.ts";
 import { hashEmbedding } from "../embedders/hash.ts";
 import { createOpenAIEmbedder } from "../embedders/openai.ts";
 import { startEmbeddingServer } from "./embedding-server.ts";
@@ -66,5 +67,31 @@ describe("startEmbeddingServerProcess", () => {
     expect(processAlive(server.pid)).toBe(false);
     // Closing twice is harmless.
     await expect(server.close()).resolves.toMatchObject({ requests: 6 });
+  }, 60_000);
+});
+
+describe("startEmbeddingServerProcess faults", () => {
+  it("answers queued faults from the child, in order, then serves again", async () => {
+    const server = await startEmbeddingServerProcess({ dimensions: 8 });
+    try {
+      const embedder = createOpenAIEmbedder({
+        baseUrl: server.url,
+        apiKey: "k",
+        model: "m",
+        dimensions: 8,
+        timeoutMs: 300,
+        maxRetries: 0,
+      });
+      await server.injectFaults(
+        { kind: "stall" },
+        { kind: "body", body: "<html>login</html>", contentType: "text/html" },
+      );
+      await expect(embedder.embed(["a"])).rejects.toMatchObject({ code: "EMBED_TIMEOUT" });
+      await expect(embedder.embed(["b"])).rejects.toThrow(EmbedderResponseError);
+      expect(await embedder.embed(["c"])).toHaveLength(1);
+      expect((await server.load()).requests).toBe(3);
+    } finally {
+      await server.close();
+    }
   }, 60_000);
 });

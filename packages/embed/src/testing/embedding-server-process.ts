@@ -6,6 +6,7 @@ import { type ChildProcess, fork } from "node:child_process";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import {
+  type EmbeddingFault,
   type EmbeddingServerLoad,
   type EmbeddingServerOptions,
   startEmbeddingServer,
@@ -25,19 +26,25 @@ export interface EmbeddingServerProcess {
   readonly pid: number;
   /** Asks the child how busy its server has been so far. */
   load(): Promise<EmbeddingServerProcessLoad>;
+  /** Queues faults in the child's server (see `EmbeddingServer.injectFaults`); resolves once queued. */
+  injectFaults(...faults: EmbeddingFault[]): Promise<void>;
   /** Closes the server, ends the child and returns the server's final load. */
   close(): Promise<EmbeddingServerProcessLoad>;
 }
 
-/** Options of {@link startEmbeddingServerProcess}: the server's, minus fault injection. */
+/** Options of {@link startEmbeddingServerProcess}: the server's, plus a start-up limit. */
 export interface EmbeddingServerProcessOptions extends EmbeddingServerOptions {
   /** Most time to wait for the child to start listening; default 30 s. */
   readonly startTimeoutMs?: number;
 }
 
-type ToChild = { readonly type: "load" } | { readonly type: "close" };
+type ToChild =
+  | { readonly type: "load" }
+  | { readonly type: "close" }
+  | { readonly type: "faults"; readonly faults: readonly EmbeddingFault[] };
 type FromChild =
   | { readonly type: "listening"; readonly url: string }
+  | { readonly type: "faults" }
   | { readonly type: "load"; readonly load: EmbeddingServerProcessLoad }
   | { readonly type: "closed"; readonly load: EmbeddingServerProcessLoad };
 
@@ -90,12 +97,12 @@ function serverProcess(child: ChildProcess, url: string): EmbeddingServerProcess
     if (child.exitCode !== null || child.signalCode !== null) resolve();
     else child.once("exit", () => resolve());
   });
-  const ask = (request: ToChild, answer: FromChild["type"]) =>
-    new Promise<EmbeddingServerProcessLoad>((resolve, reject) => {
+  const ask = <A extends FromChild["type"]>(request: ToChild, answer: A) =>
+    new Promise<Extract<FromChild, { type: A }>>((resolve, reject) => {
       const onMessage = (message: FromChild) => {
-        if (message.type !== answer || !("load" in message)) return;
+        if (message.type !== answer) return;
         child.off("message", onMessage);
-        resolve(message.load);
+        resolve(message as Extract<FromChild, { type: A }>);
       };
       child.on("message", onMessage);
       exited.then(() => {
@@ -108,10 +115,13 @@ function serverProcess(child: ChildProcess, url: string): EmbeddingServerProcess
   return {
     url,
     pid: child.pid ?? -1,
-    load: () => ask({ type: "load" }, "load"),
+    load: async () => (await ask({ type: "load" }, "load")).load,
+    injectFaults: async (...faults) => {
+      await ask({ type: "faults", faults }, "faults");
+    },
     close: () => {
       closing ??= (async () => {
-        const load = await ask({ type: "close" }, "closed");
+        const { load } = await ask({ type: "close" }, "closed");
         await exited;
         return load;
       })();
@@ -142,7 +152,10 @@ async function runChild(optionsJson: string): Promise<void> {
   };
   process.on("message", (message: ToChild) => {
     if (message.type === "load") void send({ type: "load", load: load() });
-    else if (message.type === "close") void close();
+    else if (message.type === "faults") {
+      server.injectFaults(...message.faults);
+      void send({ type: "faults" });
+    } else if (message.type === "close") void close();
   });
   process.on("disconnect", () => void close());
   await send({ type: "listening", url: server.url });

@@ -15,7 +15,29 @@ export type EmbeddingFault =
   /** The connection is destroyed without an answer (the client sees a reset). */
   | { readonly kind: "reset" }
   /** The answer is held back this long (to trip client timeouts). */
-  | { readonly kind: "delay"; readonly ms: number };
+  | { readonly kind: "delay"; readonly ms: number }
+  /**
+   * A 200 with JSON headers and the start of a body that never ends: the connection stays open
+   * until the client gives up or the server closes.
+   */
+  | { readonly kind: "stall" }
+  /** A 200 whose JSON body goes on forever, written as fast as the client reads it. */
+  | { readonly kind: "flood" }
+  /** A raw answer instead of embeddings: e.g. an HTML page or an empty body with status 200. */
+  | {
+      readonly kind: "body";
+      readonly body: string;
+      /** Default 200. */
+      readonly status?: number;
+      /** Sent as is when set; no content-type header otherwise. */
+      readonly contentType?: string;
+    }
+  /** Real embeddings, except that the vector at `index` (default 0) is spoiled. */
+  | {
+      readonly kind: "vector";
+      readonly value: "zero" | "nan" | "infinity";
+      readonly index?: number;
+    };
 
 /** Options of {@link startEmbeddingServer}. */
 export interface EmbeddingServerOptions {
@@ -62,14 +84,17 @@ export interface EmbeddingServer {
   load(): EmbeddingServerLoad;
   /** Queues faults; each answers one request, in order, before normal service resumes. */
   injectFaults(...faults: EmbeddingFault[]): void;
+  /** Drops the faults still queued (a test that failed early may leave some behind). */
+  clearFaults(): void;
   close(): Promise<void>;
 }
 
 /**
  * Starts a loopback (127.0.0.1, free port) server that answers `POST /v1/embeddings` like the
- * OpenAI API, with real vectors from the offline hash embedder, as float arrays or as base64 of
- * little-endian float32 per `encoding_format`. Queued faults let tests prove retries; tests and
- * benchmarks must `close()` it.
+ * OpenAI API, with real vectors from the offline hash embedder (a fixed unit vector for a text
+ * without words), as float arrays or as base64 of little-endian float32 per `encoding_format`.
+ * Queued faults let tests prove retries, timeouts and response checks; tests and benchmarks
+ * must `close()` it.
  */
 export async function startEmbeddingServer(
   options: EmbeddingServerOptions = {},
@@ -159,10 +184,39 @@ export async function startEmbeddingServer(
       );
     }
     if (fault?.kind === "delay") await wait(fault.ms);
+    if (fault?.kind === "stall") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.write('{"object":"list","data":[');
+      // Never ended: close() destroys the socket.
+      return;
+    }
+    if (fault?.kind === "flood") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.write('{"object":"list","data":[{"object":"embedding","index":0,"embedding":[');
+      const chunk = Buffer.from("0.125,".repeat(10_000));
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk)) {
+          // Keep writing until the socket pushes back.
+        }
+      };
+      res.on("drain", pump);
+      pump();
+      return;
+    }
+    if (fault?.kind === "body") {
+      const headers: Record<string, string | number> = {
+        "content-length": Buffer.byteLength(fault.body),
+      };
+      if (fault.contentType !== undefined) headers["content-type"] = fault.contentType;
+      res.writeHead(fault.status ?? 200, headers);
+      res.end(fault.body);
+      return;
+    }
 
     const dimensions = parsed.dimensions ?? defaultDimensions;
     const data = parsed.input.map((text, index) => {
-      const vector = hashEmbedding(text, dimensions);
+      const vector = serverVector(text, dimensions);
+      if (fault?.kind === "vector" && index === (fault.index ?? 0)) spoil(vector, fault.value);
       const embedding =
         parsed.encodingFormat === "base64"
           ? Buffer.from(new Float32Array(vector).buffer).toString("base64")
@@ -205,6 +259,9 @@ export async function startEmbeddingServer(
     injectFaults: (...more) => {
       faults.push(...more);
     },
+    clearFaults: () => {
+      faults.length = 0;
+    },
     close: async () => {
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
@@ -215,6 +272,21 @@ export async function startEmbeddingServer(
       await closed;
     },
   };
+}
+
+/**
+ * The hash embedding of a text, except that a text without any word (which hashes to the zero
+ * vector) gets a fixed unit vector: a real model never answers zeros, and embedders reject them.
+ */
+function serverVector(text: string, dimensions: number): number[] {
+  const vector = hashEmbedding(text, dimensions);
+  if (!vector.some((x) => x !== 0)) vector[0] = 1;
+  return vector;
+}
+
+function spoil(vector: number[], value: "zero" | "nan" | "infinity"): void {
+  if (value === "zero") vector.fill(0);
+  else vector[vector.length - 1] = value === "nan" ? Number.NaN : Number.POSITIVE_INFINITY;
 }
 
 function parseRequest(

@@ -3,15 +3,19 @@ import { type RunMetadata, StreamingPipeline } from "sluice";
 import type { EmbedConfig, EmbedConfigInput } from "../config.ts";
 import type { DiscoveredFile } from "../steps/discover.ts";
 import { inCpuTurn } from "./cpu-turn.ts";
+import { type ParsePool, parsePoolFor } from "./parse-pool.ts";
 import type { ProgressSnapshot } from "./progress.ts";
 import { EmbedSession, type EmbedSummary, type EmbedWorkflowOptions } from "./session.ts";
 import { batchOptions, discoverIncrementally, isChanged, splitOf, workflowSteps } from "./steps.ts";
 
-/** The streaming pipeline over discovered files: every file flows through as soon as it can. */
-export function embedPipeline(config: EmbedConfig, session: EmbedSession) {
+/**
+ * The streaming pipeline over discovered files: every file flows through as soon as it can. With
+ * a `parsePool`, markdown is parsed in its worker threads (see `cleanOf`).
+ */
+export function embedPipeline(config: EmbedConfig, session: EmbedSession, parsePool?: ParsePool) {
   // CPU-heavy steps take turns with I/O: embedding requests and file reads are not held up
   // behind several files' parsing at once.
-  const steps = workflowSteps(config, { cpuTurns: true });
+  const steps = workflowSteps(config, { cpuTurns: true, ...(parsePool ? { parsePool } : {}) });
   const perFile = { concurrency: config.concurrency };
   return (
     StreamingPipeline.start<DiscoveredFile, EmbedSession>(() => session, {
@@ -46,10 +50,11 @@ export async function embedDocumentsStreaming(
   options: EmbedWorkflowOptions = {},
 ): Promise<EmbedSummary> {
   const session = await EmbedSession.open(config, options);
+  const parsePool = parsePoolFor(session.config, options.signal);
   try {
     // Files flow into the pipeline as discovery makes them certain, in discovery's sorted order.
     const files = await discoverIncrementally(session);
-    const run = embedPipeline(session.config, session).executeFrom(
+    const run = embedPipeline(session.config, session, parsePool).executeFrom(
       files,
       options.signal ? { signal: options.signal } : {},
     );
@@ -64,8 +69,11 @@ export async function embedDocumentsStreaming(
     } finally {
       await errors;
     }
+    // An abort that ended the run as item errors is still the run's end, not a success.
+    options.signal?.throwIfAborted();
     return session.summary("streaming");
   } finally {
+    await parsePool.close();
     await session.close();
   }
 }

@@ -1,8 +1,14 @@
 import { performance } from "node:perf_hooks";
 import { createStep, Pipeline, type Step } from "sluice";
 import type { EmbedConfig, EmbedConfigInput } from "../config.ts";
+import { type ParsePool, parsePoolFor } from "./parse-pool.ts";
 import { type ProgressSnapshot, StageCounter } from "./progress.ts";
-import { EmbedSession, type EmbedSummary, type EmbedWorkflowOptions } from "./session.ts";
+import {
+  EmbedSession,
+  type EmbedSummary,
+  type EmbedWorkflowOptions,
+  NoFilesError,
+} from "./session.ts";
 import { isChanged, workflowSteps } from "./steps.ts";
 
 const KEYS = [
@@ -19,14 +25,18 @@ const KEYS = [
 
 /**
  * The batch pipeline: each stage runs over the whole array before the next starts. `counters`
- * gets live per-stage figures (a batch `Pipeline` reports its metadata only at the end).
+ * gets live per-stage figures (a batch `Pipeline` reports its metadata only at the end). With a
+ * `parsePool`, markdown is parsed in its worker threads (see `cleanOf`).
  */
 export function embedBatchPipeline(
   config: EmbedConfig,
   session: EmbedSession,
   counters: ReadonlyMap<string, StageCounter> = new Map(),
+  parsePool?: ParsePool,
 ) {
-  const steps = workflowSteps(config);
+  // A stage over every file is one long run of synchronous work unless each file takes a turn:
+  // in turns, timers (progress lines, the Ctrl-C grace period) and I/O run between files.
+  const steps = workflowSteps(config, { cpuTurns: true, ...(parsePool ? { parsePool } : {}) });
   const c = <I, O>(key: string, step: Step<I, O, {}, EmbedSession>) =>
     counted(step, counters.get(key));
   const perFile = {
@@ -67,6 +77,7 @@ export async function embedDocuments(
   options: EmbedWorkflowOptions = {},
 ): Promise<EmbedSummary> {
   const session = await EmbedSession.open(config, options);
+  const parsePool = parsePoolFor(session.config, options.signal);
   try {
     const cfg = session.config;
     const concurrency: Record<string, number> = {
@@ -78,14 +89,23 @@ export async function embedDocuments(
     };
     const counters = new Map(KEYS.map((k) => [k, new StageCounter(k, concurrency[k])]));
     options.onStart?.(() => snapshotOf(session, counters));
-    const result = await embedBatchPipeline(cfg, session, counters).execute(
+    const result = await embedBatchPipeline(cfg, session, counters, parsePool).execute(
       undefined,
       options.signal ? { signal: options.signal } : {},
     );
+    // An abort the pipeline absorbed (items failed under SKIP_FAILED) is still the run's end.
+    options.signal?.throwIfAborted();
     for (const error of result.metadata.errors ?? []) session.recordEngineError(error, error.key);
-    if (!result.success) throw result.error;
+    if (!result.success) {
+      // A run that found no file is the caller's mistake, not a step failure: its own error,
+      // however many step wrappers it came through.
+      let cause: unknown = result.error;
+      while (cause instanceof Error && !(cause instanceof NoFilesError)) cause = cause.cause;
+      throw cause instanceof NoFilesError ? cause : result.error;
+    }
     return session.summary("batch");
   } finally {
+    await parsePool.close();
     await session.close();
   }
 }

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateCorpus } from "../corpus/generate.ts";
-import { dumpJsonlStore, dumpPgliteStore, type StoreDump } from "../testing/store-dump.ts";
+import { storeContents } from "../testing/store-contents.ts";
+import { dumpJsonlStore } from "../testing/store-dump.ts";
 import { crashTestConfig, createFaultyEmbedder } from "../testing/test-embedders.ts";
 import { embedDocuments } from "./embed-documents.ts";
 import { embedDocumentsStreaming } from "./embed-documents-streaming.ts";
@@ -58,12 +59,6 @@ function runAndKill(store: string, mode: string, killAfter: number): Promise<num
   });
 }
 
-// PGlite keeps vectors as float4: compare at that precision.
-const asFloat32 = (dump: StoreDump): StoreDump => ({
-  ...dump,
-  chunks: dump.chunks.map((c) => ({ ...c, vector: c.vector.map(Math.fround) })),
-});
-
 describe("a run killed with SIGKILL resumes to exactly a clean run's store", () => {
   it("JSONL store, streaming then batch resume", async () => {
     const store = join(root, "killed.jsonl");
@@ -88,8 +83,8 @@ describe("a run killed with SIGKILL resumes to exactly a clean run's store", () 
     expect(after).toEqual(clean);
   }, 60_000);
 
-  it("PGlite store (the default)", async () => {
-    const store = join(root, "killed-pglite");
+  it("SQLite store (the default), whose killed writer left a stale lock", async () => {
+    const store = join(root, "killed.db");
     await runAndKill(store, "streaming", 8);
     const resumed = await embedDocumentsStreaming(crashTestConfig("docs", store), {
       cwd: root,
@@ -99,13 +94,11 @@ describe("a run killed with SIGKILL resumes to exactly a clean run's store", () 
     expect(resumed.unchanged).toBeLessThan(FILES);
     expect(resumed.committed).toBeGreaterThan(0);
     expect(resumed.failed).toBe(0);
-    const reference = join(root, "reference.jsonl");
+    const reference = join(root, "reference.db");
     await embedDocuments(crashTestConfig("docs", reference), {
       cwd: root,
       embedder: createFaultyEmbedder(),
     });
-    expect(asFloat32(await dumpPgliteStore(store))).toEqual(
-      asFloat32(await dumpJsonlStore(reference)),
-    );
+    expect(await storeContents(store)).toEqual(await storeContents(reference));
   }, 150_000);
 });

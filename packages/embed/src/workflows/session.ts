@@ -1,15 +1,18 @@
+import { realpath, stat } from "node:fs/promises";
 import { performance } from "node:perf_hooks";
 import {
   configFingerprint,
   type EmbedConfig,
   type EmbedConfigInput,
+  embedderSettings,
   type ParseConfigOptions,
   parseEmbedConfig,
 } from "../config.ts";
 import { createEmbedder } from "../embedders/create.ts";
 import type { Embedder } from "../embedders/embedder.ts";
+import { DiscoverError } from "../steps/discover.ts";
 import { openVectorStore } from "../stores/open.ts";
-import type { ChunkRecord, VectorStore } from "../stores/vector-store.ts";
+import type { ChunkRecord, Collection, VectorStore } from "../stores/vector-store.ts";
 import type { ProgressProbe } from "./progress.ts";
 import { type ErrorEntry, entriesOf, sortEntries } from "./report.ts";
 
@@ -26,6 +29,8 @@ export interface EmbedWorkflowOptions extends ParseConfigOptions {
 /** What a run did; both workflows return it. Times in milliseconds. */
 export interface EmbedSummary {
   readonly mode: "streaming" | "batch";
+  /** The collection the run wrote to: the root's real path, or the configured name. */
+  readonly collection: Collection;
   /** Files discovered under the root that match the pattern. */
   readonly files: number;
   /** Files whose stored version is current: nothing to do. */
@@ -73,6 +78,47 @@ export function errorReport(summary: EmbedSummary): {
   };
 }
 
+/**
+ * Thrown when a run finds no file to embed, before anything is removed from the store: an empty
+ * or mistyped folder, or a pattern that matches nothing, must never empty a collection.
+ */
+export class NoFilesError extends Error {
+  override readonly name = "NoFilesError";
+  readonly code = "no-files";
+  constructor(
+    readonly root: string,
+    readonly pattern: string,
+    readonly ignore: readonly string[],
+  ) {
+    super(
+      `no files to embed: nothing under ${root} matches the pattern ${JSON.stringify(pattern)}` +
+        (ignore.length > 0
+          ? ` (ignoring ${ignore.map((i) => JSON.stringify(i)).join(", ")})`
+          : "") +
+        "; nothing was removed from the store",
+    );
+  }
+}
+
+/**
+ * The collection a run writes to: the config's `collection`, or else the root folder's real path
+ * (absolute, POSIX separators), so that every way of naming one folder names one collection.
+ * Throws a {@link DiscoverError} when the root is missing or not a folder: before any store is
+ * opened, so that a mistyped folder creates nothing.
+ */
+export async function collectionOf(
+  config: Pick<EmbedConfig, "root" | "collection">,
+): Promise<Collection> {
+  let real: string;
+  try {
+    real = await realpath(config.root);
+  } catch {
+    throw new DiscoverError("root-not-found", config.root);
+  }
+  if (!(await stat(real)).isDirectory()) throw new DiscoverError("root-not-directory", config.root);
+  return config.collection ?? real.replace(/\\/g, "/");
+}
+
 interface OpenFile {
   readonly versionHash: string;
   readonly remaining: Set<string>;
@@ -107,6 +153,8 @@ export class EmbedSession {
 
   private constructor(
     readonly config: EmbedConfig,
+    /** The collection this run reads and writes; nothing outside it is touched. */
+    readonly collection: Collection,
     readonly embedder: Embedder,
     readonly store: VectorStore,
     private readonly ownsEmbedder: boolean,
@@ -124,12 +172,20 @@ export class EmbedSession {
   ): Promise<EmbedSession> {
     const startedAt = performance.now();
     const config = parseEmbedConfig(input, options);
+    const collection = await collectionOf(config);
     const embedder = options.embedder ?? createEmbedder(config.embedder);
     let store: VectorStore;
     try {
       store = await openVectorStore(config.store, {
-        embedderId: embedder.id,
-        dimensions: embedder.dimensions,
+        mode: "write",
+        identity: {
+          embedderId: embedder.id,
+          dimensions: embedder.dimensions,
+          // A caller's own embedder may not be one a config can rebuild: record only ours.
+          ...(options.embedder === undefined
+            ? { embedder: embedderSettings(config.embedder) }
+            : {}),
+        },
       });
     } catch (error) {
       if (options.embedder === undefined) await embedder.close?.();
@@ -137,6 +193,7 @@ export class EmbedSession {
     }
     const session = new EmbedSession(
       config,
+      collection,
       embedder,
       store,
       options.embedder === undefined,
@@ -144,8 +201,8 @@ export class EmbedSession {
       startedAt,
     );
     try {
-      session.storedHashes = await store.fileHashes();
-      session.storedPaths = new Set(await store.listPaths());
+      session.storedHashes = await store.fileHashes(collection);
+      session.storedPaths = new Set(await store.listPaths(collection));
       session.readyAt = performance.now();
     } catch (error) {
       await session.close();
@@ -195,7 +252,7 @@ export class EmbedSession {
 
   private async commit(path: string, versionHash: string, ids: readonly string[]): Promise<void> {
     try {
-      await this.store.commitFile(path, versionHash, ids);
+      await this.store.commitFile(this.collection, path, versionHash, ids);
       this.committed += 1;
     } catch (error) {
       const code = (error as { code?: unknown }).code;
@@ -214,17 +271,33 @@ export class EmbedSession {
   /** Removes a file's chunks and hash, if the store has any. */
   async removeIfStored(path: string): Promise<void> {
     if (!this.storedPaths.has(path)) return;
-    await this.store.deleteByPath(path);
+    await this.store.deleteFile(this.collection, path);
     this.storedPaths.delete(path);
     this.storedHashes.delete(path);
     this.removed += 1;
   }
 
-  /** Removes every stored file that discovery did not find (deleted, or no longer matching). */
-  async removeAllBut(found: ReadonlySet<string>): Promise<void> {
+  /**
+   * Removes every stored file of this run's collection that discovery did not find (deleted, or
+   * no longer matching), except under `unlistedFolders` (folders that could not be listed: their
+   * files are unknown, not gone). Refuses an empty `found`: a run that finds nothing removes
+   * nothing.
+   */
+  async removeAllBut(
+    found: ReadonlySet<string>,
+    unlistedFolders: readonly string[] = [],
+  ): Promise<void> {
+    if (found.size === 0) throw this.noFiles();
+    const prefixes = unlistedFolders.map((folder) => `${folder}/`);
     for (const path of [...this.storedPaths]) {
-      if (!found.has(path)) await this.removeIfStored(path);
+      if (found.has(path) || prefixes.some((prefix) => path.startsWith(prefix))) continue;
+      await this.removeIfStored(path);
     }
+  }
+
+  /** The error for a run whose discovery found nothing. */
+  noFiles(): NoFilesError {
+    return new NoFilesError(this.config.root, this.config.pattern, this.config.ignore);
   }
 
   /** Adds an item error the engine recorded (SPLIT_ERRORS or SKIP_FAILED). */
@@ -244,6 +317,7 @@ export class EmbedSession {
       new Set(errors.filter((e) => e.kind === kind).map((e) => e.path));
     return {
       mode,
+      collection: this.collection,
       files: this.filesTotal,
       unchanged: this.unchanged,
       chunks: this.chunks,

@@ -6,19 +6,25 @@ import type { EmbedConfig } from "../config.ts";
 import type { JsonObject } from "../json-value.ts";
 import { batchItems } from "../steps/batch.ts";
 import { chunkId } from "../steps/chunk-id.ts";
+import { chunkMetadata } from "../steps/chunk-metadata.ts";
 import { type CleanBlock, cleanMarkdown } from "../steps/clean.ts";
 import {
   type DiscoveredFile,
   discoverFiles,
   discoverFilesIncrementally,
 } from "../steps/discover.ts";
-import { parseFrontmatter } from "../steps/frontmatter.ts";
+import {
+  type FrontmatterResult,
+  FrontmatterTooLargeError,
+  parseFrontmatter,
+} from "../steps/frontmatter.ts";
 import type { ChunkDraft } from "../steps/prepare.ts";
 import { type ReadSkipReason, readTextFile } from "../steps/read.ts";
 import { countCl100kTokens, splitBlocks } from "../steps/split.ts";
 import { fileVersionHash } from "../stores/sync-plan.ts";
 import type { ChunkRecord } from "../stores/vector-store.ts";
 import { inCpuTurn } from "./cpu-turn.ts";
+import { ParseError, type ParseErrorCode, type ParsePool } from "./parse-pool.ts";
 import { StageFailure } from "./report.ts";
 import type { EmbedSession } from "./session.ts";
 
@@ -62,23 +68,41 @@ const READ_CODES: Record<ReadSkipReason, string> = {
 };
 
 /**
- * discover: lists the files to embed, and removes from the store every file it holds that is no
- * longer there (deleted, or no longer matching the pattern).
+ * discover: lists the files to embed, and removes from the run's collection every file it holds
+ * that is no longer there (deleted, or no longer matching the pattern). Finding no file at all
+ * throws a `NoFilesError` and removes nothing.
  */
 export async function discover(session: EmbedSession): Promise<DiscoveredFile[]> {
   const files = await discoverFiles(discoveryOf(session));
   session.filesTotal = files.length;
-  await session.removeAllBut(new Set(files.map((f) => f.relativePath)));
+  if (files.length === 0) throw session.noFiles();
+  await session.removeAllBut(
+    new Set(files.map((f) => f.relativePath)),
+    files.filter(isUnlistedFolder).map((f) => f.relativePath),
+  );
   return files;
 }
 
-/** What both discoveries look for: the config's root, pattern and ignores, and the run's signal. */
+/**
+ * A folder discovery could not list: what it holds is unknown, not gone, so its stored files
+ * stay (like a failed file's chunks) until a run can list it again.
+ */
+function isUnlistedFolder(file: DiscoveredFile): boolean {
+  return file.problem?.code === "UNREADABLE_FOLDER";
+}
+
+/**
+ * What both discoveries look for: the config's root, pattern and ignores, hidden names and links
+ * as configured, and the run's signal.
+ */
 function discoveryOf(session: EmbedSession) {
   const { config } = session;
   return {
     root: config.root,
     pattern: config.pattern,
     ignore: config.ignore,
+    dot: config.includeHidden,
+    symlinks: config.followSymlinks ? ("follow" as const) : ("inside-root" as const),
     ...(session.signal ? { signal: session.signal } : {}),
   };
 }
@@ -87,8 +111,8 @@ function discoveryOf(session: EmbedSession) {
  * discover, for the streaming workflow: the same files in the same order, each handed on as soon
  * as discovery is sure of it (see `discoverFilesIncrementally`), so the first files are read
  * while the rest of the tree is still being resolved. The folder is listed (and a missing root
- * reported) before this returns; once the last file is handed on, every file the store holds
- * that is no longer there is removed.
+ * reported) before this returns, and a `NoFilesError` is thrown when it matched nothing; once
+ * the last file is handed on, every file of the collection that is no longer there is removed.
  */
 export async function discoverIncrementally(
   session: EmbedSession,
@@ -100,27 +124,44 @@ export async function discoverIncrementally(
     },
   });
   const first = await files.next();
+  if (first.done) throw session.noFiles();
   return (async function* () {
     const found = new Set<string>();
-    if (!first.done) {
-      found.add(first.value.relativePath);
-      yield first.value;
-      for await (const file of files) {
-        found.add(file.relativePath);
-        yield file;
+    const unlisted: string[] = [];
+    try {
+      for (
+        let next: IteratorResult<DiscoveredFile, void> = first;
+        !next.done;
+        next = await files.next()
+      ) {
+        found.add(next.value.relativePath);
+        if (isUnlistedFolder(next.value)) unlisted.push(next.value.relativePath);
+        yield next.value;
       }
+    } finally {
+      // A run that stops early (Ctrl-C) ends the crawl too.
+      await files.return();
     }
     session.filesTotal = found.size;
-    await session.removeAllBut(found);
+    await session.removeAllBut(found, unlisted);
   })();
 }
 
 /**
  * read: the file as text. A file that cannot be embedded throws a StageFailure (skipped for
  * binary, invalid UTF-8 and oversized files; failed for I/O errors) and loses its old chunks, as
- * a clean run would not have them either.
+ * a clean run would not have them either. So does an entry discovery found a problem with
+ * (stage `discover`: `OUTSIDE_ROOT`, `PATH_COLLISION`, `UNREADABLE_FOLDER`).
  */
 export async function readFile(file: DiscoveredFile, session: EmbedSession): Promise<ReadFile> {
+  if (file.problem !== undefined) {
+    // Found but not to be embedded (a link out of the root, a name collision, a folder that
+    // cannot be listed): reported here, in order with the files, and any stored copy goes.
+    await session.removeIfStored(file.relativePath);
+    session.filesDone += 1;
+    const { kind, code, message } = file.problem;
+    throw new StageFailure("discover", code, message, [{ path: file.relativePath }], kind);
+  }
   const result = await readTextFile(file, { maxFileBytes: session.config.maxFileBytes });
   if (!result.ok) {
     await session.removeIfStored(file.relativePath);
@@ -148,9 +189,32 @@ export function isChanged(file: ReadFile, session: EmbedSession): boolean {
   return false;
 }
 
-/** frontmatter: YAML fields and tags off the top; problems are warnings, never failures. */
-export function frontmatterOf(file: ReadFile, session: EmbedSession): FrontmatterFile {
-  const fm = parseFrontmatter(file.text, { enabled: session.config.frontmatter });
+/**
+ * frontmatter: YAML fields and tags off the top. Problems are warnings, except a frontmatter too
+ * large to keep (an alias bomb, say): the file is skipped (`FRONTMATTER_TOO_LARGE`) and loses
+ * its old chunks.
+ */
+export async function frontmatterOf(
+  file: ReadFile,
+  session: EmbedSession,
+): Promise<FrontmatterFile> {
+  let fm: FrontmatterResult;
+  try {
+    fm = parseFrontmatter(file.text, { enabled: session.config.frontmatter });
+  } catch (error) {
+    if (!(error instanceof FrontmatterTooLargeError)) throw error;
+    // Like a read skip: the file's content is the problem, and its old chunks go.
+    await session.removeIfStored(file.path);
+    session.filesDone += 1;
+    throw new StageFailure(
+      "frontmatter",
+      error.code,
+      error.message,
+      [{ path: file.path }],
+      "skipped",
+      { cause: error },
+    );
+  }
   return {
     path: file.path,
     versionHash: file.versionHash,
@@ -161,13 +225,25 @@ export function frontmatterOf(file: ReadFile, session: EmbedSession): Frontmatte
   };
 }
 
-/** clean: markdown to plain-text blocks, configured sections removed. */
-export function cleanOf(file: FrontmatterFile, session: EmbedSession): CleanedFile {
+/**
+ * clean: markdown to plain-text blocks, configured sections removed. With a `pool`, the parse runs
+ * in one of its worker threads under its deadline and heap limit, and a file past them is skipped
+ * (`PARSE_TIMEOUT`, `PARSE_TOO_LARGE`, `PARSE_TOO_DEEP`) and loses its old chunks, as a read
+ * skip does; without one it runs here, on the calling thread.
+ */
+export async function cleanOf(
+  file: FrontmatterFile,
+  session: EmbedSession,
+  pool?: ParsePool,
+): Promise<CleanedFile> {
   try {
-    const { blocks } = cleanMarkdown(file.body, {
+    const options = {
       lineOffset: file.lineOffset,
       removeSections: session.config.clean.removeSections,
-    });
+    };
+    const blocks = pool
+      ? await pool.clean(file.body, options)
+      : cleanMarkdown(file.body, options).blocks;
     return {
       path: file.path,
       versionHash: file.versionHash,
@@ -176,9 +252,24 @@ export function cleanOf(file: FrontmatterFile, session: EmbedSession): CleanedFi
       metadata: file.metadata,
     };
   } catch (error) {
+    if (session.signal?.aborted) throw error;
+    if (error instanceof ParseError && PARSE_SKIPS.has(error.code)) {
+      await session.removeIfStored(file.path);
+      session.filesDone += 1;
+      throw new StageFailure("clean", error.code, error.message, [{ path: file.path }], "skipped", {
+        cause: error,
+      });
+    }
     throw StageFailure.wrap("clean", "CLEAN_FAILED", error, [{ path: file.path }]);
   }
 }
+
+/** Parse failures that are the file's own doing: it is skipped, not retried next run. */
+const PARSE_SKIPS: ReadonlySet<string> = new Set<ParseErrorCode>([
+  "PARSE_TIMEOUT",
+  "PARSE_TOO_LARGE",
+  "PARSE_TOO_DEEP",
+]);
 
 /**
  * split: the file's chunks with ids and metadata (as `prepareChunks` makes them), registered so
@@ -189,13 +280,15 @@ export async function splitOf(file: CleanedFile, session: EmbedSession): Promise
   try {
     const { split } = session.config;
     items = splitBlocks(file.blocks, split).map((chunk) => {
-      const metadata: JsonObject = {
-        ...file.metadata,
-        tags: [...file.tags],
-        headings: [...chunk.headings],
-      };
+      const metadata = chunkMetadata(file.metadata, file.tags, chunk.headings);
       const draft: ChunkDraft = {
-        id: chunkId({ path: file.path, ordinal: chunk.index, text: chunk.text }),
+        id: chunkId({
+          collection: session.collection,
+          path: file.path,
+          ordinal: chunk.index,
+          text: chunk.text,
+        }),
+        collection: session.collection,
         path: file.path,
         ordinal: chunk.index,
         text: chunk.text,
@@ -301,6 +394,8 @@ export interface WorkflowStepsOptions {
    * default false.
    */
   readonly cpuTurns?: boolean;
+  /** Parse markdown in this pool's worker threads (see `cleanOf`); default on this thread. */
+  readonly parsePool?: ParsePool;
 }
 
 /** Builds the steps; `embed` carries the per-batch retry policy of the config. */
@@ -317,7 +412,9 @@ export function workflowSteps(
       turn(() => frontmatterOf(input, context), "frontmatter"),
     ),
     clean: createStep("clean", ({ input, context }) =>
-      turn(() => cleanOf(input, context), "clean"),
+      options.parsePool
+        ? cleanOf(input, context, options.parsePool)
+        : turn(() => cleanOf(input, context), "clean"),
     ),
     split: createStep("split", ({ input, context }) =>
       turn(() => splitOf(input, context), "split"),

@@ -1,14 +1,22 @@
-import { mkdir, mkdtemp, readFile, rm, unlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, realpath, rm, stat, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EmbedConfigInput } from "../config.ts";
 import { corpusDocument, generateCorpus } from "../corpus/generate.ts";
-import { dumpJsonlStore } from "../testing/store-dump.ts";
+import { dumpJsonlStore, type StoreDump } from "../testing/store-dump.ts";
 import { createFaultyEmbedder } from "../testing/test-embedders.ts";
 import { embedDocuments } from "./embed-documents.ts";
 import { embedDocumentsStreaming } from "./embed-documents-streaming.ts";
 import type { ProgressSnapshot } from "./progress.ts";
+import { NoFilesError } from "./session.ts";
+
+/** The committed files of a dump's one collection (these runs all embed one folder). */
+function filesOf(dump: StoreDump): Readonly<Record<string, string>> {
+  const collections = Object.values(dump.files);
+  expect(collections.length).toBeLessThanOrEqual(1);
+  return collections[0] ?? {};
+}
 
 const SEED = 7;
 const FILES = 30;
@@ -67,7 +75,7 @@ describe("embedDocuments and embedDocumentsStreaming", () => {
     ];
     expect(s.chunks.length).toBeGreaterThan(FILES);
     expect(s).toEqual(b);
-    expect(Object.keys(s.files)).toHaveLength(FILES + 2); // the empty files commit too
+    expect(Object.keys(filesOf(s))).toHaveLength(FILES + 2); // the empty files commit too
 
     const counts = ({
       files,
@@ -190,17 +198,77 @@ describe("embedDocuments and embedDocumentsStreaming", () => {
         // Every other file is committed; failed ones are not, but their good chunks stay stored.
         expect(summary.committed + summary.failed).toBe(FILES + 3);
         const dump = await dumpJsonlStore(join(root, store));
-        expect(dump.files[poisoned]).toBeUndefined();
+        expect(filesOf(dump)[poisoned]).toBeUndefined();
         expect(summary.embedded).toBe(summary.chunks - summary.failedChunks);
 
         // Healthy again: only the failed files are embedded, and the store is complete.
         const retry = await run(config(store), { cwd: root, embedder: createFaultyEmbedder() });
         expect(retry.committed).toBe(summary.failed);
         expect(retry.failed).toBe(0);
-        expect((await dumpJsonlStore(join(root, store))).files[poisoned]).toBeDefined();
+        expect(filesOf(await dumpJsonlStore(join(root, store)))[poisoned]).toBeDefined();
       }
     } finally {
       await unlink(join(docs, poisoned));
     }
+  });
+});
+
+describe("collections and empty runs", () => {
+  const small = (store: string, rootDir: string, extra: EmbedConfigInput = {}) =>
+    config(store, { root: rootDir, ...extra });
+
+  it("a run that finds no file throws NoFilesError and removes nothing (both workflows)", async () => {
+    await mkdir(join(root, "two"), { recursive: true });
+    await writeFile(join(root, "two", "a.md"), "# A\n\nAlpha text.\n");
+    await writeFile(join(root, "two", "b.md"), "# B\n\nBeta text.\n");
+    await mkdir(join(root, "nothing"), { recursive: true });
+    const store = "out/no-files.jsonl";
+    const first = await embedDocumentsStreaming(small(store, "two"), { cwd: root });
+    expect(first.committed).toBe(2);
+    for (const run of [embedDocumentsStreaming, embedDocuments]) {
+      for (const input of [small(store, "two", { pattern: "*.MD" }), small(store, "nothing")]) {
+        const error = await run(input, { cwd: root }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(error).toBeInstanceOf(NoFilesError);
+        expect(error).toMatchObject({ code: "no-files", pattern: input.pattern ?? "**/*.md" });
+      }
+    }
+    const again = await embedDocuments(small(store, "two"), { cwd: root });
+    expect(again).toMatchObject({ unchanged: 2, removed: 0 });
+  });
+
+  it("a missing root fails before the store is created", async () => {
+    const store = join(root, "out", "never", "store.jsonl");
+    for (const run of [embedDocumentsStreaming, embedDocuments]) {
+      await expect(run(small(store, "no-such-root"), { cwd: root })).rejects.toMatchObject({
+        name: "DiscoverError",
+        code: "root-not-found",
+      });
+    }
+    await expect(stat(join(root, "out", "never"))).rejects.toMatchObject({ code: "ENOENT" });
+  });
+
+  it("embedding folder B into A's store keeps A; each collection is its root's real path", async () => {
+    await mkdir(join(root, "colA"), { recursive: true });
+    await mkdir(join(root, "colB"), { recursive: true });
+    await writeFile(join(root, "colA", "same.md"), "# Same\n\nThe same text in both folders.\n");
+    await writeFile(join(root, "colB", "same.md"), "# Same\n\nThe same text in both folders.\n");
+    const store = "out/collections.jsonl";
+    const a = await embedDocumentsStreaming(small(store, "colA"), { cwd: root });
+    const b = await embedDocuments(small(store, "colB"), { cwd: root });
+    expect(a.collection).toBe((await realpath(join(root, "colA"))).replace(/\\/g, "/"));
+    expect(b).toMatchObject({ committed: 1, removed: 0 });
+    const named = await embedDocuments(small(store, "colB", { collection: "named" }), {
+      cwd: root,
+    });
+    expect(named).toMatchObject({ collection: "named", committed: 1, unchanged: 0 });
+    const dump = await dumpJsonlStore(join(root, store));
+    // The same file in three collections: three chunks with three ids.
+    expect(new Set(dump.chunks.map((c) => c.id)).size).toBe(3);
+    expect(dump.chunks.map((c) => c.collection).sort()).toEqual(
+      [a.collection, b.collection, "named"].sort(),
+    );
   });
 });

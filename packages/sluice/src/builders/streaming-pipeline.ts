@@ -93,7 +93,8 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
 
   /**
    * Starts a pipeline whose items are `TInput`. The context builder runs once per run, at
-   * its first pull, and every stage of that run sees the same context object.
+   * its first pull, and every stage of that run sees the same context object. If it throws,
+   * the run fails with a `StreamingError` of code `CONTEXT_FAILED`, as a batch run does.
    *
    * @example
    * ```ts

@@ -293,11 +293,22 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
     }
     const builder = this.plan.contextBuilder;
     if (builder === undefined) return undefined;
-    const ctx = builder();
+    const traceId = this.env.traceId;
+    let ctx: unknown;
+    try {
+      ctx = builder();
+    } catch (error) {
+      throw contextFailed(error, traceId);
+    }
     if (ctx instanceof Promise) {
-      return ctx.then((c) => {
-        this.env.context = c;
-      });
+      return ctx.then(
+        (c) => {
+          this.env.context = c;
+        },
+        (error: unknown) => {
+          throw contextFailed(error, traceId);
+        },
+      );
     }
     this.env.context = ctx;
     return undefined;
@@ -436,6 +447,16 @@ function validateRunOptions(o: RunOptions): void {
   if (o.onEvent !== undefined && typeof o.onEvent !== "function") {
     throw new TypeError(`Run options: onEvent must be a function, got ${typeof o.onEvent}`);
   }
+}
+
+/** A context builder's failure, shaped as the batch `Pipeline` reports it (`CONTEXT_FAILED`). */
+function contextFailed(error: unknown, traceId: string): StreamingError {
+  const message = error instanceof Error ? error.message : String(error);
+  return new StreamingError(`The context builder failed: ${message}`, {
+    code: "CONTEXT_FAILED",
+    traceId,
+    cause: error,
+  });
 }
 
 function collectedError(records: readonly ErrorRecord[], traceId: string): StreamingError {
