@@ -102,6 +102,16 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       .option("--batch-tokens <n>", "most tokens per embedding request", positiveInt)
       .option("--concurrency <n>", "files read, cleaned and split at once", positiveInt)
       .option("--embed-concurrency <n>", "embedding requests at once", positiveInt)
+      .option(
+        "--parse-threads <n>",
+        "worker threads parsing markdown (default: cores - 1)",
+        positiveInt,
+      )
+      .option(
+        "--parse-timeout <ms>",
+        "a file whose markdown takes longer to parse is skipped (PARSE_TIMEOUT; default 10000)",
+        positiveInt,
+      )
       .option("--max-chunk-size <n>", "largest chunk (characters)", positiveInt)
       .option("--min-chunk-size <n>", "smaller chunks merge into a neighbour", nonNegativeInt)
       .option("--chunk-overlap <n>", "repeated text between cut chunks", nonNegativeInt)

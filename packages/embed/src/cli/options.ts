@@ -54,6 +54,8 @@ export interface EmbedFlags extends StoreFlags {
   batchTokens?: number;
   concurrency?: number;
   embedConcurrency?: number;
+  parseThreads?: number;
+  parseTimeout?: number;
   maxChunkSize?: number;
   minChunkSize?: number;
   chunkOverlap?: number;
@@ -202,6 +204,8 @@ export async function configFromFlags(
     }
     set(out, "concurrency", flags.concurrency);
     set(embedder, "concurrency", flags.embedConcurrency);
+    set(out, "parseThreads", flags.parseThreads);
+    set(out, "parseTimeoutMs", flags.parseTimeout);
     const batch = section(config, "batch");
     set(batch, "size", flags.batchSize);
     set(batch, "maxTokens", flags.batchTokens);

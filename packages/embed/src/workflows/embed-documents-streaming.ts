@@ -54,10 +54,9 @@ export async function embedDocumentsStreaming(
   try {
     // Files flow into the pipeline as discovery makes them certain, in discovery's sorted order.
     const files = await discoverIncrementally(session);
-    const run = embedPipeline(session.config, session, parsePool).executeFrom(
-      files,
-      options.signal ? { signal: options.signal } : {},
-    );
+    const run = embedPipeline(session.config, session, parsePool).executeFrom(files, {
+      signal: session.runSignal,
+    });
     options.onStart?.(() => snapshotOf(session, run.metadata()));
     const errors = (async () => {
       for await (const record of run.errors) session.recordEngineError(record.error, record.key);
@@ -66,9 +65,12 @@ export async function embedDocumentsStreaming(
       for await (const _ of run) {
         // Stored counts and commits happen in the store stage; nothing to collect here.
       }
+    } catch (error) {
+      throw session.fatal ?? error;
     } finally {
       await errors;
     }
+    if (session.fatal) throw session.fatal;
     // An abort that ended the run as item errors is still the run's end, not a success.
     options.signal?.throwIfAborted();
     return session.summary("streaming");

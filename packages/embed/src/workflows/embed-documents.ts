@@ -89,10 +89,10 @@ export async function embedDocuments(
     };
     const counters = new Map(KEYS.map((k) => [k, new StageCounter(k, concurrency[k])]));
     options.onStart?.(() => snapshotOf(session, counters));
-    const result = await embedBatchPipeline(cfg, session, counters, parsePool).execute(
-      undefined,
-      options.signal ? { signal: options.signal } : {},
-    );
+    const result = await embedBatchPipeline(cfg, session, counters, parsePool).execute(undefined, {
+      signal: session.runSignal,
+    });
+    if (session.fatal) throw session.fatal;
     // An abort the pipeline absorbed (items failed under SKIP_FAILED) is still the run's end.
     options.signal?.throwIfAborted();
     for (const error of result.metadata.errors ?? []) session.recordEngineError(error, error.key);

@@ -150,6 +150,11 @@ export class EmbedSession {
   private readonly extra: ErrorEntry[] = [];
   private readonly engineErrors: ErrorEntry[] = [];
   private readonly open = new Map<string, OpenFile>();
+  /** Set by {@link stopRun}: the failure that ended the run, which the workflow throws. */
+  fatal: Error | undefined;
+  private readonly stopper = new AbortController();
+  /** What the pipeline runs with: aborts on the caller's signal or on {@link stopRun}. */
+  readonly runSignal: AbortSignal;
 
   private constructor(
     readonly config: EmbedConfig,
@@ -163,6 +168,17 @@ export class EmbedSession {
     readonly startedAt: number,
   ) {
     this.fingerprint = configFingerprint(config);
+    this.runSignal = signal ? AbortSignal.any([signal, this.stopper.signal]) : this.stopper.signal;
+  }
+
+  /**
+   * Ends the run because of a failure every later item would meet too (the embedding endpoint
+   * is unreachable): work in flight is aborted and the workflow throws `error` instead of
+   * reporting it once per chunk. What was stored stays stored.
+   */
+  stopRun(error: Error): void {
+    this.fatal ??= error;
+    this.stopper.abort(error);
   }
 
   /** Validates the config, opens the embedder and the store, and reads what the store holds. */

@@ -347,7 +347,10 @@ export async function embedBatch(
     return batch.map((item, i) => ({ ...item.draft, vector: vectors[i] ?? [] }));
   } catch (error) {
     if (signal?.aborted) throw error;
-    throw StageFailure.wrap("embed", "EMBED_FAILED", error, subjectsOf(batch));
+    const failure = StageFailure.wrap("embed", "EMBED_FAILED", error, subjectsOf(batch));
+    // Every later batch would fail the same way: end the run with one error.
+    if (failure.code === "ENDPOINT_UNREACHABLE") session.stopRun(failure.cause as Error);
+    throw failure;
   }
 }
 
