@@ -11,6 +11,7 @@ import type { ScaleReport } from "./embed-at-scale.ts";
 import { formatWithBiome } from "./format.ts";
 import type { MachineInfo } from "./machine.ts";
 import type { Spread } from "./stats.ts";
+import { renderStoreCosts, type StoreCostsReport } from "./store-costs.ts";
 import type { TargetResult } from "./targets.ts";
 import type { Column, FigureColumn } from "./types.ts";
 
@@ -241,6 +242,20 @@ async function readAtScale(markdownPath: string): Promise<AtScale | undefined> {
   return { report: JSON.parse(text) as ScaleReport, link };
 }
 
+/** What each store kind costs, written by `store-costs.ts` (run on demand). */
+const STORE_COSTS_JSON = fileURLToPath(new URL("./results/store-costs.json", import.meta.url));
+
+async function storeCostsSection(): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(STORE_COSTS_JSON, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw error;
+  }
+  return renderStoreCosts(JSON.parse(text) as StoreCostsReport).split("\n");
+}
+
 function atScaleSection(atScale: AtScale | undefined): string[] {
   if (atScale === undefined) return [];
   const r = atScale.report;
@@ -257,7 +272,12 @@ function atScaleSection(atScale: AtScale | undefined): string[] {
 }
 
 /** Renders the markdown report; `rawData` names the JSON file in the text. */
-export function renderMarkdown(run: RunReport, rawData: string, atScale?: AtScale): string {
+export function renderMarkdown(
+  run: RunReport,
+  rawData: string,
+  atScale?: AtScale,
+  storeCosts: readonly string[] = [],
+): string {
   const m = run.machine;
   const lines = [
     "# Benchmarks",
@@ -282,6 +302,7 @@ export function renderMarkdown(run: RunReport, rawData: string, atScale?: AtScal
     "",
     ...targetTable(run.targets),
     ...atScaleSection(atScale),
+    ...storeCosts,
   ];
   for (const bench of run.cases) {
     lines.push(
@@ -302,7 +323,10 @@ export function renderMarkdown(run: RunReport, rawData: string, atScale?: AtScal
 export async function rerender(jsonPath: string, markdownPath: string): Promise<void> {
   const run = JSON.parse(await readFile(jsonPath, "utf8")) as RunReport;
   const rawData = relative(dirname(markdownPath), jsonPath);
-  await writeMarkdown(markdownPath, renderMarkdown(run, rawData, await readAtScale(markdownPath)));
+  await writeMarkdown(
+    markdownPath,
+    renderMarkdown(run, rawData, await readAtScale(markdownPath), await storeCostsSection()),
+  );
 }
 
 async function writeMarkdown(path: string, text: string): Promise<void> {
@@ -320,5 +344,8 @@ export async function writeReport(
   await mkdir(dirname(jsonPath), { recursive: true });
   await writeFile(jsonPath, `${JSON.stringify(run, null, 2)}\n`);
   const rawData = relative(dirname(markdownPath), jsonPath);
-  await writeMarkdown(markdownPath, renderMarkdown(run, rawData, await readAtScale(markdownPath)));
+  await writeMarkdown(
+    markdownPath,
+    renderMarkdown(run, rawData, await readAtScale(markdownPath), await storeCostsSection()),
+  );
 }
