@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { availableParallelism } from "node:os";
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import type { JsonObject } from "./json-value.ts";
 import { DEFAULT_IGNORE } from "./steps/discover.ts";
+import { defaultParseThreads } from "./workflows/parse-pool.ts";
 
 const positiveInt = () => z.number().int().positive();
 
@@ -137,11 +137,9 @@ export const embedConfigSchema = z.strictObject({
   concurrency: positiveInt().max(256).default(4),
   /**
    * Worker threads that parse markdown off the main thread; default one fewer than the cores,
-   * at least one. Never more are busy than `concurrency` files at once.
+   * at least two (see `defaultParseThreads`). Never more are busy than `concurrency` files at once.
    */
-  parseThreads: positiveInt()
-    .max(256)
-    .default(() => Math.max(1, availableParallelism() - 1)),
+  parseThreads: positiveInt().max(256).default(defaultParseThreads),
   /** A file's parse (markdown to blocks) past this is stopped and the file skipped (`PARSE_TIMEOUT`). */
   parseTimeoutMs: positiveInt().max(3_600_000).default(10_000),
   /** Heap limit of each parse worker, in MB; a file that needs more is skipped (`PARSE_TOO_LARGE`). */

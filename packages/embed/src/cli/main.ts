@@ -104,7 +104,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       .option("--embed-concurrency <n>", "embedding requests at once", positiveInt)
       .option(
         "--parse-threads <n>",
-        "worker threads parsing markdown (default: cores - 1)",
+        "worker threads parsing markdown (default: cores - 1, at least 2)",
         positiveInt,
       )
       .option(

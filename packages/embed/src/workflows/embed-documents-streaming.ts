@@ -16,7 +16,10 @@ export function embedPipeline(config: EmbedConfig, session: EmbedSession, parseP
   // CPU-heavy steps take turns with I/O: embedding requests and file reads are not held up
   // behind several files' parsing at once.
   const steps = workflowSteps(config, { cpuTurns: true, ...(parsePool ? { parsePool } : {}) });
-  const perFile = { concurrency: config.concurrency };
+  // Files are independent and every chunk's id is its own: order buys nothing here, and in order
+  // one file that takes its whole parse deadline (or a slow read) would hold back every file
+  // behind it. The stores come out the same either way.
+  const perFile = { concurrency: config.concurrency, ordered: false };
   return (
     StreamingPipeline.start<DiscoveredFile, EmbedSession>(() => session, {
       errorStrategy: "SPLIT_ERRORS",
@@ -51,6 +54,8 @@ export async function embedDocumentsStreaming(
 ): Promise<EmbedSummary> {
   const session = await EmbedSession.open(config, options);
   const parsePool = parsePoolFor(session.config, options.signal);
+  // The worker's start-up overlaps discovery and the first reads.
+  parsePool.warmUp();
   try {
     // Files flow into the pipeline as discovery makes them certain, in discovery's sorted order.
     const files = await discoverIncrementally(session);

@@ -78,6 +78,8 @@ export async function embedDocuments(
 ): Promise<EmbedSummary> {
   const session = await EmbedSession.open(config, options);
   const parsePool = parsePoolFor(session.config, options.signal);
+  // The worker's start-up overlaps discovery and the first reads.
+  parsePool.warmUp();
   try {
     const cfg = session.config;
     const concurrency: Record<string, number> = {

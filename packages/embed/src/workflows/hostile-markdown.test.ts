@@ -74,4 +74,23 @@ describe("pathological markdown", () => {
     }
     expect(dumps[0]).toEqual(dumps[1]);
   }, 180_000);
+
+  it("never holds the other files back: the streaming run stores while the first file times out", async () => {
+    // "!" sorts before the corpus's folders: discovery hands this file on first.
+    const first = join(root, "first");
+    await generateCorpus(join(first, "docs"), { files: NORMAL, seed: 6 });
+    await writeFile(join(first, "docs", "!emphasis.md"), "*a_".repeat(33_000));
+    const summary = await embedDocumentsStreaming(
+      { ...config("out/first.jsonl"), parseTimeoutMs: 8_000 },
+      { cwd: first, embedder: createFaultyEmbedder() },
+    );
+    expect(summary.errors.map((e) => [e.path, e.code])).toEqual([
+      ["!emphasis.md", "PARSE_TIMEOUT"],
+    ]);
+    expect(summary.committed).toBe(NORMAL);
+    // The normal files are parsed by the other worker and stored long before the 8 s deadline;
+    // in discovery order, they all waited behind it.
+    expect(summary.timeToFirstStoredChunkMs).not.toBeNull();
+    expect(summary.timeToFirstStoredChunkMs as number).toBeLessThan(4_000);
+  }, 120_000);
 });

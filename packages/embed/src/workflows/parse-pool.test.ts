@@ -59,6 +59,23 @@ describe("ParsePool", () => {
     }
   }, 60_000);
 
+  it("starts one worker ahead of the first file when warmed up, and parses with it", async () => {
+    const pool = new ParsePool({ threads: 2 });
+    try {
+      expect(pool.workers).toBe(0);
+      pool.warmUp();
+      pool.warmUp();
+      expect(pool.workers).toBe(1);
+      const doc = corpusDocument(5, 9).content;
+      expect(await pool.clean(doc)).toEqual(cleanMarkdown(doc).blocks);
+      expect(pool.workers).toBe(1);
+    } finally {
+      await pool.close();
+    }
+    pool.warmUp();
+    expect(pool.workers).toBe(0);
+  }, 60_000);
+
   it("stops a file past its deadline with PARSE_TIMEOUT, never stalls the loop, and goes on", async () => {
     const pool = new ParsePool({ threads: 1, timeoutMs: 1_500 });
     try {

@@ -47,9 +47,13 @@ export interface ParsePoolOptions {
   readonly signal?: AbortSignal;
 }
 
-/** One fewer thread than the machine has cores (the main thread needs one), at least one. */
+/**
+ * One fewer thread than the machine has cores (the main thread needs one), and at least two: with
+ * a single worker, one file that runs to its parse deadline would hold up every other file's
+ * parsing for that long.
+ */
 export function defaultParseThreads(): number {
-  return Math.max(1, availableParallelism() - 1);
+  return Math.max(2, availableParallelism() - 1);
 }
 
 const ENTRY = new URL("./parse-worker-entry.js", import.meta.url);
@@ -125,6 +129,20 @@ export class ParsePool {
       });
       this.pump();
     });
+  }
+
+  /**
+   * Starts a worker now, if none is running, so that its start-up (loading the TypeScript
+   * loader and the markdown parser: about half a second) overlaps the run's own start rather
+   * than delaying the first file. An idle worker never keeps the process alive.
+   */
+  warmUp(): void {
+    if (this.closedBy === undefined && this.slots.size === 0) this.spawn();
+  }
+
+  /** Workers started and not yet retired. */
+  get workers(): number {
+    return this.slots.size;
   }
 
   /** Rejects whatever is pending and terminates every worker; resolves once they have exited. */
