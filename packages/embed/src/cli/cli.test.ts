@@ -1,39 +1,14 @@
-import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { corpusDocument, generateCorpus } from "../corpus/generate.ts";
+import { runSluice } from "../testing/sluice-process.ts";
 
-const bin = fileURLToPath(new URL("../../bin/sluice.js", import.meta.url));
 let cwd: string;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the real `sluice` command (the package's bin) in the test folder. */
-function sluice(...args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      cwd,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const sluice = (...args: string[]) => runSluice({ cwd }, ...args);
 
 beforeAll(async () => {
   cwd = await mkdtemp(join(tmpdir(), "sluice-cli-"));

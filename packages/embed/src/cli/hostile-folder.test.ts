@@ -2,40 +2,21 @@
 // names beside ordinary ones, embedded by the real `sluice` command. The run must stay bounded
 // (time and memory), store every ordinary file and report every hostile one with its code.
 // Ctrl-C on this same folder: interrupt.test.ts.
-import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HOSTILE_FILES, OUTSIDE_SECRET, writeHostileFolder } from "../testing/hostile-folder.ts";
+import { type CliResult, runSluice } from "../testing/sluice-process.ts";
 
-const bin = fileURLToPath(new URL("../../bin/sluice.js", import.meta.url));
 let cwd: string;
 let ordinary: number;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-function sluice(...args: string[]): Promise<Run> {
+/** The real `sluice` command in the test folder, timed. */
+async function sluice(...args: string[]): Promise<CliResult & { ms: number }> {
   const began = performance.now();
-  const child = spawn(process.execPath, [bin, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (d) => {
-    stdout += d;
-  });
-  child.stderr.on("data", (d) => {
-    stderr += d;
-  });
-  return new Promise<Run>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr, ms: performance.now() - began }));
-  });
+  const result = await runSluice({ cwd }, ...args);
+  return { ...result, ms: performance.now() - began };
 }
 
 beforeAll(async () => {

@@ -13,8 +13,10 @@ import {
 import { identityMismatch } from "./store-identity.ts";
 import {
   type ChunkRecord,
+  type ChunkRow,
   type Collection,
   type CollectionInfo,
+  hitOfRow,
   lastById,
   type SearchHit,
   type SearchQuery,
@@ -155,35 +157,14 @@ export function tsqueryOf(terms: readonly string[]): string {
   return terms.map((term) => `'${term.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`).join(" | ");
 }
 
-interface HitRow {
-  id: string;
-  collection: string;
-  path: string;
-  ordinal: number;
-  text: string;
-  start_line: number;
-  end_line: number;
-  metadata: JsonObject | string;
+interface HitRow extends ChunkRow {
   score: number | string | null;
 }
 
 const HIT_COLUMNS = "id, collection, path, ordinal, text, start_line, end_line, metadata";
 
 function candidateOf(row: HitRow): Candidate {
-  return {
-    hit: {
-      id: row.id,
-      collection: row.collection,
-      path: row.path,
-      ordinal: row.ordinal,
-      text: row.text,
-      startLine: row.start_line,
-      endLine: row.end_line,
-      metadata:
-        typeof row.metadata === "string" ? (JSON.parse(row.metadata) as JsonObject) : row.metadata,
-    },
-    score: Number(row.score),
-  };
+  return { hit: hitOfRow(row), score: Number(row.score) };
 }
 
 /**

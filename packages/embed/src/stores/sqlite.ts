@@ -13,10 +13,12 @@ import {
   type ChunkRecord,
   type Collection,
   type CollectionInfo,
+  hitOfRow,
   lastById,
   type SearchHit,
   type SearchQuery,
   type StoreAccess,
+  type ChunkRow as StoredRow,
   type StoreIdentity,
   type StoreStats,
   type VectorStore,
@@ -336,32 +338,15 @@ function createSchema(db: Db, identity: StoreIdentity): void {
   })();
 }
 
-interface ChunkRow {
+interface ChunkRow extends StoredRow {
   rowid: number;
-  id: string;
-  collection: string;
-  path: string;
-  ordinal: number;
-  text: string;
-  start_line: number;
-  end_line: number;
-  metadata: string;
 }
 
 const CHUNK_COLUMNS =
   "c.rowid, c.id, c.collection, c.path, c.ordinal, c.text, c.start_line, c.end_line, c.metadata";
 
 function hitOf(row: ChunkRow): Omit<SearchHit, "score" | "signals"> {
-  return {
-    id: row.id,
-    collection: row.collection,
-    path: row.path,
-    ordinal: row.ordinal,
-    text: row.text,
-    startLine: row.start_line,
-    endLine: row.end_line,
-    metadata: JSON.parse(row.metadata) as JsonObject,
-  };
+  return hitOfRow(row);
 }
 
 /** A zero vector has no direction: cosine similarity to it is undefined, so it is not indexed. */

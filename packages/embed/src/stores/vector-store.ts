@@ -202,6 +202,33 @@ export function validateRecords(records: readonly ChunkRecord[], dimensions: num
   }
 }
 
+/** A chunk as the SQL stores' tables hold it (snake_case columns; metadata as JSON text or parsed). */
+export interface ChunkRow {
+  readonly id: string;
+  readonly collection: string;
+  readonly path: string;
+  readonly ordinal: number;
+  readonly text: string;
+  readonly start_line: number;
+  readonly end_line: number;
+  readonly metadata: JsonObject | string;
+}
+
+/** A chunk row as a search hit's fields (no score yet). */
+export function hitOfRow(row: ChunkRow): Omit<SearchHit, "score" | "signals"> {
+  return {
+    id: row.id,
+    collection: row.collection,
+    path: row.path,
+    ordinal: row.ordinal,
+    text: row.text,
+    startLine: row.start_line,
+    endLine: row.end_line,
+    metadata:
+      typeof row.metadata === "string" ? (JSON.parse(row.metadata) as JsonObject) : row.metadata,
+  };
+}
+
 /** Keeps the last record per id: a batch naming an id twice would fail an SQL upsert. */
 export function lastById(records: readonly ChunkRecord[]): ChunkRecord[] {
   const byId = new Map<string, ChunkRecord>();

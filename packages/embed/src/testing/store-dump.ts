@@ -1,8 +1,12 @@
 import { readFile } from "node:fs/promises";
-import type { JsonObject } from "../json-value.ts";
 import { compareCodeUnits } from "../steps/discover.ts";
 import { createPgliteDatabase } from "../stores/pglite.ts";
-import type { ChunkRecord, Collection } from "../stores/vector-store.ts";
+import {
+  type ChunkRecord,
+  type ChunkRow,
+  type Collection,
+  hitOfRow,
+} from "../stores/vector-store.ts";
 
 /** Everything a store holds, in a canonical order: for comparing two stores in tests. */
 export interface StoreDump {
@@ -91,34 +95,14 @@ export async function dumpJsonlStore(path: string): Promise<StoreDump> {
 export async function dumpPgliteStore(dataDir: string): Promise<StoreDump> {
   const db = await createPgliteDatabase(dataDir);
   try {
-    const rows = await db.query<{
-      id: string;
-      collection: string;
-      path: string;
-      ordinal: number;
-      text: string;
-      start_line: number;
-      end_line: number;
-      metadata: JsonObject;
-      embedding: string;
-    }>(
+    const rows = await db.query<ChunkRow & { embedding: string }>(
       "SELECT id, collection, path, ordinal, text, start_line, end_line, metadata, embedding::text AS embedding FROM sluice_chunks",
     );
     const files = await db.query<{ collection: string; path: string; file_hash: string }>(
       "SELECT collection, path, file_hash FROM sluice_files",
     );
     return canonical(
-      rows.rows.map((r) => ({
-        id: r.id,
-        collection: r.collection,
-        path: r.path,
-        ordinal: r.ordinal,
-        text: r.text,
-        startLine: r.start_line,
-        endLine: r.end_line,
-        metadata: r.metadata,
-        vector: JSON.parse(r.embedding) as number[],
-      })),
+      rows.rows.map((r) => ({ ...hitOfRow(r), vector: JSON.parse(r.embedding) as number[] })),
       files.rows.map((r) => [r.collection, r.path, r.file_hash] as const),
     );
   } finally {
@@ -146,17 +130,7 @@ export async function dumpSqliteStore(path: string): Promise<StoreDump> {
                 v.embedding AS embedding
          FROM chunks AS c LEFT JOIN chunks_vec AS v ON v.rowid = c.rowid`,
       )
-      .all() as {
-      id: string;
-      collection: string;
-      path: string;
-      ordinal: number;
-      text: string;
-      start_line: number;
-      end_line: number;
-      metadata: string;
-      embedding: Buffer | null;
-    }[];
+      .all() as (ChunkRow & { embedding: Buffer | null })[];
     const files = db.prepare("SELECT collection, path, hash FROM files").all() as {
       collection: string;
       path: string;
@@ -164,14 +138,7 @@ export async function dumpSqliteStore(path: string): Promise<StoreDump> {
     }[];
     return canonical(
       rows.map((r) => ({
-        id: r.id,
-        collection: r.collection,
-        path: r.path,
-        ordinal: r.ordinal,
-        text: r.text,
-        startLine: r.start_line,
-        endLine: r.end_line,
-        metadata: JSON.parse(r.metadata) as JsonObject,
+        ...hitOfRow(r),
         vector:
           r.embedding === null
             ? new Array<number>(dimensions).fill(0)
