@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from "commander";
 import { ConfigError, type EmbedConfig, parseEmbedConfig } from "../config.ts";
 import type { Embedder } from "../embedders/embedder.ts";
 import type { SearchHit, SearchMode, StoreIdentity, VectorStore } from "../stores/vector-store.ts";
+import { parsePoolFor } from "../workflows/parse-pool.ts";
 import type { EmbedSummary } from "../workflows/session.ts";
 import { capHeapGrowth } from "./heap-growth.ts";
 import { handleInterrupts } from "./interrupt.ts";
@@ -228,17 +229,23 @@ async function embedCommand(dir: string, flags: EmbedFlags, io: CliIo): Promise<
   let poller: ReturnType<typeof pollProgress> | undefined;
   // Ctrl-C: the first stops the run within a second (exit 130), a second exits at once.
   const interrupts = handleInterrupts({ stderr: io.stderr });
-  // Loaded here so that --help and bad flags answer without loading the whole workflow.
-  const run =
-    flags.mode === "batch"
-      ? (await import("../workflows/embed-documents.ts")).embedDocuments
-      : (await import("../workflows/embed-documents-streaming.ts")).embedDocumentsStreaming;
-  const { errorReport } = await import("../workflows/session.ts");
+  // Markdown parse workers take about half a second to start: started now, that overlaps loading
+  // the workflow and opening the store, rather than delaying the first file.
+  const parsePool = parsePoolFor(config, interrupts.signal);
+  parsePool.warmUp();
   let summary: EmbedSummary;
+  let errorReport: typeof import("../workflows/session.ts")["errorReport"];
   try {
+    // Loaded here so that --help and bad flags answer without loading the whole workflow.
+    const run =
+      flags.mode === "batch"
+        ? (await import("../workflows/embed-documents.ts")).embedDocuments
+        : (await import("../workflows/embed-documents-streaming.ts")).embedDocumentsStreaming;
+    ({ errorReport } = await import("../workflows/session.ts"));
     summary = await run(config, {
       cwd: io.cwd,
       signal: interrupts.signal,
+      parsePool,
       onStart: (probe) => {
         poller = pollProgress(probe, view, kind === "tty" ? 150 : 200);
       },
@@ -253,6 +260,7 @@ async function embedCommand(dir: string, flags: EmbedFlags, io: CliIo): Promise<
   } finally {
     poller?.stop();
     view.stop();
+    await parsePool.close();
     interrupts.dispose();
   }
   if (flags.errorReport !== undefined) {

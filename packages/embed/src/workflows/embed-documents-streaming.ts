@@ -53,7 +53,7 @@ export async function embedDocumentsStreaming(
   options: EmbedWorkflowOptions = {},
 ): Promise<EmbedSummary> {
   const session = await EmbedSession.open(config, options);
-  const parsePool = parsePoolFor(session.config, options.signal);
+  const parsePool = options.parsePool ?? parsePoolFor(session.config, options.signal);
   // The worker's start-up overlaps discovery and the first reads.
   parsePool.warmUp();
   try {
@@ -80,7 +80,7 @@ export async function embedDocumentsStreaming(
     options.signal?.throwIfAborted();
     return session.summary("streaming");
   } finally {
-    await parsePool.close();
+    if (options.parsePool === undefined) await parsePool.close();
     await session.close();
   }
 }

@@ -77,7 +77,7 @@ export async function embedDocuments(
   options: EmbedWorkflowOptions = {},
 ): Promise<EmbedSummary> {
   const session = await EmbedSession.open(config, options);
-  const parsePool = parsePoolFor(session.config, options.signal);
+  const parsePool = options.parsePool ?? parsePoolFor(session.config, options.signal);
   // The worker's start-up overlaps discovery and the first reads.
   parsePool.warmUp();
   try {
@@ -107,7 +107,7 @@ export async function embedDocuments(
     }
     return session.summary("batch");
   } finally {
-    await parsePool.close();
+    if (options.parsePool === undefined) await parsePool.close();
     await session.close();
   }
 }

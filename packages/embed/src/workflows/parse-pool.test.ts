@@ -5,8 +5,10 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseEmbedConfig } from "../config.ts";
-import { corpusDocument } from "../corpus/generate.ts";
+import { corpusDocument, generateCorpus } from "../corpus/generate.ts";
 import { cleanMarkdown } from "../steps/clean.ts";
+import { embedDocuments } from "./embed-documents.ts";
+import { embedDocumentsStreaming } from "./embed-documents-streaming.ts";
 import { defaultParseThreads, ParseError, ParsePool, parsePoolFor } from "./parse-pool.ts";
 
 const repo = fileURLToPath(new URL("../../../../", import.meta.url));
@@ -74,6 +76,32 @@ describe("ParsePool", () => {
     }
     pool.warmUp();
     expect(pool.workers).toBe(0);
+  }, 60_000);
+
+  it("serves both workflows when the caller passes it, and stays the caller's to close", async () => {
+    const root = join(dir, "given-pool");
+    await generateCorpus(join(root, "docs"), { files: 3, seed: 4 });
+    const pool = new ParsePool({ threads: 1 });
+    try {
+      pool.warmUp();
+      for (const [name, run] of [
+        ["streaming", embedDocumentsStreaming],
+        ["batch", embedDocuments],
+      ] as const) {
+        const summary = await run(
+          { root: "docs", embedder: { dimensions: 16 }, store: { location: `${name}.jsonl` } },
+          { cwd: root, parsePool: pool },
+        );
+        expect(summary.committed, name).toBe(3);
+        // Still open after the run: the same worker parses on.
+        expect(pool.workers, name).toBe(1);
+        expect(await pool.clean("# Still\n\nopen.")).toEqual(
+          cleanMarkdown("# Still\n\nopen.").blocks,
+        );
+      }
+    } finally {
+      await pool.close();
+    }
   }, 60_000);
 
   it("stops a file past its deadline with PARSE_TIMEOUT, never stalls the loop, and goes on", async () => {

@@ -13,6 +13,7 @@ import type { Embedder } from "../embedders/embedder.ts";
 import { DiscoverError } from "../steps/discover.ts";
 import { openVectorStore } from "../stores/open.ts";
 import type { ChunkRecord, Collection, VectorStore } from "../stores/vector-store.ts";
+import type { ParsePool } from "./parse-pool.ts";
 import type { ProgressProbe } from "./progress.ts";
 import { type ErrorEntry, entriesOf, sortEntries } from "./report.ts";
 
@@ -24,6 +25,11 @@ export interface EmbedWorkflowOptions extends ParseConfigOptions {
   readonly signal?: AbortSignal;
   /** Called once the run starts, with a probe a progress view can poll. */
   readonly onStart?: (probe: ProgressProbe) => void;
+  /**
+   * Parse markdown in this pool, which stays the caller's (the run does not close it); default:
+   * a pool made from the config's parse settings, started with the run and closed at its end.
+   */
+  readonly parsePool?: ParsePool;
 }
 
 /** What a run did; both workflows return it. Times in milliseconds. */
