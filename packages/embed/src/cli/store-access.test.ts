@@ -161,7 +161,9 @@ describe("store locations", () => {
       expect(run.code).toBe(0);
       const notes = run.stderr.split("\n").filter((l) => l.includes(".sluice/store.db"));
       expect(notes).toHaveLength(1);
-      expect(notes[0]).toMatch(/--store-kind pglite/);
+      // The old store has no collections (schema 1): no flag opens it, so the note says to move.
+      expect(notes[0]).toMatch(/re-embed .*then delete \.sluice\/store/);
+      expect(notes[0]).not.toMatch(/--store-kind pglite/);
     } finally {
       await rm(old, { recursive: true, force: true });
     }

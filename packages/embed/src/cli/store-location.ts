@@ -95,7 +95,7 @@ export async function legacyStoreNote(
   if (!(await isPgliteFolder(resolve(cwd, ".sluice/store")))) return undefined;
   return (
     `the default store is now ${DEFAULT_STORE_LOCATION} (SQLite); the old default .sluice/store ` +
-    "(PGlite) is not used any more: to keep using it pass --store .sluice/store --store-kind pglite, " +
-    "or re-embed into the new default and then delete .sluice/store"
+    "(PGlite, written by an earlier sluice, without collections) is not used any more: " +
+    "re-embed your folders into the new default (sluice embed <dir>), then delete .sluice/store"
   );
 }
