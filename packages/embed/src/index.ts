@@ -128,14 +128,14 @@ export {
   splitBlocks,
   type TextChunk,
 } from "./steps/split.ts";
-export { BM25_B, BM25_K1, type Bm25Score, Bm25Scorer, bm25Idf } from "./stores/bm25.ts";
+export { BM25_B, BM25_K1, type Bm25Score, Bm25Scorer } from "./stores/bm25.ts";
 export {
+  bm25Idf,
   type Candidate,
   type CandidateSource,
   coverageOf,
   fuse,
   fusionWindow,
-  idfOf,
   LEXICAL_WEIGHT,
   type LexicalCandidates,
   lexicalTerms,

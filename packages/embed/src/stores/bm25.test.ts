@@ -1,8 +1,8 @@
 import Database from "better-sqlite3";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { Bm25Scorer, bm25Idf } from "./bm25.ts";
-import { lexicalTerms } from "./hybrid-search.ts";
+import { Bm25Scorer } from "./bm25.ts";
+import { bm25Idf, lexicalTerms } from "./hybrid-search.ts";
 
 const CORPUS = [
   "apple banana apple", // 3 tokens

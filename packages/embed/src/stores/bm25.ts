@@ -1,21 +1,12 @@
 // BM25 over a stream of documents, for a store with no full-text index of its own (JSONL): the
 // corpus statistics and the matching documents' term counts are gathered in one pass, scores are
 // computed at the end, when the document frequencies are known.
-import { idfOf, lexicalTokens } from "./hybrid-search.ts";
+import { bm25Idf, lexicalTokens } from "./hybrid-search.ts";
 
 /** BM25's term-frequency saturation; 1.2 as in SQLite FTS5. */
 export const BM25_K1 = 1.2;
 /** BM25's document-length normalization; 0.75 as in SQLite FTS5. */
 export const BM25_B = 0.75;
-
-/**
- * The inverse document frequency of a term found in `matching` of `documents` documents, as FTS5
- * computes it: ln((N - n + 0.5) / (n + 0.5)), and 1e-6 where that is not positive (a term in half
- * the documents or more), so a match still counts a little and never against the document.
- */
-export function bm25Idf(documents: number, matching: number): number {
-  return idfOf(documents, matching);
-}
 
 /** One scored document: the key it was added with and its BM25 relevance (higher is better). */
 export interface Bm25Score {

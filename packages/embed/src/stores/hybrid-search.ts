@@ -153,7 +153,7 @@ export function coverageOf(
 ): (hit: Candidate["hit"]) => number {
   const idf = terms.map((_, t) => {
     const df = lexical.documentFrequencies[t] ?? 0;
-    return df === 0 ? 0 : idfOf(lexical.documents, df);
+    return df === 0 ? 0 : bm25Idf(lexical.documents, df);
   });
   const total = idf.reduce((a, b) => a + b, 0);
   const termIndex = new Map(terms.map((term, t) => [term, t]));
@@ -170,8 +170,12 @@ export function coverageOf(
   };
 }
 
-/** BM25's inverse document frequency as SQLite FTS5 computes it (floored at 1e-6). */
-export function idfOf(documents: number, matching: number): number {
+/**
+ * The inverse document frequency of a term found in `matching` of `documents` documents, as FTS5
+ * computes it: ln((N - n + 0.5) / (n + 0.5)), and 1e-6 where that is not positive (a term in half
+ * the documents or more), so a match still counts a little and never against the document.
+ */
+export function bm25Idf(documents: number, matching: number): number {
   const idf = Math.log((documents - matching + 0.5) / (matching + 0.5));
   return idf > 0 ? idf : 1e-6;
 }

@@ -3,9 +3,9 @@ import type { StoreKind } from "../config.ts";
 import type { JsonObject } from "../json-value.ts";
 import { compareCodeUnits } from "../steps/discover.ts";
 import {
+  bm25Idf,
   type Candidate,
   type CandidateSource,
-  idfOf,
   type LexicalCandidates,
   lexicalTokens,
   searchStore,
@@ -569,7 +569,7 @@ export class SqlVectorStore implements VectorStore {
     );
     const documents = row?.documents ?? 0;
     const documentFrequencies = terms.map((_, t) => row?.[`d${t}`] ?? 0);
-    const idf = documentFrequencies.map((df) => idfOf(documents, df));
+    const idf = documentFrequencies.map((df) => bm25Idf(documents, df));
     // $1 all terms, $2 n, $3 collection, then per term its query and its idf.
     const weighted = terms.map(
       (_, t) =>
