@@ -60,10 +60,17 @@ async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Prom
 
 function describe(result: WorkerResult, reference: number): string {
   switch (result.status) {
-    case "ok":
-      return result.checksum === reference
-        ? `${result.timeMs.toFixed(1)} ms ✓${result.maxInFlight === null ? "" : ` (max in flight ${result.maxInFlight})`}`
-        : `CHECKSUM MISMATCH ${result.checksum} ≠ ${reference}`;
+    case "ok": {
+      if (result.checksum !== reference)
+        return `CHECKSUM MISMATCH ${result.checksum} ≠ ${reference}`;
+      const inFlight = result.maxInFlight === null ? "" : ` (max in flight ${result.maxInFlight})`;
+      const f = result.figures;
+      const warm =
+        f?.warmEfficiency === undefined
+          ? ""
+          : `; warm efficiency ${f.warmEfficiency.toFixed(3)} over ${f.warmRunCount ?? "?"} runs`;
+      return `${result.timeMs.toFixed(1)} ms ✓${inFlight}${warm}`;
+    }
     case "skipped":
       return `skipped (${result.reason})`;
     case "error":

@@ -7,12 +7,19 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CaseSummary, ImplSummary, VariantSummary } from "./aggregate.ts";
+import { parallelVariantName } from "./cases/parallel-impls.ts";
 import type { ScaleReport } from "./embed-at-scale.ts";
 import { formatWithBiome } from "./format.ts";
 import type { MachineInfo } from "./machine.ts";
 import type { Spread } from "./stats.ts";
 import { renderStoreCosts, type StoreCostsReport } from "./store-costs.ts";
-import type { TargetResult } from "./targets.ts";
+import {
+  bestPeer,
+  PARALLEL_PEERS,
+  PARALLEL_POINTS,
+  SIGNAL_IMPL,
+  type TargetResult,
+} from "./targets.ts";
 import type { Column, FigureColumn } from "./types.ts";
 
 /** Everything one run produced. */
@@ -146,6 +153,70 @@ function caseTable(bench: CaseSummary): string[] {
   return lines;
 }
 
+/** Warm efficiency of `impl` in `variant`, or null when it did not run there. */
+function warmEfficiencyOf(variant: VariantSummary | undefined, impl: string): number | null {
+  const i = variant?.impls.find((x) => x.impl === impl);
+  return i?.status === "ok" ? (i.figures?.custom?.warmEfficiency?.median ?? null) : null;
+}
+
+/** `value` with its difference from `against`, e.g. "0.827 (−0.049)". */
+function withDelta(value: number | null, against: number | null): string {
+  if (value === null) return "—";
+  if (against === null) return num(value, 3);
+  const d = value - against;
+  const sign = Math.abs(d) < 0.0005 ? "±" : d < 0 ? "−" : "+";
+  return `${num(value, 3)} (${sign}${num(Math.abs(d), 3)})`;
+}
+
+/**
+ * The rows issue 18 compares at its four points, side by side: the best peer, sluice, sluice
+ * with its mapper reading `ctx.signal`, and both measured with a forced GC before each timed
+ * run. Every figure is a warm efficiency from this run.
+ */
+function parallelSideBySide(bench: CaseSummary): string[] {
+  const points = PARALLEL_POINTS.map((p) => ({
+    header: `c=${p.concurrency} ${p.ordered ? "ordered" : "unordered"}`,
+    plain: bench.variants.find((v) => v.name === parallelVariantName(p.concurrency, p.ordered)),
+    gc: bench.variants.find((v) => v.name === parallelVariantName(p.concurrency, p.ordered, true)),
+  }));
+  if (points.every((p) => p.plain === undefined && p.gc === undefined)) return [];
+  const peerCell = (variant: VariantSummary | undefined): string => {
+    if (variant === undefined) return "—";
+    const best = bestPeer(variant.impls);
+    return typeof best === "string" ? "—" : `${num(best.value, 3)} (${best.impl})`;
+  };
+  const peerValue = (variant: VariantSummary | undefined): number | null => {
+    const best = variant === undefined ? "none" : bestPeer(variant.impls);
+    return typeof best === "string" ? null : best.value;
+  };
+  const row = (label: string, cells: (p: (typeof points)[number]) => string): string =>
+    `| ${label} | ${points.map(cells).join(" | ")} |`;
+  return [
+    `Side by side, warm efficiency (median of the timed runs; in parentheses: the difference from the figure the target compares with). Best peer: the highest of ${PARALLEL_PEERS.map((p) => `\`${p}\``).join(", ")} at that point; targets in the table above.`,
+    "",
+    `| | ${points.map((p) => p.header).join(" | ")} |`,
+    `|---|${points.map(() => "---").join("|")}|`,
+    row("best peer", (p) => peerCell(p.plain)),
+    row("`sluice` (vs best peer)", (p) =>
+      withDelta(warmEfficiencyOf(p.plain, "sluice"), peerValue(p.plain)),
+    ),
+    row(`\`${SIGNAL_IMPL}\`: the mapper reads \`ctx.signal\` (vs sluice)`, (p) =>
+      withDelta(warmEfficiencyOf(p.plain, SIGNAL_IMPL), warmEfficiencyOf(p.plain, "sluice")),
+    ),
+    row("`sluice-abortable`: signal passed to an abortable sleep (vs sluice)", (p) =>
+      withDelta(warmEfficiencyOf(p.plain, "sluice-abortable"), warmEfficiencyOf(p.plain, "sluice")),
+    ),
+    row("best peer, GC between timed runs", (p) => peerCell(p.gc)),
+    row("`sluice`, GC between timed runs (vs best peer, GC)", (p) =>
+      withDelta(warmEfficiencyOf(p.gc, "sluice"), peerValue(p.gc)),
+    ),
+    row(`\`${SIGNAL_IMPL}\`, GC between timed runs (vs sluice, GC)`, (p) =>
+      withDelta(warmEfficiencyOf(p.gc, SIGNAL_IMPL), warmEfficiencyOf(p.gc, "sluice")),
+    ),
+    "",
+  ];
+}
+
 function notes(bench: CaseSummary): string[] {
   const out: string[] = [];
   const first = bench.variants[0];
@@ -197,7 +268,7 @@ function targetTable(targets: readonly TargetResult[]): string[] {
   const lines = [
     "## Targets",
     "",
-    "Evaluated from this run's numbers (ratios against the baseline measured in the same run).",
+    "Evaluated from this run's numbers (ratios against the baseline measured in the same run). The parallel-latency limits are figures of the same run, not fixed thresholds: the best peer's warm efficiency at that point (the limit column names the peer and its figure), sluice's for the `ctx.signal` rows, and for the GC rows the best peer's measured with the same forced GC before each timed run.",
     "Targets marked *warm* are evaluated on steady-state figures: the median of runs repeated in the same process after the cold one, as the issue's own reference figures are (a plain loop at 1.3 ns/item is a warm figure). The cold column gives the same measure from the first run in a fresh process, JIT warm-up included.",
     "",
     "| target | measure | limit | this run | cold | status |",
@@ -313,6 +384,7 @@ export function renderMarkdown(
       `Baseline: \`${bench.baseline}\`.`,
       "",
     );
+    if (bench.name === "parallel-latency") lines.push(...parallelSideBySide(bench));
     lines.push(...caseTable(bench), "", ...notes(bench), "");
     if (bench.name === "memory") lines.push(...firstResultTable(run.cases));
   }

@@ -12,6 +12,10 @@ export type VariantParams = Readonly<Record<string, number | boolean | string>> 
 export interface Variant {
   /** Unique within the case; used on the worker command line. */
   readonly name: string;
+  /**
+   * The case's own parameters, plus two the harness reads: `idealMs` (efficiency = idealMs ÷
+   * time) and `gcBetweenRuns` (`true`: a forced GC before every recorded warm run).
+   */
   readonly params: VariantParams;
 }
 
@@ -125,6 +129,17 @@ export interface BenchCase {
    * one run.
    */
   readonly warmUpRuns?: number;
+  /**
+   * The input size of the `warmUpRuns` (default: the variant's own): the implementation is
+   * prepared a second time with this size, so warming up costs a short input's time. Their
+   * checksums are checked against `reference` at that size.
+   */
+  readonly warmUpSize?: number;
+  /**
+   * The recorded warm runs go on until together they have taken at least this long, and
+   * there are at least `warmRuns` of them (default 0: exactly `warmRuns`).
+   */
+  readonly warmMinMs?: number;
   /** Full-size variants, or the small ones with `quick`. */
   variants(quick: boolean): readonly Variant[];
   /** The expected checksum, computed independently of every implementation. */

@@ -11,8 +11,11 @@ import { createProbe, type ProbeFigures } from "./probe.ts";
 import { RESULT_MARKER } from "./protocol.ts";
 import { spread } from "./stats.ts";
 import {
+  type BenchCase,
+  type Implementation,
   isSkip,
   type RunFn,
+  type Variant,
   type VariantParams,
   type WorkerId,
   type WorkerResult,
@@ -40,52 +43,112 @@ async function timedRun(
 
 /** No warm runs after a cold run this long: they would add minutes and no insight. */
 const WARM_COLD_LIMIT_MS = 2_500;
-/** Warm runs stop once they have taken this long together (at least one is recorded). */
+/** Warm runs (warm-up included) stop once they have taken this long together (at least one is recorded). */
 const WARM_BUDGET_MS = 6_000;
+
+/** How the warm runs of one measurement go (from the case and the variant). */
+interface WarmPlan {
+  /** Unrecorded runs first, each checked against `warmUpChecksum`. */
+  readonly warmUp: number;
+  /** The warm-up's run: the measured one, or the same implementation on a shorter input. */
+  readonly warmUpRun: RunFn;
+  readonly warmUpChecksum: number;
+  /** Recorded runs: at least this many … */
+  readonly runs: number;
+  /** … and until together they have taken at least this long. */
+  readonly minMs: number;
+  /** A forced GC before every recorded run (never timed). */
+  readonly gcBetweenRuns: boolean;
+}
 
 /**
  * Repeats the timed run in this process, JIT warm, and returns the medians as figures.
  * The issue's reference figures (e.g. a plain loop at 1.3 ns/item) are steady-state ones,
  * which a single cold run in a fresh process cannot show; both are reported.
  *
- * No forced GC between warm runs: a full collection right after a run's objects died lets
- * V8 drop their hidden classes, and with them the code it optimized for those classes, so
- * every short run would start from unoptimized code again (measured: sluice's parallel map
- * at concurrency 128 ran at 0.45–0.6 efficiency that way, 0.8 without). A long-running
- * program does not collect between every run; each run here pays for the garbage of the
- * one before it instead, as in such a program.
+ * No forced GC between warm runs unless the variant asks for one (`gcBetweenRuns`): a full
+ * collection right after a run's objects died lets V8 drop their hidden classes, and with
+ * them the code it optimized for those classes, so every short run would start from
+ * unoptimized code again (measured: sluice's parallel map at concurrency 128 ran at 0.45–0.6
+ * efficiency that way, 0.8 without). A long-running program does not collect between every
+ * run; each run here pays for the garbage of the one before it instead, as in such a program.
+ * The `gcBetweenRuns` variants measure the other case on purpose, for every implementation.
  */
 async function measureWarm(
   run: RunFn,
-  warmUp: number,
-  runs: number,
+  plan: WarmPlan,
   coldChecksum: number,
   items: number,
   params: VariantParams,
 ): Promise<Record<string, number>> {
-  if (runs <= 0) return {};
+  if (plan.runs <= 0) return {};
+  let spent = 0;
+  for (let r = 0; r < plan.warmUp && spent < WARM_BUDGET_MS; r++) {
+    const { checksum, elapsedNs } = await timedRun(plan.warmUpRun, false);
+    if (checksum !== plan.warmUpChecksum) {
+      throw new Error(
+        `warm-up run ${r + 1} returned checksum ${checksum}, expected ${plan.warmUpChecksum}`,
+      );
+    }
+    spent += Number(elapsedNs) / 1e6;
+  }
   const times: number[] = [];
   const firsts: number[] = [];
-  let spent = 0;
-  for (let r = 0; r < warmUp + runs && (times.length === 0 || spent < WARM_BUDGET_MS); r++) {
-    const { checksum, elapsedNs, figures } = await timedRun(run, false);
+  let recorded = 0;
+  while (
+    times.length === 0 ||
+    ((times.length < plan.runs || recorded < plan.minMs) && spent < WARM_BUDGET_MS)
+  ) {
+    const { checksum, elapsedNs, figures } = await timedRun(run, plan.gcBetweenRuns);
     const ms = Number(elapsedNs) / 1e6;
-    const { firstResultNs } = figures;
     if (checksum !== coldChecksum) {
       throw new Error(
-        `warm run ${r + 1} returned checksum ${checksum}, the cold run ${coldChecksum}`,
+        `warm run ${times.length + 1} returned checksum ${checksum}, the cold run ${coldChecksum}`,
       );
     }
     spent += ms;
-    if (r < warmUp) continue;
+    recorded += ms;
     times.push(ms);
-    if (firstResultNs !== null) firsts.push(Number(firstResultNs) / 1e6);
+    if (figures.firstResultNs !== null) firsts.push(Number(figures.firstResultNs) / 1e6);
   }
   const warmMs = spread(times).median;
-  const out: Record<string, number> = { warmMs, warmNsPerItem: (warmMs * 1e6) / items };
+  const out: Record<string, number> = {
+    warmMs,
+    warmNsPerItem: (warmMs * 1e6) / items,
+    warmRunCount: times.length,
+    warmTotalMs: recorded,
+  };
   if (firsts.length > 0) out.warmFirstResultMs = spread(firsts).median;
-  if (typeof params.idealMs === "number") out.warmEfficiency = params.idealMs / warmMs;
+  const idealMs = params.idealMs;
+  // The median of the runs' efficiencies (for an even count it differs from idealMs ÷ the
+  // median time, which averages two times rather than two efficiencies).
+  if (typeof idealMs === "number")
+    out.warmEfficiency = spread(times.map((t) => idealMs / t)).median;
   return out;
+}
+
+/** The warm-run plan of `variant` in `bench` (a shorter warm-up input when the case asks). */
+async function warmPlan(
+  bench: BenchCase,
+  impl: Implementation,
+  variant: Variant,
+  run: RunFn,
+  coldChecksum: number,
+): Promise<WarmPlan> {
+  const base = {
+    warmUp: bench.warmUpRuns ?? 0,
+    runs: bench.warmRuns ?? 0,
+    minMs: bench.warmMinMs ?? 0,
+    gcBetweenRuns: variant.params.gcBetweenRuns === true,
+  };
+  const size = bench.warmUpSize;
+  if (size === undefined || size >= variant.params.size || base.warmUp === 0) {
+    return { ...base, warmUpRun: run, warmUpChecksum: coldChecksum };
+  }
+  const params = { ...variant.params, size };
+  const prepared = await impl.prepare(params);
+  if (isSkip(prepared)) throw new Error(`warm-up at size ${size} skipped: ${prepared.skipped}`);
+  return { ...base, warmUpRun: prepared, warmUpChecksum: bench.reference(params) };
 }
 
 /** Runs one measurement and returns its result (never throws). */
@@ -109,12 +172,11 @@ async function measure(id: WorkerId, quick: boolean): Promise<WorkerResult> {
     // Before any warm run: peak RSS is a high-water mark, and warm runs must not raise it.
     const maxRssBytes = process.resourceUsage().maxRSS * 1024;
     const warm =
-      quick || timeMs > WARM_COLD_LIMIT_MS
+      quick || timeMs > WARM_COLD_LIMIT_MS || (bench.warmRuns ?? 0) <= 0
         ? {}
         : await measureWarm(
             prepared,
-            bench.warmUpRuns ?? 0,
-            bench.warmRuns ?? 0,
+            await warmPlan(bench, impl, variant, prepared, checksum),
             checksum,
             items,
             variant.params,

@@ -212,26 +212,44 @@ const makers: Record<string, (duration: Duration) => Implementation> = {
   ),
   sluice: sluiceImpl(
     "sluice `.map(name, fn, {concurrency, ordered})`, `executeFrom`; the same task as the others",
-    false,
+    "ignore",
+  ),
+  "sluice-signal": sluiceImpl(
+    "as `sluice`, but the mapper reads its `ctx.signal` (checks `aborted` before the task): the price of a per-item signal, which the others do not have",
+    "read",
   ),
   "sluice-abortable": sluiceImpl(
-    "as `sluice`, but each task listens to its `ctx.signal` (a per-item AbortController and an abort listener: what makes in-flight work cancellable, and what the others do not pay)",
-    true,
+    "as `sluice`, but each task passes its `ctx.signal` to an abortable sleep (the per-item signal plus an abort listener per task: what makes in-flight work cancellable, and what the others do not pay)",
+    "listen",
   ),
 };
 
-/** The sluice implementation; `abortable` passes each item's signal to the task. */
-function sluiceImpl(
-  description: string,
-  abortable: boolean,
-): (duration: Duration) => Implementation {
+/**
+ * What a sluice mapper does with its item's signal: nothing, read it (the engine then has to
+ * provide one), or hand it to the task, which adds and removes an abort listener.
+ */
+type SignalUse = "ignore" | "read" | "listen";
+
+/** The sluice implementation, whose mapper uses each item's signal as `use` says. */
+function sluiceImpl(description: string, use: SignalUse): (duration: Duration) => Implementation {
   return impl(description, async (p, task, withSignal) => {
     const sluice = await loadSluice();
     const options = { concurrency: p.concurrency, ordered: p.ordered };
     const start = sluice.StreamingPipeline.start<number>();
-    const pipeline = abortable
-      ? start.map("task", (i: number, ctx) => withSignal(i, ctx.signal), options)
-      : start.map("task", (i: number) => task(i), options);
+    const pipeline =
+      use === "listen"
+        ? start.map("task", (i: number, ctx) => withSignal(i, ctx.signal), options)
+        : use === "read"
+          ? start.map(
+              "task",
+              (i: number, ctx) => {
+                const { signal } = ctx;
+                if (signal.aborted) return Promise.reject(signal.reason);
+                return task(i);
+              },
+              options,
+            )
+          : start.map("task", (i: number) => task(i), options);
     return (probe) => consume(pipeline.executeFrom(countedSource(p.size, probe)), p.ordered, probe);
   });
 }
@@ -248,28 +266,44 @@ export function totalWorkMs(size: number, duration: Duration): number {
   return total;
 }
 
+/** The suffix of the variants whose recorded warm runs each follow a forced GC. */
+export const GC_SUFFIX = ",gc-between-runs";
+
+/** A parallel variant's name, e.g. `c=32,ordered` or `c=32,ordered,gc-between-runs`. */
+export function parallelVariantName(concurrency: number, ordered: boolean, gc = false): string {
+  return `c=${concurrency},${ordered ? "ordered" : "unordered"}${gc ? GC_SUFFIX : ""}`;
+}
+
 /**
- * The variants: every concurrency × {ordered, unordered}. `idealMs` is the
- * total work divided by the concurrency (no task longer than that bound), so
- * `efficiency = idealMs / measured time`.
+ * The variants: every concurrency × {ordered, unordered}, and for the concurrencies in
+ * `gcAt` the same pair again with `gcBetweenRuns` (a forced GC before every recorded warm
+ * run), each right after its plain twin. `idealMs` is the total work divided by the
+ * concurrency (no task longer than that bound), so `efficiency = idealMs / measured time`.
  */
 export function parallelVariants(
   size: number,
   concurrencies: readonly number[],
   duration: Duration,
+  gcAt: readonly number[] = [],
 ): { name: string; params: VariantParams }[] {
   const work = totalWorkMs(size, duration);
   let longest = 0;
   for (let i = 0; i < size; i++) longest = Math.max(longest, duration(i));
   return concurrencies.flatMap((concurrency) =>
-    [true, false].map((ordered) => ({
-      name: `c=${concurrency},${ordered ? "ordered" : "unordered"}`,
-      params: {
+    [true, false].flatMap((ordered) => {
+      const params = {
         size,
         concurrency,
         ordered,
         idealMs: Math.max(work / concurrency, longest),
-      },
-    })),
+      };
+      const plain = { name: parallelVariantName(concurrency, ordered), params };
+      if (!gcAt.includes(concurrency)) return [plain];
+      const gc = {
+        name: parallelVariantName(concurrency, ordered, true),
+        params: { ...params, gcBetweenRuns: true },
+      };
+      return [plain, gc];
+    }),
   );
 }

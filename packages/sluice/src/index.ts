@@ -13,6 +13,7 @@ export {
   type StreamingPipelineOptions,
 } from "./builders/streaming-pipeline.js";
 export type {
+  CheckpointKey,
   ElementOf,
   Members,
   ReservedKey,

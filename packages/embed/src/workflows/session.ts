@@ -327,11 +327,6 @@ export class EmbedSession {
     this.engineErrors.push(...entriesOf(error, stageKey));
   }
 
-  /** Errors known so far. */
-  get errorCount(): number {
-    return this.engineErrors.length + this.extra.length;
-  }
-
   summary(mode: EmbedSummary["mode"]): EmbedSummary {
     const durationMs = performance.now() - this.startedAt;
     const errors = sortEntries([...this.engineErrors, ...this.extra]);

@@ -126,9 +126,9 @@ describe("batch Pipeline: inference through a 30-step chain", () => {
 
     type S = StateOf<typeof p>;
     expectTypeOf<S>().not.toBeAny();
-    // `.branded`: the state is an intersection of one object per key; the deep structural
-    // comparison (readonly included) is the meaningful one here.
-    expectTypeOf<S>().branded.toEqualTypeOf<{
+    // Not `.branded`: the state is one plain object type (readonly included), not an
+    // intersection of one object per key.
+    expectTypeOf<S>().toEqualTypeOf<{
       readonly s01: number[];
       readonly s02: number[];
       readonly s03: string[];

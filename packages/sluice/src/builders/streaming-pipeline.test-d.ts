@@ -1,11 +1,15 @@
 import { describe, expectTypeOf, test } from "vitest";
 import {
+  type CheckpointKey,
   createStep,
   createStreamingStep,
   type ErrorRecord,
   type ItemContext,
+  type ItemFn,
   type Members,
+  type ReservedKey,
   type RunMetadata,
+  type SnapshotApi,
   StreamingPipeline as SP,
   type StateView,
   type Step,
@@ -13,12 +17,16 @@ import {
   type StreamingPipeline,
   type StreamingRun,
   type StreamingStepContext,
+  streamingToPipeline,
 } from "../index.js";
 
 // The 50-stage inference chain lives in streaming-pipeline.chain50.test-d.ts.
 
 type StateOf<P> = P extends StreamingPipeline<infer _I, infer _O, infer S, infer _C> ? S : never;
 type OutOf<P> = P extends StreamingPipeline<infer _I, infer O, infer _S, infer _C> ? O : never;
+/** Checkpoint key to the item type its snapshot holds. */
+type SnapshotsOf<P> =
+  P extends StreamingPipeline<infer _I, infer _O, infer _S, infer _C, infer T> ? T : never;
 
 describe("StreamingPipeline: per-item stages", () => {
   test("map infers from sync and async functions", () => {
@@ -26,7 +34,8 @@ describe("StreamingPipeline: per-item stages", () => {
       .map("len", (s) => s.length)
       .map("big", async (n) => BigInt(n));
     expectTypeOf<OutOf<typeof p>>().toEqualTypeOf<bigint>();
-    expectTypeOf<StateOf<typeof p>>().branded.toEqualTypeOf<{
+    // Not `.branded`: the state is one plain object type, not an intersection per key.
+    expectTypeOf<StateOf<typeof p>>().toEqualTypeOf<{
       readonly len: number;
       readonly big: bigint;
     }>();
@@ -39,7 +48,7 @@ describe("StreamingPipeline: per-item stages", () => {
       .map("label", (n, ctx) => {
         expectTypeOf(ctx).toEqualTypeOf<
           ItemContext<
-            StateView<{ readonly len: number } & { readonly cp: number }>,
+            StateView<{ readonly len: number; readonly cp: number }, { readonly cp: number }>,
             { base: number }
           >
         >();
@@ -47,8 +56,8 @@ describe("StreamingPipeline: per-item stages", () => {
         expectTypeOf(ctx.state.cp).toEqualTypeOf<number>();
         expectTypeOf(ctx.context.base).toEqualTypeOf<number>();
         expectTypeOf(ctx.state.materialize("cp")).toEqualTypeOf<readonly number[]>();
-        expectTypeOf(ctx.state.stream("len")).toEqualTypeOf<AsyncIterable<number>>();
-        expectTypeOf(ctx.state.hasSnapshot).parameter(0).toEqualTypeOf<"len" | "cp">();
+        expectTypeOf(ctx.state.stream("cp")).toEqualTypeOf<AsyncIterable<number>>();
+        expectTypeOf(ctx.state.hasSnapshot).parameter(0).toEqualTypeOf<"cp">();
         // @ts-expect-error no such key
         ctx.state.materialize("nope");
         // @ts-expect-error a later key is not in state yet
@@ -76,15 +85,19 @@ describe("StreamingPipeline: per-item stages", () => {
       })
       .bufferTime("bt", 100);
     expectTypeOf<OutOf<typeof p>>().toEqualTypeOf<number[][]>();
-    expectTypeOf<StateOf<typeof p>>().branded.toEqualTypeOf<
-      Members<{
-        readonly s: string[][];
-        readonly b: string[][];
-        readonly check: number[];
-        readonly w: number[];
-        readonly check2: number[];
-      }> & { readonly bt: number[][] }
-    >();
+    expectTypeOf<StateOf<typeof p>>().toEqualTypeOf<{
+      readonly s: string[][][];
+      readonly b: string[][][];
+      readonly check: number[][];
+      readonly w: number[][];
+      readonly check2: number[][];
+      readonly bt: number[][];
+    }>();
+    // Members maps each earlier key to the array of its members' values.
+    expectTypeOf<Members<{ readonly a: number; readonly b: string }>>().toEqualTypeOf<{
+      readonly a: number[];
+      readonly b: string[];
+    }>();
   });
 
   test("batch takes a size or options whose weigh sees the item type", () => {
@@ -241,6 +254,113 @@ describe("StreamingPipeline: steps", () => {
     });
     // @ts-expect-error not a strategy
     SP.start<number>().map("m", (n) => n, { errorStrategy: "IGNORE" });
+  });
+});
+
+describe("StreamingPipeline: checkpoint snapshots", () => {
+  test("materialize, stream and hasSnapshot take only the keys of checkpoints upstream", () => {
+    SP.start<number>()
+      .map("double", (n) => n * 2)
+      .map("early", (n, ctx) => {
+        // @ts-expect-error no checkpoint upstream yet
+        ctx.state.materialize("double");
+        // @ts-expect-error the checkpoint "all" comes later
+        ctx.state.stream("all");
+        return n;
+      })
+      .checkpoint("all")
+      .map("late", (n, ctx) => {
+        expectTypeOf(ctx.state.materialize("all")).toEqualTypeOf<readonly number[]>();
+        expectTypeOf(ctx.state.stream("all")).toEqualTypeOf<AsyncIterable<number>>();
+        expectTypeOf(ctx.state.hasSnapshot).parameter(0).toEqualTypeOf<"all">();
+        // @ts-expect-error "double" is in state, but no checkpoint took a snapshot of it
+        ctx.state.materialize("double");
+        // @ts-expect-error not a checkpoint key
+        ctx.state.stream("double");
+        // @ts-expect-error not a checkpoint key
+        ctx.state.hasSnapshot("early");
+        return n;
+      });
+  });
+
+  test("with no checkpoint, the key parameter is a sentence saying what is missing", () => {
+    expectTypeOf<CheckpointKey<{}>>().toExtend<`Error: no checkpoint upstream${string}`>();
+    expectTypeOf<CheckpointKey<{ readonly a: number; readonly b: string }>>().toEqualTypeOf<
+      "a" | "b"
+    >();
+    SP.start<number>().map("x", (n, ctx) => {
+      expectTypeOf(ctx.state.hasSnapshot).parameter(0).toEqualTypeOf<CheckpointKey<{}>>();
+      return n;
+    });
+  });
+
+  test("the pipeline tracks its checkpoints, each with the item type it snapshots", () => {
+    const p = SP.start<string>()
+      .checkpoint("lines")
+      .map("len", (s) => s.length)
+      .checkpoint("lengths")
+      .batch("b", 2);
+    expectTypeOf<SnapshotsOf<typeof p>>().toEqualTypeOf<{
+      readonly lines: string;
+      readonly lengths: number;
+    }>();
+    expectTypeOf<SnapshotsOf<ReturnType<typeof SP.start<string>>>>().toEqualTypeOf<{}>();
+  });
+
+  test("through a batch, a snapshot still holds the checkpoint's items, not arrays", () => {
+    SP.start<string>()
+      .map("len", (s) => s.length)
+      .checkpoint("cp")
+      .batch("b", 2)
+      .map("x", (group, ctx) => {
+        expectTypeOf(ctx.state.cp).toEqualTypeOf<number[]>();
+        expectTypeOf(ctx.state.materialize("cp")).toEqualTypeOf<readonly number[]>();
+        return group.length;
+      });
+  });
+
+  test("functions and steps declared without snapshots fit after a checkpoint; ones needing a snapshot fit only after it", () => {
+    const plain: ItemFn<number, number, { readonly len: number }, unknown> = (n, ctx) =>
+      n + ctx.state.len;
+    const needsAll: ItemFn<number, number, {}, unknown, { all: number }> = (n, ctx) =>
+      n / ctx.state.materialize("all").length;
+    const withAll = SP.start<string>()
+      .map("len", (s) => s.length)
+      .checkpoint("all");
+    withAll.map("a", plain).map("b", needsAll);
+    // @ts-expect-error no checkpoint "all" upstream
+    SP.start<number>().map("b", needsAll);
+
+    const share = (n: number, state: StateView<{}, { all: number }>) =>
+      n / state.materialize("all").length;
+    withAll.map("share", (n, ctx) => share(n, ctx.state));
+    // @ts-expect-error this state has no snapshot "all"
+    SP.start<number>().map("share", (n, ctx) => share(n, ctx.state));
+
+    const ranks = createStreamingStep(
+      "ranks",
+      async function* ({
+        input,
+        state,
+      }: StreamingStepContext<number, SnapshotApi<{ all: number }>>) {
+        for await (const n of input) yield state.materialize("all").filter((m) => m < n).length;
+      },
+    );
+    withAll.add("ranks", ranks);
+    // @ts-expect-error the step reads a snapshot "all" that this pipeline does not take
+    SP.start<number>().add("ranks", ranks);
+  });
+
+  test("a pipeline with checkpoints still converts to a batch step", () => {
+    const step = streamingToPipeline(SP.start<number>().checkpoint("all"));
+    expectTypeOf(step.name).toEqualTypeOf<string>();
+  });
+
+  test("the reserved keys are exactly the snapshot API's members", () => {
+    expectTypeOf<ReservedKey>().toEqualTypeOf<keyof SnapshotApi<{}>>();
+    expectTypeOf<ReservedKey>().toEqualTypeOf<
+      "accumulated" | "materialize" | "stream" | "hasSnapshot"
+    >();
   });
 });
 

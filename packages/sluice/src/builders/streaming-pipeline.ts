@@ -34,9 +34,9 @@ import type { Members, SnapshotApi, StateView, UniqueKey, WithKey } from "./type
  * StreamingPipeline.start<string>().map("page", fetchPage, { concurrency: 8 });
  * ```
  */
-export type ItemFn<I, O, TState, TContext> = (
+export type ItemFn<I, O, TState, TContext, TSnapshots = {}> = (
   item: I,
-  ctx: ItemContext<StateView<TState>, TContext>,
+  ctx: ItemContext<StateView<TState, TSnapshots>, TContext>,
 ) => O | PromiseLike<O>;
 
 /**
@@ -49,9 +49,9 @@ export type ItemFn<I, O, TState, TContext> = (
  * StreamingPipeline.start<string, Seen>(() => ({ seen: new Set() })).filter("new", isNew);
  * ```
  */
-export type ItemPredicate<I, TState, TContext> = (
+export type ItemPredicate<I, TState, TContext, TSnapshots = {}> = (
   item: I,
-  ctx: ItemContext<StateView<TState>, TContext>,
+  ctx: ItemContext<StateView<TState, TSnapshots>, TContext>,
 ) => unknown;
 
 /**
@@ -76,8 +76,9 @@ interface Definition {
 
 /**
  * The lazy, pull-based builder. Each stage has a key; the state type accumulates every
- * key's value for an item's lineage. Nothing runs until the run is iterated; a pipeline is
- * immutable and can run many times, concurrently.
+ * key's value for an item's lineage, and `TSnapshots` every checkpoint's key with the item
+ * type it snapshots (what `ctx.state.materialize` accepts). Nothing runs until the run is
+ * iterated; a pipeline is immutable and can run many times, concurrently.
  *
  * @example
  * ```ts
@@ -88,7 +89,7 @@ interface Definition {
  * for await (const label of pipeline.executeFrom(["a", "abcd", "abcdef"])) console.log(label);
  * ```
  */
-export class StreamingPipeline<TInput, TOut, TState, TContext> {
+export class StreamingPipeline<TInput, TOut, TState, TContext, TSnapshots = {}> {
   private constructor(private readonly def: Definition) {}
 
   /**
@@ -133,8 +134,10 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
     return this.def.contextBuilder;
   }
 
-  private with<O, S>(spec: StageSpec): StreamingPipeline<TInput, O, S, TContext> {
-    return new StreamingPipeline<TInput, O, S, TContext>({
+  private with<O, S, C = TSnapshots>(
+    spec: StageSpec,
+  ): StreamingPipeline<TInput, O, S, TContext, C> {
+    return new StreamingPipeline<TInput, O, S, TContext, C>({
       ...this.def,
       stages: [...this.def.stages, spec],
     });
@@ -150,8 +153,8 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
    */
   add<K extends string, O>(
     key: UniqueKey<K, TState>,
-    step: StreamingStep<TOut, O, SnapshotApi<TState>, TContext>,
-  ): StreamingPipeline<TInput, O, WithKey<TState, K, O>, TContext> {
+    step: StreamingStep<TOut, O, SnapshotApi<TSnapshots>, TContext>,
+  ): StreamingPipeline<TInput, O, WithKey<TState, K, O>, TContext, TSnapshots> {
     const k = checkKey(key, this.def.stages);
     if (typeof step?.transform !== "function") {
       throw new TypeError(`Stage "${k}": add takes a streaming step (see createStreamingStep)`);
@@ -170,9 +173,11 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
    */
   map<K extends string, O>(
     key: UniqueKey<K, TState>,
-    fnOrStep: ItemFn<TOut, O, TState, TContext> | Step<TOut, O, StateView<TState>, TContext>,
+    fnOrStep:
+      | ItemFn<TOut, O, TState, TContext, TSnapshots>
+      | Step<TOut, O, StateView<TState, TSnapshots>, TContext>,
     options?: ItemStageOptions,
-  ): StreamingPipeline<TInput, O, WithKey<TState, K, O>, TContext> {
+  ): StreamingPipeline<TInput, O, WithKey<TState, K, O>, TContext, TSnapshots> {
     const k = checkKey(key, this.def.stages);
     if (isStep(fnOrStep)) {
       const step = fnOrStep as Step<unknown, unknown, unknown, unknown>;
@@ -223,9 +228,9 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
    */
   flatMap<K extends string, O>(
     key: UniqueKey<K, TState>,
-    fn: ItemFn<TOut, Iterable<O> | AsyncIterable<O>, TState, TContext>,
+    fn: ItemFn<TOut, Iterable<O> | AsyncIterable<O>, TState, TContext, TSnapshots>,
     options?: ItemStageOptions,
-  ): StreamingPipeline<TInput, O, WithKey<TState, K, O>, TContext> {
+  ): StreamingPipeline<TInput, O, WithKey<TState, K, O>, TContext, TSnapshots> {
     const k = checkKey(key, this.def.stages);
     requireFunction(fn, "flatMap's function", k);
     const f = fn as (item: unknown, ctx: unknown) => unknown;
@@ -258,20 +263,20 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
    */
   filter<K extends string, S extends TOut>(
     key: UniqueKey<K, TState>,
-    predicate: (item: TOut, ctx: ItemContext<StateView<TState>, TContext>) => item is S,
+    predicate: (item: TOut, ctx: ItemContext<StateView<TState, TSnapshots>, TContext>) => item is S,
     options?: ItemStageOptions,
-  ): StreamingPipeline<TInput, S, WithKey<TState, K, S>, TContext>;
+  ): StreamingPipeline<TInput, S, WithKey<TState, K, S>, TContext, TSnapshots>;
   /** Keeps the items whose predicate is truthy; the predicate may be async. */
   filter<K extends string>(
     key: UniqueKey<K, TState>,
-    predicate: ItemPredicate<TOut, TState, TContext>,
+    predicate: ItemPredicate<TOut, TState, TContext, TSnapshots>,
     options?: ItemStageOptions,
-  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext>;
+  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext, TSnapshots>;
   filter<K extends string>(
     key: UniqueKey<K, TState>,
-    predicate: ItemPredicate<TOut, TState, TContext>,
+    predicate: ItemPredicate<TOut, TState, TContext, TSnapshots>,
     options?: ItemStageOptions,
-  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext> {
+  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext, TSnapshots> {
     const k = checkKey(key, this.def.stages);
     requireFunction(predicate, "filter's predicate", k);
     const fn = predicate as (item: unknown, ctx: unknown) => unknown;
@@ -301,9 +306,9 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
    */
   tap<K extends string>(
     key: UniqueKey<K, TState>,
-    fn: ItemFn<TOut, unknown, TState, TContext>,
+    fn: ItemFn<TOut, unknown, TState, TContext, TSnapshots>,
     options?: ItemStageOptions,
-  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext> {
+  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext, TSnapshots> {
     const k = checkKey(key, this.def.stages);
     requireFunction(fn, "tap's function", k);
     const f = fn as (item: unknown, ctx: unknown) => unknown;
@@ -336,7 +341,7 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
   batch<K extends string>(
     key: UniqueKey<K, TState>,
     sizeOrOptions: number | BatchOptions<TOut>,
-  ): StreamingPipeline<TInput, TOut[], WithKey<Members<TState>, K, TOut[]>, TContext> {
+  ): StreamingPipeline<TInput, TOut[], WithKey<Members<TState>, K, TOut[]>, TContext, TSnapshots> {
     const k = checkKey(key, this.def.stages);
     return this.with(batchStage(k, sizeOrOptions as number | BatchOptions<never>));
   }
@@ -353,7 +358,7 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
     key: UniqueKey<K, TState>,
     size: number,
     slide?: number,
-  ): StreamingPipeline<TInput, TOut[], WithKey<Members<TState>, K, TOut[]>, TContext> {
+  ): StreamingPipeline<TInput, TOut[], WithKey<Members<TState>, K, TOut[]>, TContext, TSnapshots> {
     const k = checkKey(key, this.def.stages);
     return this.with(windowStage(k, size, slide));
   }
@@ -370,7 +375,7 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
     key: UniqueKey<K, TState>,
     ms: number,
     maxSize?: number,
-  ): StreamingPipeline<TInput, TOut[], WithKey<Members<TState>, K, TOut[]>, TContext> {
+  ): StreamingPipeline<TInput, TOut[], WithKey<Members<TState>, K, TOut[]>, TContext, TSnapshots> {
     const k = checkKey(key, this.def.stages);
     return this.with(bufferTimeStage(k, ms, maxSize));
   }
@@ -386,7 +391,7 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
   take<K extends string>(
     key: UniqueKey<K, TState>,
     n: number,
-  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext> {
+  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext, TSnapshots> {
     return this.with(takeStage(checkKey(key, this.def.stages), n));
   }
 
@@ -401,7 +406,7 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
   skip<K extends string>(
     key: UniqueKey<K, TState>,
     n: number,
-  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext> {
+  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext, TSnapshots> {
     return this.with(skipStage(checkKey(key, this.def.stages), n));
   }
 
@@ -415,8 +420,8 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
    */
   takeWhile<K extends string>(
     key: UniqueKey<K, TState>,
-    predicate: ItemPredicate<TOut, TState, TContext>,
-  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext> {
+    predicate: ItemPredicate<TOut, TState, TContext, TSnapshots>,
+  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext, TSnapshots> {
     const k = checkKey(key, this.def.stages);
     return this.with(
       whileStage(k, "takeWhile", predicate as (item: unknown, ctx: unknown) => unknown),
@@ -433,8 +438,8 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
    */
   skipWhile<K extends string>(
     key: UniqueKey<K, TState>,
-    predicate: ItemPredicate<TOut, TState, TContext>,
-  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext> {
+    predicate: ItemPredicate<TOut, TState, TContext, TSnapshots>,
+  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext, TSnapshots> {
     const k = checkKey(key, this.def.stages);
     return this.with(
       whileStage(k, "skipWhile", predicate as (item: unknown, ctx: unknown) => unknown),
@@ -443,7 +448,8 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
 
   /**
    * Materializes the stream into a snapshot that later stages read with
-   * `ctx.state.materialize(key)`; O(items) memory on purpose, bounded by `maxItems`.
+   * `ctx.state.materialize(key)` (only they: the key type-checks from the next stage on);
+   * O(items) memory on purpose, bounded by `maxItems`.
    *
    * @example
    * ```ts
@@ -453,7 +459,13 @@ export class StreamingPipeline<TInput, TOut, TState, TContext> {
   checkpoint<K extends string>(
     key: UniqueKey<K, TState>,
     options?: CheckpointOptions,
-  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext> {
+  ): StreamingPipeline<
+    TInput,
+    TOut,
+    WithKey<TState, K, TOut>,
+    TContext,
+    WithKey<TSnapshots, K, TOut>
+  > {
     return this.with(checkpointStage(checkKey(key, this.def.stages), options));
   }
 

@@ -33,9 +33,14 @@ export interface Puller<T = unknown> {
    */
   pullNow?(demand: number): Chunk<T> | null | undefined;
   /**
-   * Stops the stage: aborts its in-flight work, waits for it to settle, then cancels
-   * upstream down to the source. Idempotent; safe at any time, also while a pull is pending
-   * (that pull then resolves with null).
+   * Stops the stage and, synchronously, every stage upstream down to the source: no call or
+   * retry starts after it, every in-flight call sees its signal abort, a pending pull
+   * settles (with null, once its in-flight call has settled). Idempotent.
+   */
+  stop(): void;
+  /**
+   * `stop()`, then waits until the in-flight work of this stage and of every stage upstream
+   * has settled and the source is released. Idempotent; safe at any time.
    */
   cancel(): Promise<void>;
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { StreamingPipeline } from "../index.js";
-import { fusedGroup, genericGroup, STOP_AWAIT, STOP_NONE, STOP_THREW } from "./fused-loop.js";
+import { type FusedStop, fusedGroup, genericGroup } from "./fused-loop.js";
 import { EmitMode } from "./item-worker.js";
+import { LoopStop } from "./loop-stop.js";
 
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -89,7 +90,12 @@ type Fn = (item: unknown) => unknown;
 const groups = { generated: fusedGroup, generic: genericGroup };
 
 describe.each(Object.entries(groups))("fused group (%s)", (_, make) => {
-  const newStop = () => ({ kind: 0, stage: 0, item: undefined as unknown, value: undefined });
+  const newStop = (): FusedStop => ({
+    kind: LoopStop.NONE,
+    stage: 0,
+    item: undefined,
+    value: undefined,
+  });
 
   it("stops at a promise and reports the stage, input and result", () => {
     const p = Promise.resolve(1);
@@ -101,7 +107,7 @@ describe.each(Object.entries(groups))("fused group (%s)", (_, make) => {
     const pos = loop([0, 1, 2, 3], 0, out, counts, stop);
     expect(pos).toBe(2);
     expect(out).toEqual([0, 1]);
-    expect(stop).toMatchObject({ kind: STOP_AWAIT, stage: 1, item: 2, value: p });
+    expect(stop).toMatchObject({ kind: LoopStop.AWAIT, stage: 1, item: 2, value: p });
     expect(counts).toEqual([3, 3]);
   });
 
@@ -120,7 +126,7 @@ describe.each(Object.entries(groups))("fused group (%s)", (_, make) => {
     const pos = loop([0, 1, 2], 0, out, [0, 0], stop);
     expect(pos).toBe(1);
     expect(out).toEqual([0]);
-    expect(stop).toMatchObject({ kind: STOP_THREW, stage: 1, item: 1, value: boom });
+    expect(stop).toMatchObject({ kind: LoopStop.THREW, stage: 1, item: 1, value: boom });
   });
 
   it("resumes an item at a later stage: through to the end, filtered out, or stopped again", () => {
@@ -136,12 +142,12 @@ describe.each(Object.entries(groups))("fused group (%s)", (_, make) => {
     const counts = [0, 0, 0, 0];
     const stop = newStop();
     resume(1, 10, out, counts, stop);
-    expect(stop.kind).toBe(STOP_NONE);
+    expect(stop.kind).toBe(LoopStop.NONE);
     resume(1, 20, out, counts, stop);
-    expect(stop.kind).toBe(STOP_NONE);
+    expect(stop.kind).toBe(LoopStop.NONE);
     expect(out).toEqual(["v10"]);
     resume(1, 30, out, counts, stop);
-    expect(stop).toMatchObject({ kind: STOP_AWAIT, stage: 2, item: 30, value: p });
+    expect(stop).toMatchObject({ kind: LoopStop.AWAIT, stage: 2, item: 30, value: p });
     resume(3, 31, out, counts, stop);
     expect(out).toEqual(["v10", "v31"]);
     expect(counts).toEqual([0, 3, 2, 2]);

@@ -1,26 +1,10 @@
 import { type Chunk, now, type Puller } from "./chunk.js";
 import { ChunkBudget } from "./chunk-budget.js";
-import {
-  type FusedLoop,
-  type FusedResume,
-  type FusedStop,
-  fusedGroup,
-  STOP_AWAIT,
-  STOP_NONE,
-  STOP_THREW,
-} from "./fused-loop.js";
-import { EmitMode, type ItemOp, ItemWorker, type Recovered, SKIPPED } from "./item-worker.js";
+import { type FusedLoop, type FusedResume, type FusedStop, fusedGroup } from "./fused-loop.js";
+import { EmitMode, type ItemOp, ItemRecovery, type Recovered, SKIPPED } from "./item-worker.js";
+import { LoopStop } from "./loop-stop.js";
 import type { StageRuntime } from "./run-env.js";
-
-/** One stage of a fused group: its retry and error strategy, reachable from the group. */
-class GroupMember extends ItemWorker {
-  close(): void {
-    this.closed = true;
-  }
-  retryItem(item: unknown, index: number, error: unknown): Promise<Recovered> {
-    return this.recover(item, index, null, error);
-  }
-}
+import { PullingStage } from "./stage.js";
 
 /**
  * Adjacent sequential map / filter / tap stages that take only the item and record no
@@ -29,27 +13,30 @@ class GroupMember extends ItemWorker {
  * throws hands that one item to the slow path (await, retry, error strategy), then the
  * loop resumes. Each stage keeps its own metrics, key and error reports.
  */
-export class FusedItemStage implements Puller {
-  private readonly members: GroupMember[];
+export class FusedItemStage extends PullingStage {
+  private readonly members: ItemRecovery[];
   private readonly loop: FusedLoop;
   private readonly resume: FusedResume;
   private readonly counts: number[];
-  private readonly stop: FusedStop = { kind: 0, stage: 0, item: undefined, value: undefined };
+  private readonly stopAt: FusedStop = {
+    kind: LoopStop.NONE,
+    stage: 0,
+    item: undefined,
+    value: undefined,
+  };
   private readonly budget = new ChunkBudget();
   private vals: unknown[] = [];
   private pos = 0;
-  private closed = false;
-  private current: Promise<unknown> | null = null;
-  private cancelling: Promise<void> | undefined;
   /** A FAIL_FAST error held back while the outputs of earlier items go downstream. */
   private deferred: { error: unknown } | undefined;
 
   constructor(
-    private readonly upstream: Puller,
+    upstream: Puller,
     private readonly rts: readonly StageRuntime[],
     private readonly ops: readonly ItemOp[],
   ) {
-    this.members = rts.map((rt, i) => new GroupMember(rt, ops[i] as ItemOp));
+    super(upstream, rts);
+    this.members = rts.map((rt, i) => new ItemRecovery(rt, ops[i] as ItemOp));
     this.counts = rts.map(() => 0);
     ({ loop: this.loop, resume: this.resume } = fusedGroup(
       ops.map((o) => o.mode),
@@ -57,17 +44,13 @@ export class FusedItemStage implements Puller {
     ));
   }
 
-  async pull(demand: number): Promise<Chunk | null> {
-    for (const rt of this.rts) rt.metrics.start();
+  protected async produce(demand: number): Promise<Chunk | null> {
     for (;;) {
       if (this.closed) return null;
       if (this.deferred !== undefined) throw this.deferred.error;
       if (this.pos >= this.vals.length) {
         const chunk = await this.upstream.pull(demand);
-        if (chunk === null || this.closed) {
-          if (chunk === null) for (const rt of this.rts) rt.metrics.end();
-          return null;
-        }
+        if (chunk === null || this.closed) return null;
         this.vals = chunk.values;
         this.pos = 0;
       }
@@ -77,31 +60,30 @@ export class FusedItemStage implements Puller {
       const before = this.counts.slice();
       let awaited = false;
       for (;;) {
-        this.pos = this.loop(this.vals, this.pos, out, this.counts, this.stop);
-        if (this.stop.kind === STOP_NONE) break;
+        this.pos = this.loop(this.vals, this.pos, out, this.counts, this.stopAt);
+        if (this.stopAt.kind === LoopStop.NONE) break;
         this.pos++;
         // The slow path, for the one item that stopped the loop. Kept inline rather than in
         // a helper: an async call per item would cost as much as the await it wraps.
-        let { kind, stage: s, item: cur, value } = this.stop;
+        let { stage: s, item: cur, value } = this.stopAt;
+        let kind: LoopStop = this.stopAt.kind;
         for (;;) {
-          if (kind === STOP_AWAIT) {
+          if (kind === LoopStop.AWAIT) {
             awaited = true;
-            this.current = value as Promise<unknown>;
             try {
               value = await value;
-              kind = STOP_NONE;
+              kind = LoopStop.NONE;
             } catch (error) {
-              kind = STOP_THREW;
+              kind = LoopStop.THREW;
               value = error;
             }
-            this.current = null;
           }
           if (this.closed) return null;
-          if (kind === STOP_THREW) {
-            const member = this.members[s] as GroupMember;
+          if (kind === LoopStop.THREW) {
+            const member = this.members[s] as ItemRecovery;
             let recovered: Recovered;
             try {
-              recovered = await member.retryItem(cur, (this.counts[s] ?? 1) - 1, value);
+              recovered = await member.recover(cur, (this.counts[s] ?? 1) - 1, null, value);
             } catch (error) {
               // As in the sequential stage: earlier items' outputs leave first.
               if (out.length === 0) throw error;
@@ -121,49 +103,44 @@ export class FusedItemStage implements Puller {
           }
           // The rest of the stages run in the group's generated code, where each call site
           // sees one function, not in a call here that would see every stage's.
-          const stop = this.stop;
+          const stop = this.stopAt;
           this.resume(s + 1, cur, out, this.counts, stop);
-          if (stop.kind === STOP_NONE) break;
+          if (stop.kind === LoopStop.NONE) break;
           ({ kind, stage: s, item: cur, value } = stop);
         }
         if (this.deferred !== undefined) break;
         if (awaited && out.length > 0 && this.budget.spent()) break;
       }
+      if (this.closed) return null;
       if (this.pos >= this.vals.length) this.vals = [];
-      this.account(before, out.length, now() - t0);
+      this.account(before, now() - t0);
       if (out.length > 0) return { values: out, lins: undefined };
     }
   }
 
-  /** Per-stage counts: stage j's output is what entered stage j + 1. */
-  private account(before: readonly number[], emitted: number, elapsed: number): void {
+  /**
+   * Per-stage counts inside the group: stage j's output is what entered stage j + 1. What
+   * enters the first stage and leaves the last is counted by the metering wrapper.
+   */
+  private account(before: readonly number[], elapsed: number): void {
     const k = this.rts.length;
     for (let j = 0; j < k; j++) {
       const m = (this.rts[j] as StageRuntime).metrics;
       const entered = (this.counts[j] ?? 0) - (before[j] ?? 0);
-      m.in += entered;
-      m.out += j + 1 < k ? (this.counts[j + 1] ?? 0) - (before[j + 1] ?? 0) : emitted;
-      m.succeeded = m.in - m.failed;
+      if (j > 0) m.in += entered;
+      if (j + 1 < k) m.out += (this.counts[j + 1] ?? 0) - (before[j + 1] ?? 0);
+      m.succeeded = (this.counts[j] ?? 0) - m.failed;
       // The group is timed as a whole: each stage records the chunk's mean per item.
       if (entered > 0 && m.timed) m.timings.record(elapsed / k / entered, entered);
     }
   }
 
-  cancel(): Promise<void> {
-    this.cancelling ??= (async () => {
-      this.closed = true;
-      for (const member of this.members) member.close();
-      for (const rt of this.rts) {
-        rt.abort();
-        rt.metrics.end("cancelled");
-      }
-      const current = this.current;
-      if (current !== null) await current.then(noop, noop);
-      this.vals = [];
-      await this.upstream.cancel();
-    })();
-    return this.cancelling;
+  /** Empties the chunk in hand, so the loop makes no call after one that stopped the run. */
+  protected override onStop(): void {
+    this.vals.length = 0;
+  }
+
+  protected override release(): void {
+    this.vals = [];
   }
 }
-
-function noop(): void {}

@@ -1,13 +1,13 @@
 import { EmitMode } from "./item-worker.js";
+import { LoopStop } from "./loop-stop.js";
 
-/** Why a fused loop stopped before the end of its chunk. */
-export const STOP_NONE = 0;
-export const STOP_AWAIT = 1;
-export const STOP_THREW = 2;
-
-/** Where a fused loop stopped: the stage, the value that stage received, and its result or error. */
+/**
+ * Where a fused loop stopped: the stage, the value that stage received, and its result or
+ * error. `kind` is a {@link LoopStop} value and is always written; the other fields are
+ * written only when `kind` is not `LoopStop.NONE`, and keep their old values otherwise.
+ */
 export interface FusedStop {
-  kind: number;
+  kind: LoopStop;
   stage: number;
   item: unknown;
   value: unknown;
@@ -28,8 +28,8 @@ export type FusedLoop = (
 
 /**
  * Takes one item that is through stages 0 … from − 1 (the awaited result of stage
- * from − 1 applied) on from stage `from`: pushed to `out` or filtered out (`stop.kind`
- * STOP_NONE), or stopped again at a promise or a throw, described in `stop`.
+ * from − 1 applied) on from stage `from` (0: every stage): pushed to `out` or filtered out
+ * (`stop.kind` LoopStop.NONE), or stopped again at a promise or a throw, described in `stop`.
  */
 export type FusedResume = (
   from: number,
@@ -56,6 +56,7 @@ let codegen: boolean | undefined;
  * function, so V8 inlines it instead of paying a megamorphic call per item per stage. The
  * source is a fixed template (no user input reaches it). Where code generation is forbidden
  * (a strict Content-Security-Policy), a generic loop gives the same results, only slower.
+ * Any other error from compiling the template is a bug in the template, and is thrown.
  */
 export function fusedGroup(modes: readonly EmitMode[], fns: readonly Fn[]): FusedGroup {
   // Generated once per group of stages and reused by every run, so runs after the first
@@ -93,7 +94,12 @@ function build(modes: readonly EmitMode[], fns: readonly Fn[]): FusedGroup {
       const group = { loop: generate(modes, fns), resume: generateResume(modes, fns) };
       codegen = true;
       return group;
-    } catch {
+    } catch (error) {
+      // A refusal to compile strings is an EvalError wherever it is specified or seen: CSP's
+      // EnsureCSPDoesNotBlockStringCompilation (browsers), V8's
+      // --disallow-code-generation-from-strings (Node, Deno) and edge runtimes. Anything else
+      // means the template is broken: falling back would hide that behind a slower process.
+      if (!(error instanceof EvalError)) throw error;
       codegen = false;
     }
   }
@@ -117,7 +123,7 @@ function stageLines(
 ): string[] {
   const lines = [
     `${pad}j = ${j}; ${counter}++; r = f${j}(v);`,
-    `${pad}if (${THENABLE("r")}) { kind = 1; ${stop}; }`,
+    `${pad}if (${THENABLE("r")}) { kind = ${LoopStop.AWAIT}; ${stop}; }`,
   ];
   if (mode === EmitMode.MAP) lines.push(`${pad}v = r;`);
   else if (mode === EmitMode.FILTER) lines.push(`${pad}if (!r) ${drop};`);
@@ -138,20 +144,20 @@ function generate(modes: readonly EmitMode[], fns: readonly Fn[]): FusedLoop {
   // call-site feedback) between groups.
   lines.push(`// sluice fused stage group #${++generated}`);
   lines.push("return function fusedLoop(vals, pos, out, counts, stop) {");
-  lines.push("  const n = vals.length;");
   for (let j = 0; j < k; j++) lines.push(`  let c${j} = counts[${j}];`);
-  lines.push("  let j = 0, v, r, kind = 0;");
+  lines.push(`  let j = 0, v, r, kind = ${LoopStop.NONE};`);
   lines.push("  try {");
-  lines.push("    outer: for (; pos < n; pos++) {");
+  // The length is read per item, not cached: a stop empties the chunk (see FusedItemStage).
+  lines.push("    outer: for (; pos < vals.length; pos++) {");
   lines.push("      v = vals[pos];");
   for (let j = 0; j < k; j++) {
     lines.push(...stageLines(modes[j], j, "      ", `c${j}`, "break outer", "continue"));
   }
   lines.push("      out.push(v);");
   lines.push("    }");
-  lines.push("  } catch (e) { kind = 2; r = e; }");
+  lines.push(`  } catch (e) { kind = ${LoopStop.THREW}; r = e; }`);
   for (let j = 0; j < k; j++) lines.push(`  counts[${j}] = c${j};`);
-  lines.push("  stop.kind = kind; stop.stage = j; stop.item = v; stop.value = r;");
+  lines.push(...stopLines());
   lines.push("  return pos;");
   lines.push("};");
   return compile<FusedLoop>(fns, lines);
@@ -162,22 +168,30 @@ function generateResume(modes: readonly EmitMode[], fns: readonly Fn[]): FusedRe
   const lines: string[] = [];
   lines.push(`// sluice fused stage group resume #${generated}`);
   lines.push("return function fusedResume(from, v, out, counts, stop) {");
-  lines.push("  let j = from, r, kind = 0;");
+  lines.push(`  let j = from, r, kind = ${LoopStop.NONE};`);
   lines.push("  try {");
   lines.push("    item: {");
   // Cases fall through: the item enters at stage `from` and goes on through the rest.
   lines.push("      switch (from) {");
-  for (let j = 1; j < k; j++) {
+  for (let j = 0; j < k; j++) {
     lines.push(`      case ${j}:`);
     lines.push(...stageLines(modes[j], j, "        ", `counts[${j}]`, "break item", "break item"));
   }
   lines.push("      }");
   lines.push("      out.push(v);");
   lines.push("    }");
-  lines.push("  } catch (e) { kind = 2; r = e; }");
-  lines.push("  stop.kind = kind; stop.stage = j; stop.item = v; stop.value = r;");
+  lines.push(`  } catch (e) { kind = ${LoopStop.THREW}; r = e; }`);
+  lines.push(...stopLines());
   lines.push("};");
   return compile<FusedResume>(fns, lines);
+}
+
+/** The template's exit: `kind` always, the rest only for a real stop (see {@link FusedStop}). */
+function stopLines(): string[] {
+  return [
+    "  stop.kind = kind;",
+    `  if (kind !== ${LoopStop.NONE}) { stop.stage = j; stop.item = v; stop.value = r; }`,
+  ];
 }
 
 /**
@@ -195,7 +209,7 @@ function genericResume(modes: readonly EmitMode[], fns: readonly Fn[]): FusedRes
   return (from, v, out, counts, stop) => {
     let j = from;
     let r: unknown;
-    let kind = STOP_NONE;
+    let kind: LoopStop = LoopStop.NONE;
     try {
       let kept = true;
       for (; j < k; j++) {
@@ -205,7 +219,7 @@ function genericResume(modes: readonly EmitMode[], fns: readonly Fn[]): FusedRes
           ((typeof r === "object" && r !== null) || typeof r === "function") &&
           typeof (r as { then?: unknown }).then === "function"
         ) {
-          kind = STOP_AWAIT;
+          kind = LoopStop.AWAIT;
           kept = false;
           break;
         }
@@ -217,23 +231,25 @@ function genericResume(modes: readonly EmitMode[], fns: readonly Fn[]): FusedRes
       }
       if (kept) out.push(v);
     } catch (e) {
-      kind = STOP_THREW;
+      kind = LoopStop.THREW;
       r = e;
     }
     stop.kind = kind;
-    stop.stage = j;
-    stop.item = v;
-    stop.value = r;
+    if (kind !== LoopStop.NONE) {
+      stop.stage = j;
+      stop.item = v;
+      stop.value = r;
+    }
   };
 }
 
 /** The generic loop: each item through every stage by the generic resume, from stage 0. */
 function genericLoop(resume: FusedResume): FusedLoop {
   return (vals, pos, out, counts, stop) => {
-    stop.kind = STOP_NONE;
+    stop.kind = LoopStop.NONE;
     for (; pos < vals.length; pos++) {
       resume(0, vals[pos], out, counts, stop);
-      if (stop.kind !== STOP_NONE) break;
+      if (stop.kind !== LoopStop.NONE) break;
     }
     return pos;
   };

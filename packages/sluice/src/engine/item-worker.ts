@@ -30,36 +30,39 @@ export interface ItemOp {
   readonly stepName: string | undefined;
 }
 
-/** Marks an item whose failure a strategy absorbed (or whose stage was cancelled). */
+/** Marks an item whose failure a strategy absorbed (or whose stage stopped). */
 export const SKIPPED: unique symbol = Symbol("skipped");
 export type Recovered = { value: unknown } | typeof SKIPPED;
 
-/** Retry and error-strategy handling shared by the sequential and parallel item stages. */
-export abstract class ItemWorker {
-  protected closed = false;
-
+/**
+ * Retry and error-strategy handling of one item stage, shared by the sequential, fused and
+ * parallel stages. Nothing starts once the stage has stopped (`rt.stopped`).
+ */
+export class ItemRecovery {
   constructor(
-    protected readonly rt: StageRuntime,
-    protected readonly op: ItemOp,
+    private readonly rt: StageRuntime,
+    private readonly op: ItemOp,
   ) {}
 
-  protected ctx(index: number, attempt: number, lin: Lineage | null): ItemContextImpl | undefined {
+  /** The context of one call, or undefined when the function takes only the item. */
+  ctx(index: number, attempt: number, lin: Lineage | null): ItemContextImpl | undefined {
     return this.op.wantsCtx ? new ItemContextImpl(index, attempt, lin, this.rt) : undefined;
   }
 
   /**
    * After a first failed attempt: retries with backoff while the policy allows, then applies
    * the error strategy. Throws for FAIL_FAST; returns SKIPPED when the failure is absorbed
-   * or the stage was cancelled meanwhile.
+   * or the stage stopped meanwhile.
    */
-  protected async recover(
+  async recover(
     item: unknown,
     index: number,
     lin: Lineage | null,
     firstError: unknown,
   ): Promise<Recovered> {
-    const { retry } = this.op;
-    const m = this.rt.metrics;
+    const { op, rt } = this;
+    const { retry } = op;
+    const m = rt.metrics;
     let error = firstError;
     let attempts = 1;
     while (
@@ -67,13 +70,13 @@ export abstract class ItemWorker {
       attempts < retry.maxAttempts &&
       isRetryable(error, retry, attempts)
     ) {
+      if (rt.stopped) return SKIPPED;
       const delayMs = backoffDelay(retry, attempts, error);
-      const events = this.rt.env.events;
+      const events = rt.env.events;
       if (events.active) {
-        const key = this.rt.key;
         events.emit({
           type: "retry",
-          key,
+          key: rt.key,
           index,
           attempt: attempts + 1,
           delayMs,
@@ -81,27 +84,33 @@ export abstract class ItemWorker {
           time: Date.now(),
         });
       }
+      // A signal per wait, not the stage's: many items waiting at once would otherwise
+      // pile listeners onto one signal.
+      const wait = rt.itemController();
       try {
-        await abortableSleep(delayMs, this.rt.signal);
+        await abortableSleep(delayMs, wait.signal);
       } catch {
-        return SKIPPED; // cancelled while waiting: nothing to report, the run is stopping
+        return SKIPPED; // stopped while waiting: nothing to report, the run is stopping
+      } finally {
+        rt.releaseItem(wait);
       }
-      if (this.closed) return SKIPPED;
+      if (rt.stopped) return SKIPPED;
       attempts++;
       m.retried++;
       const ctx = this.ctx(index, attempts, lin);
       try {
-        let r = this.op.invoke(item, ctx);
+        let r = op.invoke(item, ctx);
         if (isThenable(r)) r = await r;
         m.succeeded++;
         return { value: r };
       } catch (e) {
-        if (this.closed) return SKIPPED;
+        if (rt.stopped) return SKIPPED;
         error = e;
       } finally {
         ctx?.release();
       }
     }
+    if (rt.stopped) return SKIPPED;
     return this.fail(item, index, error, attempts);
   }
 

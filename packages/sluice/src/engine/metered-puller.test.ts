@@ -15,6 +15,7 @@ describe("MeteredPuller", () => {
     const inner: Puller = {
       pull: async () => chunk,
       pullNow: () => undefined,
+      stop: () => {},
       cancel: async () => {},
     };
     const stage = new StageMetrics("s", "map", "0000000000000001", undefined, undefined, 1);
@@ -33,6 +34,7 @@ describe("MeteredPuller", () => {
       pullNow: () => {
         throw new Error("source broke");
       },
+      stop: () => {},
       cancel: async () => {},
     };
     const metered = new MeteredPuller(inner, [], undefined, false, (e) => failures.push(e), "t");

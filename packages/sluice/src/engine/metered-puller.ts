@@ -4,14 +4,19 @@ import type { StageMetrics } from "../metrics/stage-metrics.js";
 import { type Chunk, now, type Puller } from "./chunk.js";
 
 /**
- * Wraps every stage. It reports an error the stage throws to the run at once (a stage
- * busy downstream would otherwise only see it at its next pull), and, with metrics on,
- * measures the stage from the outside, per chunk: time waiting on upstream (charged to the
- * stage that asked), time blocked until downstream asks again, time to first output, and
- * busy time for stages that do not count it from their in-flight items.
+ * Wraps every stage and the source: the one place that keeps a stage's lifecycle and flow
+ * figures. It marks the stage started at its first pull and ended when it returns null
+ * (completed), throws (failed) or is stopped (cancelled); it counts what the stage hands
+ * downstream (the stage's `out`, the downstream stage's `in`); it reports an error the
+ * stage throws to the run at once (a stage busy downstream would otherwise only see it at
+ * its next pull). With metrics on, it also measures the stage from the outside, per chunk:
+ * time waiting on upstream (charged to the stage that asked), time blocked until downstream
+ * asks again, time to first output, and busy time for stages that do not count it from
+ * their in-flight items.
  */
 export class MeteredPuller implements Puller {
   private lastReturn = 0;
+  private started = false;
 
   constructor(
     private readonly inner: Puller,
@@ -27,15 +32,17 @@ export class MeteredPuller implements Puller {
   ) {}
 
   pull(demand: number): Promise<Chunk | null> {
+    if (!this.started) this.start();
     // Plain reactions rather than an async wrapper, which would add a promise and a
     // microtask hop to every pull (a parallel stage's consumer pulls once per completion).
-    if (!this.timed) return this.inner.pull(demand).then(undefined, this.rethrow);
+    if (!this.timed) return this.inner.pull(demand).then(this.counted, this.rethrow);
     return this.timedPull(demand);
   }
 
   pullNow(demand: number): Chunk | null | undefined {
     const inner = this.inner;
     if (inner.pullNow === undefined) return undefined;
+    if (!this.started) this.start();
     const timed = this.timed;
     const t = timed ? now() : 0;
     const waitedBefore = timed ? this.waitedSoFar() : 0;
@@ -47,12 +54,41 @@ export class MeteredPuller implements Puller {
     }
     // Nothing is charged when the inner puller could not answer: the `pull` that follows
     // measures the same interval.
-    if (timed && chunk !== undefined) {
+    if (chunk === undefined) return chunk;
+    if (timed) {
       this.chargeBlocked(t);
       this.after(t, waitedBefore, chunk);
     }
-    return chunk;
+    return this.counted(chunk);
   }
+
+  stop(): void {
+    for (const m of this.own) m.end("cancelled");
+    this.inner.stop();
+  }
+
+  cancel(): Promise<void> {
+    this.stop();
+    return this.inner.cancel();
+  }
+
+  private start(): void {
+    this.started = true;
+    for (const m of this.own) m.start();
+  }
+
+  /** Counts a chunk out of the stage and into the next; null ends the stage as completed. */
+  private readonly counted = (chunk: Chunk | null): Chunk | null => {
+    if (chunk === null) {
+      for (const m of this.own) m.end();
+      return chunk;
+    }
+    const n = chunk.values.length;
+    const last = this.own[this.own.length - 1];
+    if (last !== undefined) last.out += n;
+    if (this.downstream !== undefined) this.downstream.in += n;
+    return chunk;
+  };
 
   private timedPull(demand: number): Promise<Chunk | null> {
     const t = now();
@@ -60,7 +96,7 @@ export class MeteredPuller implements Puller {
     const waitedBefore = this.waitedSoFar();
     return this.inner.pull(demand).then((chunk) => {
       this.after(t, waitedBefore, chunk);
-      return chunk;
+      return this.counted(chunk);
     }, this.rethrow);
   }
 
@@ -106,9 +142,5 @@ export class MeteredPuller implements Puller {
         : wrapFailure(error, { key: last?.key ?? "source", traceId: this.traceId }, false);
     this.onFatal(wrapped);
     return wrapped;
-  }
-
-  cancel(): Promise<void> {
-    return this.inner.cancel();
   }
 }

@@ -1,7 +1,8 @@
 import { type Chunk, isThenable, type Lineage, newChunk, now, type Puller } from "./chunk.js";
 import { emitOne } from "./emit.js";
-import { type ItemOp, ItemWorker, SKIPPED } from "./item-worker.js";
+import { type ItemOp, ItemRecovery, SKIPPED } from "./item-worker.js";
 import type { StageRuntime } from "./run-env.js";
+import { Stage } from "./stage.js";
 
 /** Concurrency settings of a parallel item stage. */
 export interface ParallelSettings {
@@ -13,10 +14,6 @@ export interface ParallelSettings {
   buffer: number;
 }
 
-const OK = 0;
-const SKIP = 1;
-const FATAL = 2;
-
 interface Waiter {
   resolve: (chunk: Chunk | null) => void;
   reject: (error: unknown) => void;
@@ -24,12 +21,15 @@ interface Waiter {
 
 const resolved = Promise.resolve();
 
+/** A finished item waiting for delivery: its input, lineage and result. */
 interface Done {
-  kind: typeof OK | typeof SKIP | typeof FATAL;
   item: unknown;
   lin: Lineage | null;
   value: unknown;
 }
+
+/** An item whose failure was absorbed, or whose stage stopped: it delivers nothing. */
+type Settled = Done | typeof SKIPPED;
 
 /**
  * A per-item stage with up to `concurrency` items in flight, ordered or not.
@@ -42,13 +42,13 @@ interface Done {
  * A slow head item in ordered mode therefore stalls intake instead of growing a queue.
  * Completion wakes a single waiter: there is no `Promise.race` over the in-flight set.
  */
-export class ParallelItemStage extends ItemWorker implements Puller {
+export class ParallelItemStage extends Stage {
   private vals: unknown[] = [];
   private lins: (Lineage | null)[] | undefined;
   private pos = 0;
   private nextIndex = 0;
   private deliverIndex = 0;
-  private readonly finished = new Map<number, Done>();
+  private readonly finished = new Map<number, Settled>();
   private queue: Done[] = [];
   private readyCount = 0;
   /** Input items of the last chunk handed downstream: theirs until downstream asks again. */
@@ -62,23 +62,23 @@ export class ParallelItemStage extends ItemWorker implements Puller {
   private waiter: Waiter | null = null;
   /** Resolves `cancel()`'s wait once the last running item settles. */
   private drained: (() => void) | null = null;
-  private cancelling: Promise<void> | undefined;
   private readonly limit: number;
+  private readonly recovery: ItemRecovery;
 
   constructor(
-    private readonly upstream: Puller,
-    rt: StageRuntime,
-    op: ItemOp,
+    upstream: Puller,
+    private readonly rt: StageRuntime,
+    private readonly op: ItemOp,
     private readonly settings: ParallelSettings,
   ) {
-    super(rt, op);
+    super(upstream, [rt]);
+    this.recovery = new ItemRecovery(rt, op);
     this.limit = settings.concurrency + settings.buffer;
     rt.metrics.busyFromInFlight = true;
     rt.metrics.buffered = () => this.readyCount + Math.max(0, this.vals.length - this.pos);
   }
 
   pull(_demand: number): Promise<Chunk | null> {
-    this.rt.metrics.start();
     this.outstanding = 0;
     // Not an async function: a completion settles the waiting pull directly, without the
     // extra promise and microtask hops of an await loop.
@@ -94,23 +94,21 @@ export class ParallelItemStage extends ItemWorker implements Puller {
     });
   }
 
-  cancel(): Promise<void> {
-    this.cancelling ??= (async () => {
-      this.closed = true;
-      this.rt.abort();
-      this.rt.metrics.end("cancelled");
-      this.notify();
-      if (this.running > 0) {
-        await new Promise<void>((resolve) => {
-          this.drained = resolve;
-        });
-      }
-      this.finished.clear();
-      this.queue = [];
-      this.vals = [];
-      await this.upstream.cancel();
-    })();
-    return this.cancelling;
+  protected override onStop(): void {
+    this.notify();
+  }
+
+  protected override settled(): Promise<void> | undefined {
+    if (this.running === 0) return undefined;
+    return new Promise<void>((resolve) => {
+      this.drained = resolve;
+    });
+  }
+
+  protected override release(): void {
+    this.finished.clear();
+    this.queue = [];
+    this.vals = [];
   }
 
   /** What a pull can answer now: a chunk, null at the end, undefined to wait; throws a failure. */
@@ -118,18 +116,12 @@ export class ParallelItemStage extends ItemWorker implements Puller {
     this.throwIfFailed();
     if (this.closed) return null;
     const out = this.takeReady();
-    if (out !== null) {
-      // No refill here: the chunk is still downstream's to deliver, and counts against
-      // the bound until downstream asks again.
-      this.rt.metrics.out += out.values.length;
-      return out;
-    }
+    // No refill after a chunk: it is still downstream's to deliver, and counts against
+    // the bound until downstream asks again.
+    if (out !== null) return out;
     this.pump(); // may fail the stage: an upstream that throws when read in place
     this.throwIfFailed();
-    if (this.upstreamDone && this.running === 0 && this.pos >= this.vals.length) {
-      this.rt.metrics.end();
-      return null;
-    }
+    if (this.upstreamDone && this.running === 0 && this.pos >= this.vals.length) return null;
     return undefined;
   }
 
@@ -159,14 +151,16 @@ export class ParallelItemStage extends ItemWorker implements Puller {
     if (this.closed || this.failure !== null) return;
     const { concurrency } = this.settings;
     for (;;) {
+      // `closed` again: a call can stop the run (by aborting its signal) as it starts.
       while (
+        !this.closed &&
         this.pos < this.vals.length &&
         this.running < concurrency &&
         this.running + this.readyCount + this.outstanding < this.limit
       ) {
         this.startOne();
       }
-      if (this.pos < this.vals.length || this.upstreamDone || this.pulling) return;
+      if (this.closed || this.pos < this.vals.length || this.upstreamDone || this.pulling) return;
       const room = this.limit - this.running - this.readyCount - this.outstanding;
       if (room <= 0) return;
       // A source that can answer at once (an array, a sync iterable) is read in place.
@@ -209,7 +203,6 @@ export class ParallelItemStage extends ItemWorker implements Puller {
       this.vals = chunk.values;
       this.lins = chunk.lins;
       this.pos = 0;
-      this.rt.metrics.in += chunk.values.length;
     }
   }
 
@@ -224,7 +217,7 @@ export class ParallelItemStage extends ItemWorker implements Puller {
     this.running++;
     m.enter();
     const t0 = m.timed ? now() : 0;
-    const ctx = this.ctx(index, 1, lin);
+    const ctx = this.recovery.ctx(index, 1, lin);
     let value: unknown;
     try {
       value = this.op.invoke(item, ctx);
@@ -255,7 +248,7 @@ export class ParallelItemStage extends ItemWorker implements Puller {
   }
 
   /** One item settled: its slot frees, and `cancel()` stops waiting after the last. */
-  private complete(index: number, done: Done): void {
+  private complete(index: number, done: Settled): void {
     this.running--;
     this.rt.metrics.leave();
     this.settle(index, done);
@@ -269,50 +262,37 @@ export class ParallelItemStage extends ItemWorker implements Puller {
     index: number,
     t0: number,
   ): Done {
-    const m = this.rt.metrics;
-    m.succeeded++;
-    if (m.timed) this.timed(index, now() - t0);
-    return { kind: OK, item, lin, value };
+    const rt = this.rt;
+    rt.metrics.succeeded++;
+    if (rt.metrics.timed) rt.itemDone(index, now() - t0);
+    return { item, lin, value };
   }
 
-  /** Retry and error strategy for a failed item; never rejects. */
+  /** Retry and error strategy for a failed item; never rejects (FAIL_FAST fails the stage). */
   private async recoverOne(
     item: unknown,
     index: number,
     lin: Lineage | null,
     t0: number,
     error: unknown,
-  ): Promise<Done> {
-    if (this.closed) return { kind: SKIP, item: undefined, lin: null, value: undefined };
+  ): Promise<Settled> {
+    if (this.closed) return SKIPPED;
     try {
-      const recovered = await this.recover(item, index, lin, error);
-      if (this.rt.metrics.timed) this.timed(index, now() - t0);
-      return recovered === SKIPPED
-        ? { kind: SKIP, item: undefined, lin: null, value: undefined }
-        : { kind: OK, item, lin, value: recovered.value };
+      const recovered = await this.recovery.recover(item, index, lin, error);
+      if (this.rt.metrics.timed) this.rt.itemDone(index, now() - t0);
+      return recovered === SKIPPED ? SKIPPED : { item, lin, value: recovered.value };
     } catch (fatal) {
-      return { kind: FATAL, item: undefined, lin: null, value: fatal };
+      this.failWith(fatal);
+      return SKIPPED;
     }
   }
 
-  private timed(index: number, ms: number): void {
-    this.rt.metrics.timings.record(ms);
-    const events = this.rt.env.events;
-    if (events.itemEvents) {
-      events.emit({ type: "item", key: this.rt.key, index, durationMs: ms, time: Date.now() });
-    }
-  }
-
-  private settle(index: number, done: Done): void {
-    if (done.kind === FATAL) {
-      this.failWith(done.value);
-      return;
-    }
-    if (!this.closed) {
+  private settle(index: number, done: Settled): void {
+    if (!this.closed && this.failure === null) {
       if (this.settings.ordered) {
         this.finished.set(index, done);
         this.readyCount++;
-      } else if (done.kind === OK) {
+      } else if (done !== SKIPPED) {
         this.queue.push(done);
         this.readyCount++;
       }
@@ -326,7 +306,7 @@ export class ParallelItemStage extends ItemWorker implements Puller {
     if (this.failure === null) {
       this.failure = { error };
       this.rt.abort(error);
-      this.rt.env.onFatal(error);
+      this.rt.fail(error);
     }
     this.notify();
   }
@@ -342,7 +322,7 @@ export class ParallelItemStage extends ItemWorker implements Puller {
         if (done === undefined) break;
         this.finished.delete(this.deliverIndex++);
         this.readyCount--;
-        if (done.kind === OK && emitOne(mode, key, done.item, done.value, done.lin, out) > 0) {
+        if (done !== SKIPPED && emitOne(mode, key, done.item, done.value, done.lin, out) > 0) {
           this.outstanding++;
         }
       }

@@ -93,6 +93,32 @@ export class StageRuntime {
     this.active.delete(c);
   }
 
+  /** Whether the stage has stopped: no call or retry of it may start any more. */
+  get stopped(): boolean {
+    return this.aborted;
+  }
+
+  /**
+   * A FAIL_FAST error raised outside a pull (a parallel stage's item): the stage ends as
+   * failed and the run stops every stage at once.
+   */
+  fail(error: unknown): void {
+    this.metrics.end("failed");
+    this.env.onFatal(error);
+  }
+
+  /**
+   * One item's call settled after `ms` (retries included): recorded in the stage's latency
+   * histogram and, with `itemEvents` on, sent as an `item` event.
+   */
+  itemDone(index: number, ms: number): void {
+    this.metrics.timings.record(ms);
+    const events = this.env.events;
+    if (events.itemEvents) {
+      events.emit({ type: "item", key: this.key, index, durationMs: ms, time: Date.now() });
+    }
+  }
+
   /** Aborts every in-flight call of this stage. */
   abort(reason?: unknown): void {
     if (this.aborted) return;

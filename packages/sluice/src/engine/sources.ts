@@ -64,6 +64,10 @@ class ArraySource<T> implements Puller<T> {
     return { values, lins: undefined };
   }
 
+  stop(): void {
+    this.done = true;
+  }
+
   async cancel(): Promise<void> {
     this.done = true;
   }
@@ -73,6 +77,7 @@ class ArraySource<T> implements Puller<T> {
 class IterableSource<T> implements Puller<T> {
   private iterator: Iterator<T> | undefined;
   private done = false;
+  private closing: Promise<unknown> | undefined;
   constructor(private readonly iterable: Iterable<T>) {}
 
   async pull(demand: number): Promise<Chunk<T> | null> {
@@ -100,10 +105,17 @@ class IterableSource<T> implements Puller<T> {
     return values.length > 0 ? { values, lins: undefined } : null;
   }
 
-  async cancel(): Promise<void> {
+  stop(): void {
     if (this.done) return;
     this.done = true;
-    this.iterator?.return?.();
+    // A stop is synchronous and may come from anywhere: what `return()` throws is kept for
+    // the `cancel()` that follows.
+    this.closing = settleOf(() => this.iterator?.return?.());
+  }
+
+  async cancel(): Promise<void> {
+    this.stop();
+    await this.closing;
   }
 }
 
@@ -116,8 +128,10 @@ class AsyncIterableSource<T> implements Puller<T> {
   private iterator: AsyncIterator<T> | undefined;
   private done = false;
   private pending = false;
-  /** Settles the pull waiting on `next()` with null when the source is cancelled. */
-  private stop: (() => void) | undefined;
+  /** Settles the pull waiting on `next()` with null when the source is stopped. */
+  private wake: (() => void) | undefined;
+  /** The iterator's `return()`, started at the stop. */
+  private closing: Promise<unknown> | undefined;
 
   constructor(private readonly iterable: AsyncIterable<T>) {}
 
@@ -131,7 +145,7 @@ class AsyncIterableSource<T> implements Puller<T> {
       // keep a reaction per item for the whole run.
       const next = this.iterator.next();
       r = await new Promise<IteratorResult<T> | null>((resolve, reject) => {
-        this.stop = () => resolve(null);
+        this.wake = () => resolve(null);
         next.then(resolve, reject);
       });
     } catch (error) {
@@ -139,7 +153,7 @@ class AsyncIterableSource<T> implements Puller<T> {
       throw error;
     } finally {
       this.pending = false;
-      this.stop = undefined;
+      this.wake = undefined;
     }
     if (r === null || this.done) return null;
     if (r.done) {
@@ -149,25 +163,28 @@ class AsyncIterableSource<T> implements Puller<T> {
     return { values: [r.value], lins: undefined };
   }
 
-  async cancel(): Promise<void> {
+  stop(): void {
     if (this.done) return;
     this.done = true;
-    this.stop?.();
+    this.wake?.();
     const it = this.iterator;
     if (it?.return === undefined) return;
-    if (this.pending) {
-      // An async generator queues return() behind its pending next(): waiting here would
-      // hang on an idle source. Ask it to stop and move on; a late rejection is observed.
-      it.return().then(undefined, () => {});
-      return;
-    }
-    await it.return();
+    const closing = settleOf(() => it.return?.());
+    // An async generator queues return() behind its pending next(): waiting for it would
+    // hang on an idle source. Ask it to stop and move on; a late rejection is observed.
+    if (!this.pending) this.closing = closing;
+  }
+
+  async cancel(): Promise<void> {
+    this.stop();
+    await this.closing;
   }
 }
 
 class ReadableStreamSource<T> implements Puller<T> {
   private reader: ReadableStreamDefaultReader<T> | undefined;
   private done = false;
+  private closing: Promise<unknown> | undefined;
   constructor(private readonly stream: ReadableStream<T>) {}
 
   async pull(_demand: number): Promise<Chunk<T> | null> {
@@ -189,11 +206,32 @@ class ReadableStreamSource<T> implements Puller<T> {
     return { values: [r.value], lins: undefined };
   }
 
-  async cancel(): Promise<void> {
+  stop(): void {
     if (this.done) return;
     this.done = true;
     // cancel() also settles a pending read, so an idle stream cannot hang the run.
-    if (this.reader) await this.reader.cancel();
-    else await this.stream.cancel();
+    const { reader, stream } = this;
+    this.closing = settleOf(() => (reader ? reader.cancel() : stream.cancel()));
   }
+
+  async cancel(): Promise<void> {
+    this.stop();
+    await this.closing;
+  }
+}
+
+/**
+ * Runs a release call and turns what it returns or throws into a promise that is already
+ * observed (a release nobody awaits must not become an unhandled rejection); awaiting it
+ * still sees the failure.
+ */
+function settleOf(release: () => unknown): Promise<unknown> {
+  let p: Promise<unknown>;
+  try {
+    p = Promise.resolve(release());
+  } catch (error) {
+    p = Promise.reject(error);
+  }
+  p.then(undefined, () => {});
+  return p;
 }

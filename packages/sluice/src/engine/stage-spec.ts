@@ -27,12 +27,6 @@ export interface StageSpec {
   readonly fusable?: ItemOp | undefined;
 }
 
-/** A built chain: the last stage's puller and every stage's metrics. */
-export interface Chain {
-  tail: Puller;
-  metrics: StageMetrics[];
-}
-
 /** Metrics objects for a run's stages, created before the run starts so they can be listed. */
 export function stageMetrics(stages: readonly StageSpec[], timed = true): StageMetrics[] {
   return stages.map(
@@ -42,9 +36,11 @@ export function stageMetrics(stages: readonly StageSpec[], timed = true): StageM
 }
 
 /**
- * Wires stages onto a source. A stage records lineage only when some later stage reads
- * state, so pipelines that never read it pay nothing for it. `fixedState`, when given,
- * replaces lineage-based state (the batch builder's accumulated outputs).
+ * Wires stages onto a source: source → MeteredPuller → stage → MeteredPuller → … → tail.
+ * A stage records lineage only when some later stage reads state, so pipelines that never
+ * read it pay nothing for it. Adjacent fusable stages become one `FusedItemStage`, except
+ * with `itemEvents` on (a fused group is timed per chunk, not per item). `fixedState`, when
+ * given, replaces lineage-based state (the batch builder's accumulated outputs).
  */
 export function buildChain(
   stages: readonly StageSpec[],
@@ -76,7 +72,8 @@ export function buildChain(
     if (m === undefined) throw new Error("internal: metrics and stages differ in length");
     return new StageRuntime(stage.key, env, m, track[i] ?? false, stateOf);
   });
-  const fusable = (i: number) => stages[i]?.fusable !== undefined && !track[i];
+  const perItem = env.events.itemEvents;
+  const fusable = (i: number) => !perItem && stages[i]?.fusable !== undefined && !track[i];
   for (let i = 0; i < stages.length; ) {
     let end = i;
     while (fusable(end)) end++;

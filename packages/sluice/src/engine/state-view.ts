@@ -1,12 +1,10 @@
 import type { Lineage } from "./chunk.js";
 
-/** Names that the state object reserves for its snapshot API; no stage may use them as keys. */
-export const RESERVED_KEYS: ReadonlySet<string> = new Set([
-  "accumulated",
-  "materialize",
-  "stream",
-  "hasSnapshot",
-]);
+/**
+ * Names that the state object reserves for its snapshot API; no stage may use them as keys.
+ * The one list behind both the builders' run-time check and the `ReservedKey` type.
+ */
+export const RESERVED_KEYS = ["accumulated", "materialize", "stream", "hasSnapshot"] as const;
 
 /**
  * The value the lineage produced at `key`: walks up one node per stage. Through an N:1

@@ -89,6 +89,7 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
   private pos = 0;
   private pending: Promise<IteratorResult<T, void>> | null = null;
   private runStatus: RunStatus = "pending";
+  /** The chain's last stage, from the first pull on. */
   private tail: Puller | undefined;
   private readonly env: RunEnv;
   private readonly stages: StageMetrics[];
@@ -98,8 +99,9 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
   private endedAt: number | undefined;
   private startedPerf = 0;
   private endedPerf = 0;
-  private finalizing: Promise<void> | undefined;
-  /** Set when the signal aborts or a stage fails fast: the run stops at once, not at the next pull. */
+  /** Set by `close`: the run's end, once every stage has settled. */
+  private closing: Promise<void> | undefined;
+  /** Why the signal or a FAIL_FAST error stopped the run, for the consumer's next pull. */
   private interrupted:
     | { status: "cancelled" | "failed"; reason: unknown; thrown: boolean }
     | undefined;
@@ -228,23 +230,13 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
    * ```
    */
   async return(_value?: unknown): Promise<IteratorResult<T, void>> {
-    if (this.runStatus === "pending") {
-      this.runStatus = "cancelled";
-      this.endedAt = Date.now();
-      this.env.split.end();
-      this.detachAbort?.();
-    } else if (this.runStatus === "running") {
-      await this.finish("cancelled");
-    } else {
-      await this.finalizing;
-    }
+    await this.close("cancelled");
     return DONE;
   }
 
   /** Stops the run like `return()`, then rejects with `error`. */
   async throw(error: unknown): Promise<IteratorResult<T, void>> {
-    if (this.runStatus === "running") await this.finish("failed");
-    else if (this.runStatus === "pending") this.runStatus = "failed";
+    await this.close("failed");
     throw error;
   }
 
@@ -263,6 +255,7 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
     this.startedAt = Date.now();
     this.startedPerf = now();
     this.env.onFatal = (error) => this.interrupt("failed", error);
+    this.tail = buildChain(this.plan.stages, this.plan.source(), this.env, this.stages);
     const signal = this.options.signal;
     if (signal !== undefined) {
       const onAbort = () => this.interrupt("cancelled", signal.reason ?? new AbortError());
@@ -272,8 +265,6 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
         this.detachAbort = () => signal.removeEventListener("abort", onAbort);
       }
     }
-    const source = this.plan.source();
-    this.tail = buildChain(this.plan.stages, source, this.env, this.stages);
     const events = this.env.events;
     if (events.active) {
       events.emit({ type: "run:start", traceId: this.env.traceId, time: this.startedAt });
@@ -315,26 +306,21 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
   }
 
   /**
-   * Stops the run now: a FAIL_FAST error in any stage, or the signal. Cancelling the chain at
-   * once aborts in-flight work everywhere, also in stages busy with other items that would
-   * only have seen the error at their next pull.
+   * Stops the run now: a FAIL_FAST error in any stage, or the signal. Closing stops every
+   * stage in this same turn, also stages busy with other items that would only have seen
+   * the error at their next pull; the consumer gets the reason at its next pull.
    */
   private interrupt(status: "cancelled" | "failed", reason: unknown): void {
-    if (this.interrupted !== undefined) return;
+    if (this.interrupted !== undefined || this.closing !== undefined) return;
     this.interrupted = { status, reason, thrown: false };
-    if (status === "failed") {
-      // The failing stage ends as failed; cancelling the chain ends the others as cancelled.
-      const key = (reason as { key?: unknown } | null)?.key;
-      for (const m of this.stages) if (m.key === key) m.end("failed");
-    }
-    if (this.runStatus === "running") this.finish(status).catch(() => {});
+    this.close(status).catch(() => {});
   }
 
   private async fill(): Promise<IteratorResult<T, void>> {
     try {
       if (this.runStatus === "pending") await this.start();
       this.throwIfInterrupted();
-      if (this.runStatus !== "running") return DONE;
+      if (this.closing !== undefined) return DONE;
       const tail = this.tail as Puller;
       for (;;) {
         // An interrupt cancels the chain, which settles this pull with null: no race needed.
@@ -344,10 +330,13 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
         this.adaptDemand(demand, now() - t0, chunk === null ? 0 : chunk.values.length);
         if (chunk === null) {
           this.throwIfInterrupted();
-          if (this.runStatus !== "running") return DONE;
+          if (this.closing !== undefined) {
+            await this.closing;
+            return DONE;
+          }
           const collected = this.env.collected;
           if (collected.length > 0) throw collectedError(collected, this.env.traceId);
-          await this.finish("completed");
+          await this.close("completed");
           return DONE;
         }
         this.throwIfInterrupted();
@@ -359,13 +348,15 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
     } catch (error) {
       const interrupted = this.interrupted;
       if (interrupted !== undefined) {
-        await this.finish(interrupted.status);
+        // The reason goes out once the run has settled, and only once.
+        await this.close(interrupted.status);
         if (interrupted.thrown) return DONE;
         interrupted.thrown = true;
         throw interrupted.reason;
       }
-      if (this.runStatus === "cancelled") return DONE;
-      await this.finish("failed");
+      const closedBefore = this.closing !== undefined;
+      await this.close("failed");
+      if (closedBefore) return DONE;
       throw error;
     }
   }
@@ -387,26 +378,31 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
     if (this.interrupted !== undefined) throw this.interrupted.reason;
   }
 
-  /** Ends the run once: cancels the chain (waiting for in-flight work), then closes out. */
-  private finish(status: RunStatus): Promise<void> {
-    if (this.finalizing !== undefined) return this.finalizing;
+  /**
+   * Ends the run, once, whatever ends it (the last item, `return()`, `throw()`, the signal, a
+   * FAIL_FAST error): every stage stops in this turn, then the returned promise waits for
+   * in-flight work to settle and the source to be released, and closes out metrics, events
+   * and the error stream. A run that never started still releases its source.
+   */
+  private close(status: RunStatus): Promise<void> {
+    if (this.closing !== undefined) return this.closing;
+    const started = this.runStatus === "running";
     this.runStatus = status;
     this.buf = [];
     this.pos = 0;
-    this.finalizing = (async () => {
+    this.detachAbort?.();
+    if (this.ticker !== undefined) clearInterval(this.ticker);
+    const chain = this.tail ?? this.plan.source();
+    chain.stop();
+    this.closing = (async () => {
       try {
-        await this.tail?.cancel();
+        await chain.cancel();
       } finally {
-        const stageEnd =
-          status === "completed" ? "completed" : status === "failed" ? "failed" : "cancelled";
-        for (const m of this.stages) m.end(stageEnd);
         this.endedAt = Date.now();
         this.endedPerf = now();
-        this.detachAbort?.();
-        if (this.ticker !== undefined) clearInterval(this.ticker);
         this.env.split.end();
         const events = this.env.events;
-        if (events.active) {
+        if (started && events.active) {
           events.emit({
             type: "run:end",
             traceId: this.env.traceId,
@@ -418,7 +414,7 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
         events.end();
       }
     })();
-    return this.finalizing;
+    return this.closing;
   }
 }
 

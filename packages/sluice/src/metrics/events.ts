@@ -135,6 +135,7 @@ export type RunEventType = RunEvent["type"];
 /** Delivers a run's events to its callback, its `events()` readers and its logger. */
 export class EventSink {
   private queue: AsyncQueue<RunEvent> | undefined;
+  private ended = false;
   /** Whether anyone listens: emitters skip building events when nobody does. */
   active: boolean;
 
@@ -148,7 +149,11 @@ export class EventSink {
 
   /** An async iterable of every event from now on; ends when the run ends. */
   stream(): AsyncIterable<RunEvent> {
-    this.queue ??= new AsyncQueue<RunEvent>();
+    if (this.queue === undefined) {
+      this.queue = new AsyncQueue<RunEvent>();
+      // A reader that comes after the end gets an empty stream, not one that never ends.
+      if (this.ended) this.queue.end();
+    }
     this.active = true;
     return this.queue;
   }
@@ -173,6 +178,7 @@ export class EventSink {
   }
 
   end(): void {
+    this.ended = true;
     this.queue?.end();
   }
 }

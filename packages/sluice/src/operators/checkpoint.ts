@@ -1,6 +1,7 @@
 import type { Chunk, Lineage, Puller } from "../engine/chunk.js";
 import { passThrough } from "../engine/lineage.js";
 import type { StageRuntime } from "../engine/run-env.js";
+import { Stage } from "../engine/stage.js";
 import type { StageSpec } from "../engine/stage-spec.js";
 import { StreamingError } from "../errors/step-error.js";
 import { positiveInt } from "./options.js";
@@ -39,26 +40,26 @@ export function checkpointStage(key: string, options: CheckpointOptions = {}): S
   };
 }
 
-class CheckpointStage implements Puller {
+class CheckpointStage extends Stage {
   private values: unknown[] | undefined;
   private lins: (Lineage | null)[] = [];
   private pos = 0;
 
   constructor(
-    private readonly upstream: Puller,
+    upstream: Puller,
     private readonly rt: StageRuntime,
     private readonly maxItems: number,
-  ) {}
+  ) {
+    super(upstream, [rt]);
+  }
 
   async pull(demand: number): Promise<Chunk | null> {
-    const m = this.rt.metrics;
-    m.start();
     if (this.values === undefined) {
       const values: unknown[] = [];
       for (;;) {
         const chunk = await this.upstream.pull(512);
         if (chunk === null) break;
-        m.in += chunk.values.length;
+        if (this.closed) return null;
         if (values.length + chunk.values.length > this.maxItems) {
           throw new StreamingError(
             `Checkpoint "${this.rt.key}" holds at most ${this.maxItems} items (maxItems); the stream had more`,
@@ -73,10 +74,7 @@ class CheckpointStage implements Puller {
       this.values = values;
       this.rt.env.snapshots.set(this.rt.key, values);
     }
-    if (this.pos >= this.values.length) {
-      m.end();
-      return null;
-    }
+    if (this.closed || this.pos >= this.values.length) return null;
     const end = Math.min(this.values.length, this.pos + Math.max(1, demand));
     const out = passThrough(
       this.rt.key,
@@ -85,12 +83,11 @@ class CheckpointStage implements Puller {
       this.rt.track ? this.lins.slice(this.pos, end) : undefined,
     );
     this.pos = end;
-    m.out += out.values.length;
     return out;
   }
 
-  cancel(): Promise<void> {
-    this.rt.metrics.end("cancelled");
-    return this.upstream.cancel();
+  protected override release(): void {
+    this.values = [];
+    this.lins = [];
   }
 }

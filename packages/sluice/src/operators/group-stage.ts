@@ -2,6 +2,7 @@ import type { Chunk, Lineage, Puller } from "../engine/chunk.js";
 import { newChunk, now } from "../engine/chunk.js";
 import { groupLineage } from "../engine/lineage.js";
 import type { StageRuntime } from "../engine/run-env.js";
+import { Stage } from "../engine/stage.js";
 
 /** How a grouping stage closes a group: by count, by weight, by time, whichever first. */
 export interface GroupSettings {
@@ -20,7 +21,7 @@ const TIMEOUT: unique symbol = Symbol("timeout");
  * pending across calls, so a timer can close a group while the source is idle; the timer is
  * cleared whenever the pull wins and on cancellation. The final partial group is emitted.
  */
-export class GroupStage implements Puller {
+export class GroupStage extends Stage {
   private cur: unknown[] = [];
   private curLins: (Lineage | null)[] = [];
   private curWeight = 0;
@@ -28,28 +29,26 @@ export class GroupStage implements Puller {
   private ready: Chunk;
   private pending: Promise<Chunk | null> | null = null;
   private upstreamDone = false;
-  private closed = false;
   private timer: ReturnType<typeof setTimeout> | undefined;
-  private cancelling: Promise<void> | undefined;
+  /** Settles the pending timer race with null at the stop. */
+  private wake: (() => void) | undefined;
 
   constructor(
-    private readonly upstream: Puller,
+    upstream: Puller,
     private readonly rt: StageRuntime,
     private readonly settings: GroupSettings,
   ) {
+    super(upstream, [rt]);
     this.ready = newChunk(rt.track);
   }
 
   async pull(_demand: number): Promise<Chunk | null> {
-    const m = this.rt.metrics;
     const { maxWaitMs, size } = this.settings;
-    m.start();
     for (;;) {
       if (this.closed) return null;
       if (this.ready.values.length > 0) {
         const out = this.ready;
         this.ready = newChunk(this.rt.track);
-        m.out += out.values.length;
         return out;
       }
       if (this.upstreamDone) {
@@ -57,7 +56,6 @@ export class GroupStage implements Puller {
           this.flush();
           continue;
         }
-        m.end();
         return null;
       }
       const want = Math.min(
@@ -82,22 +80,18 @@ export class GroupStage implements Puller {
         this.upstreamDone = true;
         continue;
       }
-      m.in += chunk.values.length;
       this.add(chunk);
     }
   }
 
-  cancel(): Promise<void> {
-    this.cancelling ??= (async () => {
-      this.closed = true;
-      this.clearTimer();
-      this.rt.abort();
-      this.rt.metrics.end("cancelled");
-      this.cur = [];
-      this.curLins = [];
-      await this.upstream.cancel();
-    })();
-    return this.cancelling;
+  protected override onStop(): void {
+    this.clearTimer();
+    this.wake?.();
+  }
+
+  protected override release(): void {
+    this.cur = [];
+    this.curLins = [];
   }
 
   private add(chunk: Chunk): void {
@@ -141,6 +135,7 @@ export class GroupStage implements Puller {
     ms: number,
   ): Promise<Chunk | null | typeof TIMEOUT> {
     return new Promise((resolve, reject) => {
+      this.wake = () => resolve(null);
       this.timer = setTimeout(() => {
         this.timer = undefined;
         resolve(TIMEOUT);

@@ -1,6 +1,7 @@
 import type { Chunk, Puller } from "../engine/chunk.js";
 import { passThrough } from "../engine/lineage.js";
 import type { StageRuntime } from "../engine/run-env.js";
+import { Stage } from "../engine/stage.js";
 import type { StageSpec } from "../engine/stage-spec.js";
 import { nonNegativeInt } from "./options.js";
 
@@ -15,25 +16,21 @@ export function skipStage(key: string, n: number): StageSpec {
   };
 }
 
-class SkipStage implements Puller {
+class SkipStage extends Stage {
   constructor(
-    private readonly upstream: Puller,
+    upstream: Puller,
     private readonly rt: StageRuntime,
     private toSkip: number,
-  ) {}
+  ) {
+    super(upstream, [rt]);
+  }
 
   async pull(demand: number): Promise<Chunk | null> {
-    const m = this.rt.metrics;
-    m.start();
     for (;;) {
       const chunk = await this.upstream.pull(
         this.toSkip > 0 ? Math.max(demand, this.toSkip) : demand,
       );
-      if (chunk === null) {
-        m.end();
-        return null;
-      }
-      m.in += chunk.values.length;
+      if (chunk === null) return null;
       let { values, lins } = chunk;
       if (this.toSkip > 0) {
         const drop = Math.min(this.toSkip, values.length);
@@ -42,13 +39,7 @@ class SkipStage implements Puller {
         lins = lins?.slice(drop);
       }
       if (values.length === 0) continue;
-      m.out += values.length;
       return passThrough(this.rt.key, this.rt.track, values, lins);
     }
-  }
-
-  cancel(): Promise<void> {
-    this.rt.metrics.end("cancelled");
-    return this.upstream.cancel();
   }
 }

@@ -1,6 +1,7 @@
 import type { Chunk, Puller } from "../engine/chunk.js";
 import { passThrough } from "../engine/lineage.js";
 import type { StageRuntime } from "../engine/run-env.js";
+import { Stage } from "../engine/stage.js";
 import type { StageSpec } from "../engine/stage-spec.js";
 import { nonNegativeInt } from "./options.js";
 
@@ -18,48 +19,30 @@ export function takeStage(key: string, n: number): StageSpec {
   };
 }
 
-class TakeStage implements Puller {
-  private upstreamClosed: Promise<void> | undefined;
-
+class TakeStage extends Stage {
   constructor(
-    private readonly upstream: Puller,
+    upstream: Puller,
     private readonly rt: StageRuntime,
     private remaining: number,
-  ) {}
+  ) {
+    super(upstream, [rt]);
+  }
 
   async pull(demand: number): Promise<Chunk | null> {
-    const m = this.rt.metrics;
-    m.start();
     if (this.remaining <= 0) {
-      await this.closeUpstream();
-      m.end();
+      await this.upstream.cancel();
       return null;
     }
     const chunk = await this.upstream.pull(Math.min(demand, this.remaining));
-    if (chunk === null) {
-      m.end();
-      return null;
-    }
-    m.in += chunk.values.length;
+    if (chunk === null) return null;
     let { values, lins } = chunk;
     if (values.length > this.remaining) {
       values = values.slice(0, this.remaining);
       lins = lins?.slice(0, this.remaining);
     }
     this.remaining -= values.length;
-    // Closing starts now, so upstream stops working at once; the run waits for it at its end.
-    if (this.remaining === 0) this.closeUpstream().catch(() => {});
-    m.out += values.length;
+    // Upstream stops now, at once; the run waits for it to settle at its end.
+    if (this.remaining === 0) this.upstream.cancel().catch(() => {});
     return passThrough(this.rt.key, this.rt.track, values, lins);
-  }
-
-  cancel(): Promise<void> {
-    this.rt.metrics.end("cancelled");
-    return this.closeUpstream();
-  }
-
-  private closeUpstream(): Promise<void> {
-    this.upstreamClosed ??= this.upstream.cancel();
-    return this.upstreamClosed;
   }
 }

@@ -1,5 +1,6 @@
 import type { Chunk, Lineage, Puller } from "../engine/chunk.js";
 import type { StageRuntime } from "../engine/run-env.js";
+import { Stage } from "../engine/stage.js";
 import type { StageSpec } from "../engine/stage-spec.js";
 import type { StreamingStep } from "../steps/streaming-step.js";
 
@@ -22,7 +23,7 @@ export function transformStage(
   };
 }
 
-class TransformStage implements Puller {
+class TransformStage extends Stage {
   private output: AsyncIterator<unknown> | undefined;
   private lastLin: Lineage | null = null;
   private inputValues: unknown[] = [];
@@ -30,18 +31,16 @@ class TransformStage implements Puller {
   private inputPos = 0;
   private inputDone = false;
   private pendingNext: Promise<unknown> | null = null;
-  private closed = false;
-  private cancelling: Promise<void> | undefined;
 
   constructor(
-    private readonly upstream: Puller,
+    upstream: Puller,
     private readonly rt: StageRuntime,
     private readonly step: StreamingStep<unknown, unknown, unknown, unknown>,
-  ) {}
+  ) {
+    super(upstream, [rt]);
+  }
 
   async pull(_demand: number): Promise<Chunk | null> {
-    const m = this.rt.metrics;
-    m.start();
     if (this.closed) return null;
     this.output ??= this.start();
     const next = this.output.next();
@@ -52,12 +51,7 @@ class TransformStage implements Puller {
     } finally {
       this.pendingNext = null;
     }
-    if (this.closed) return null;
-    if (r.done) {
-      m.end();
-      return null;
-    }
-    m.out++;
+    if (this.closed || r.done) return null;
     const lins = this.rt.track
       ? [{ key: this.rt.key, value: r.value, up: this.lastLin }]
       : undefined;
@@ -91,7 +85,6 @@ class TransformStage implements Puller {
         this.inputDone = true;
         return { value: undefined, done: true };
       }
-      this.rt.metrics.in += chunk.values.length;
       this.inputValues = chunk.values;
       this.inputLins = chunk.lins;
       this.inputPos = 0;
@@ -108,22 +101,14 @@ class TransformStage implements Puller {
     return { value: undefined, done: true };
   }
 
-  cancel(): Promise<void> {
-    this.cancelling ??= (async () => {
-      this.closed = true;
-      this.rt.abort();
-      this.rt.metrics.end("cancelled");
-      // Closing upstream first ends the step's input, so a step waiting on it can finish.
-      const upstreamClosed = this.upstream.cancel();
-      const pending = this.pendingNext;
-      if (pending !== null) await pending.then(noop, noop);
-      try {
-        await this.output?.return?.();
-      } finally {
-        await upstreamClosed;
-      }
-    })();
-    return this.cancelling;
+  /**
+   * The step's pending `next()` (upstream is stopped too, which ends the step's input, so a
+   * step waiting on it finishes), then the step's own `return()`, so its `finally` runs.
+   */
+  protected override async settled(): Promise<void> {
+    const pending = this.pendingNext;
+    if (pending !== null) await pending.then(noop, noop);
+    await this.output?.return?.();
   }
 }
 

@@ -3,6 +3,7 @@ import { isThenable } from "../engine/chunk.js";
 import { ItemContextImpl } from "../engine/item-context.js";
 import { passThrough } from "../engine/lineage.js";
 import type { StageRuntime } from "../engine/run-env.js";
+import { PullingStage } from "../engine/stage.js";
 import type { StageSpec } from "../engine/stage-spec.js";
 import { wantsContext } from "./item-stage.js";
 import { requireFunction } from "./options.js";
@@ -30,37 +31,29 @@ export function whileStage(
   };
 }
 
-class WhileStage implements Puller {
+class WhileStage extends PullingStage {
   private switched = false;
   private index = 0;
-  private upstreamClosed: Promise<void> | undefined;
-  private current: Promise<unknown> | null = null;
-  private closed = false;
 
   constructor(
-    private readonly upstream: Puller,
+    upstream: Puller,
     private readonly rt: StageRuntime,
     private readonly predicate: WhilePredicate,
     private readonly wantsCtx: boolean,
     private readonly taking: boolean,
-  ) {}
+  ) {
+    super(upstream, [rt]);
+  }
 
-  async pull(demand: number): Promise<Chunk | null> {
-    const m = this.rt.metrics;
-    m.start();
+  protected async produce(demand: number): Promise<Chunk | null> {
     for (;;) {
       if (this.closed) return null;
       if (this.taking && this.switched) {
-        await this.closeUpstream();
-        m.end();
+        await this.upstream.cancel();
         return null;
       }
       const chunk = await this.upstream.pull(demand);
-      if (chunk === null) {
-        m.end();
-        return null;
-      }
-      m.in += chunk.values.length;
+      if (chunk === null) return null;
       const { values, lins } = chunk;
       const wasSwitched = this.switched;
       // `cut` is the position of the first item whose predicate is false in this chunk.
@@ -72,16 +65,9 @@ class WhileStage implements Puller {
           this.index++;
           let keep: unknown;
           try {
+            if (this.closed) return null;
             keep = this.predicate(values[i], ctx);
-            if (isThenable(keep)) {
-              const p = Promise.resolve(keep);
-              this.current = p;
-              try {
-                keep = await p;
-              } finally {
-                this.current = null;
-              }
-            }
+            if (isThenable(keep)) keep = await keep;
           } finally {
             ctx?.release();
           }
@@ -96,28 +82,11 @@ class WhileStage implements Puller {
       // takeWhile keeps what precedes the cut; skipWhile keeps the cut item and what follows.
       const from = this.taking ? 0 : cut;
       const to = this.taking ? cut : values.length;
-      if (this.taking && this.switched) this.closeUpstream().catch(() => {});
+      if (this.taking && this.switched) this.upstream.cancel().catch(() => {});
       const outValues = from === 0 && to === values.length ? values : values.slice(from, to);
       const outLins = from === 0 && to === values.length ? lins : lins?.slice(from, to);
       if (outValues.length === 0) continue;
-      m.out += outValues.length;
       return passThrough(this.rt.key, this.rt.track, outValues, outLins);
     }
   }
-
-  async cancel(): Promise<void> {
-    this.closed = true;
-    this.rt.abort();
-    this.rt.metrics.end("cancelled");
-    const current = this.current;
-    if (current !== null) await current.then(noop, noop);
-    await this.closeUpstream();
-  }
-
-  private closeUpstream(): Promise<void> {
-    this.upstreamClosed ??= this.upstream.cancel();
-    return this.upstreamClosed;
-  }
 }
-
-function noop(): void {}

@@ -2,6 +2,7 @@ import type { Chunk, Lineage, Puller } from "../engine/chunk.js";
 import { newChunk } from "../engine/chunk.js";
 import { groupLineage } from "../engine/lineage.js";
 import type { StageRuntime } from "../engine/run-env.js";
+import { Stage } from "../engine/stage.js";
 import type { StageSpec } from "../engine/stage-spec.js";
 import { positiveInt } from "./options.js";
 
@@ -22,7 +23,7 @@ export function windowStage(key: string, size: number, slide?: number): StageSpe
   };
 }
 
-class WindowStage implements Puller {
+class WindowStage extends Stage {
   private buf: unknown[] = [];
   private bufLins: (Lineage | null)[] = [];
   /** Position (in the input) of the next window's first item. */
@@ -34,18 +35,19 @@ class WindowStage implements Puller {
   private ended = false;
 
   constructor(
-    private readonly upstream: Puller,
+    upstream: Puller,
     private readonly rt: StageRuntime,
     private readonly size: number,
     private readonly slide: number,
-  ) {}
+  ) {
+    super(upstream, [rt]);
+  }
 
   async pull(demand: number): Promise<Chunk | null> {
-    const m = this.rt.metrics;
-    m.start();
     for (;;) {
-      if (this.ended) return null;
+      if (this.ended || this.closed) return null;
       const chunk = await this.upstream.pull(Math.max(demand, this.size));
+      if (this.closed) return null;
       const out = newChunk(this.rt.track);
       if (chunk === null) {
         this.ended = true;
@@ -53,12 +55,8 @@ class WindowStage implements Puller {
           this.emit(out, this.buf.length);
         this.buf = [];
         this.bufLins = [];
-        m.end();
-        if (out.values.length === 0) return null;
-        m.out += out.values.length;
-        return out;
+        return out.values.length === 0 ? null : out;
       }
-      m.in += chunk.values.length;
       const { values, lins } = chunk;
       for (let i = 0; i < values.length; i++) {
         const p = this.position++;
@@ -74,10 +72,7 @@ class WindowStage implements Puller {
           this.bufLins = this.bufLins.slice(drop);
         }
       }
-      if (out.values.length > 0) {
-        m.out += out.values.length;
-        return out;
-      }
+      if (out.values.length > 0) return out;
     }
   }
 
@@ -87,10 +82,8 @@ class WindowStage implements Puller {
     out.lins?.push(groupLineage(this.rt.key, window, this.bufLins.slice(0, count)));
   }
 
-  cancel(): Promise<void> {
-    this.ended = true;
-    this.rt.metrics.end("cancelled");
+  protected override release(): void {
     this.buf = [];
-    return this.upstream.cancel();
+    this.bufLins = [];
   }
 }

@@ -96,15 +96,3 @@ export function createStreamingStep<TInput, TOutput, TState = {}, TContext = unk
   validateRetry(options.retry, `createStreamingStep("${name}")`);
   return { name, transform, retry: options.retry };
 }
-
-/** Whether a value looks like a {@link StreamingStep}. */
-export function isStreamingStep(
-  value: unknown,
-): value is StreamingStep<unknown, unknown, unknown, unknown> {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as { transform?: unknown }).transform === "function" &&
-    typeof (value as { name?: unknown }).name === "string"
-  );
-}
