@@ -1,5 +1,6 @@
 import type { Lineage } from "./chunk.js";
-import type { StageRuntime } from "./run-env.js";
+import { idleRuntime, type StageRuntime } from "./run-env.js";
+import { keepShape } from "./shapes.js";
 
 /**
  * What a per-item function receives as its second argument.
@@ -67,3 +68,5 @@ export class ItemContextImpl implements ItemContext {
     return this.rt.metrics.spanId;
   }
 }
+
+keepShape(new ItemContextImpl(0, 1, null, idleRuntime()));

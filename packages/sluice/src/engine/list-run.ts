@@ -58,7 +58,6 @@ export async function runListStage(
     return fail(asStepError(error, spec.key, run.traceId));
   } finally {
     signal?.removeEventListener("abort", onAbort);
-    metrics.end(signal?.aborted ? "cancelled" : "completed");
   }
   if (signal?.aborted) return fail(abortError(signal, spec.key, run.traceId));
   if (env.collected.length > 0) {

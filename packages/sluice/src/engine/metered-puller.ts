@@ -2,6 +2,7 @@ import { StepError } from "../errors/step-error.js";
 import { wrapFailure } from "../errors/to-error.js";
 import type { StageMetrics } from "../metrics/stage-metrics.js";
 import { type Chunk, now, type Puller } from "./chunk.js";
+import { keepShape } from "./shapes.js";
 
 /**
  * Wraps every stage and the source: the one place that keeps a stage's lifecycle and flow
@@ -17,6 +18,11 @@ import { type Chunk, now, type Puller } from "./chunk.js";
 export class MeteredPuller implements Puller {
   private lastReturn = 0;
   private started = false;
+  /** When the pending timed pull started, and the first stage's upstream wait by then. */
+  private pullStart = 0;
+  private waitedBefore = 0;
+  /** How long the last timed pull took: the run sizes its chunks by it without its own clock. */
+  lastPullMs = 0;
 
   constructor(
     private readonly inner: Puller,
@@ -25,7 +31,7 @@ export class MeteredPuller implements Puller {
     /** The stage that pulls from this one. */
     private readonly downstream: StageMetrics | undefined,
     /** Whether to read clocks (metrics on). */
-    private readonly timed: boolean,
+    readonly timed: boolean,
     /** Told about an error a stage throws, so the whole run stops at once. */
     private readonly onFatal: (error: unknown) => void,
     private readonly traceId: string,
@@ -77,8 +83,15 @@ export class MeteredPuller implements Puller {
     for (const m of this.own) m.start();
   }
 
+  // Reactions are prototype methods bound per instance, not arrow fields: V8 keeps the
+  // optimized code of a method alive with the method, but an arrow's only while some
+  // closure from it lives, so a full GC between runs would send it back to the interpreter.
+  private readonly counted = this.count.bind(this);
+  private readonly timedChunk = this.onTimedChunk.bind(this);
+  private readonly rethrow = this.onRejected.bind(this);
+
   /** Counts a chunk out of the stage and into the next; null ends the stage as completed. */
-  private readonly counted = (chunk: Chunk | null): Chunk | null => {
+  private count(chunk: Chunk | null): Chunk | null {
     if (chunk === null) {
       for (const m of this.own) m.end();
       return chunk;
@@ -88,21 +101,25 @@ export class MeteredPuller implements Puller {
     if (last !== undefined) last.out += n;
     if (this.downstream !== undefined) this.downstream.in += n;
     return chunk;
-  };
+  }
 
   private timedPull(demand: number): Promise<Chunk | null> {
     const t = now();
     this.chargeBlocked(t);
-    const waitedBefore = this.waitedSoFar();
-    return this.inner.pull(demand).then((chunk) => {
-      this.after(t, waitedBefore, chunk);
-      return this.counted(chunk);
-    }, this.rethrow);
+    // Pulls never overlap: the start lives in fields, and one reaction serves every pull.
+    this.pullStart = t;
+    this.waitedBefore = this.waitedSoFar();
+    return this.inner.pull(demand).then(this.timedChunk, this.rethrow);
   }
 
-  private readonly rethrow = (error: unknown): never => {
+  private onTimedChunk(chunk: Chunk | null): Chunk | null {
+    this.after(this.pullStart, this.waitedBefore, chunk);
+    return this.count(chunk);
+  }
+
+  private onRejected(error: unknown): never {
     throw this.failed(error);
-  };
+  }
 
   /** Charges the time since the last chunk left to the last stage's downstream blocking. */
   private chargeBlocked(t: number): void {
@@ -119,6 +136,7 @@ export class MeteredPuller implements Puller {
   private after(t: number, waitedBefore: number, chunk: Chunk | null): void {
     const t2 = now();
     this.lastReturn = t2;
+    this.lastPullMs = t2 - t;
     if (this.downstream !== undefined) this.downstream.waitingUpstreamMs += t2 - t;
     const first = this.own[0];
     if (first !== undefined && !first.busyFromInFlight) {
@@ -144,3 +162,18 @@ export class MeteredPuller implements Puller {
     return wrapped;
   }
 }
+
+keepShape(
+  new MeteredPuller(
+    {
+      pull: () => new Promise<never>(() => {}),
+      stop: () => {},
+      cancel: () => Promise.resolve(),
+    },
+    [],
+    undefined,
+    false,
+    () => {},
+    "",
+  ),
+);

@@ -1,7 +1,9 @@
 import { type Chunk, isThenable, type Lineage, newChunk, now, type Puller } from "./chunk.js";
 import { emitOne } from "./emit.js";
+import type { ItemContextImpl } from "./item-context.js";
 import { type ItemOp, ItemRecovery, SKIPPED } from "./item-worker.js";
-import type { StageRuntime } from "./run-env.js";
+import { idleRuntime, type StageRuntime } from "./run-env.js";
+import { idlePuller, keepShape } from "./shapes.js";
 import { Stage } from "./stage.js";
 
 /** Concurrency settings of a parallel item stage. */
@@ -233,18 +235,33 @@ export class ParallelItemStage extends Stage {
       resolved.then(() => this.complete(index, d));
       return;
     }
-    // The happy path chains straight onto the function's promise: an async wrapper per
-    // item would add a promise and two microtask hops to every completion.
-    Promise.resolve(value).then(
-      (v) => {
-        ctx?.release();
-        this.complete(index, this.succeeded(item, lin, v, index, t0));
-      },
-      (error: unknown) => {
-        ctx?.release();
-        return this.recoverOne(item, index, lin, t0, error).then((d) => this.complete(index, d));
-      },
-    );
+    void this.track(value, item, index, lin, t0, ctx);
+  }
+
+  /**
+   * Completes an item once its function's promise settles. A method rather than reaction
+   * closures made per item: V8 holds a closure's optimized code only through live closures,
+   * so after a full GC between runs every per-item closure (and the completion path inlined
+   * into it) ran unoptimized again and was recompiled, each run. Never rejects.
+   */
+  private async track(
+    value: PromiseLike<unknown>,
+    item: unknown,
+    index: number,
+    lin: Lineage | null,
+    t0: number,
+    ctx: ItemContextImpl | undefined,
+  ): Promise<void> {
+    let v: unknown;
+    try {
+      v = await value;
+    } catch (error) {
+      ctx?.release();
+      this.complete(index, await this.recoverOne(item, index, lin, t0, error));
+      return;
+    }
+    ctx?.release();
+    this.complete(index, this.succeeded(item, lin, v, index, t0));
   }
 
   /** One item settled: its slot frees, and `cancel()` stops waiting after the last. */
@@ -336,3 +353,19 @@ export class ParallelItemStage extends Stage {
     return out.values.length > 0 ? out : null;
   }
 }
+
+keepShape(
+  new ParallelItemStage(
+    idlePuller,
+    idleRuntime(),
+    {
+      mode: 0,
+      invoke: () => undefined,
+      wantsCtx: false,
+      retry: undefined,
+      strategy: "FAIL_FAST",
+      stepName: undefined,
+    },
+    { concurrency: 1, ordered: true, buffer: 0 },
+  ),
+);

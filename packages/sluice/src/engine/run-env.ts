@@ -1,8 +1,9 @@
 import type { StreamingError } from "../errors/step-error.js";
 import { EventSink } from "../metrics/events.js";
-import type { StageMetrics } from "../metrics/stage-metrics.js";
+import { StageMetrics } from "../metrics/stage-metrics.js";
 import { AsyncQueue } from "./async-queue.js";
 import type { Lineage } from "./chunk.js";
+import { keepShape } from "./shapes.js";
 import { SnapshotStore } from "./state-view.js";
 
 /**
@@ -72,7 +73,7 @@ export class StageRuntime {
   get signal(): AbortSignal {
     if (this.controller === undefined) {
       this.controller = new AbortController();
-      if (this.aborted) this.controller.abort(this.reason);
+      if (this.aborted) this.abortOne(this.controller);
     }
     return this.controller.signal;
   }
@@ -83,7 +84,7 @@ export class StageRuntime {
    */
   itemController(): AbortController {
     const c = new AbortController();
-    if (this.aborted) c.abort(this.reason);
+    if (this.aborted) this.abortOne(c);
     else this.active.add(c);
     return c;
   }
@@ -123,12 +124,33 @@ export class StageRuntime {
   abort(reason?: unknown): void {
     if (this.aborted) return;
     this.aborted = true;
-    // Every signal of the stage reports one reason: the caller's, or the default DOMException
-    // a controller makes (the stage's own, or a throwaway one when none was ever needed).
-    const c = this.controller ?? (reason === undefined ? new AbortController() : undefined);
-    c?.abort(reason);
-    this.reason = c === undefined ? reason : c.signal.reason;
-    for (const item of this.active) item.abort(this.reason);
+    this.reason = reason;
+    if (this.controller !== undefined) this.abortOne(this.controller);
+    for (const item of this.active) this.abortOne(item);
     this.active.clear();
   }
+
+  /**
+   * Every signal of the stage reports one reason: the caller's, or the default DOMException
+   * the first controller aborted makes. Made only once a signal exists: every run stops its
+   * stages when it ends, and a DOMException (with its stack) per stage and run is not free.
+   */
+  private abortOne(c: AbortController): void {
+    if (this.reason === undefined) {
+      c.abort();
+      this.reason = c.signal.reason;
+    } else c.abort(this.reason);
+  }
+}
+
+/**
+ * A runtime that no run uses, for the idle instances that keep the engine's hidden classes
+ * alive between runs (see `keepShape`).
+ */
+export function idleRuntime(): StageRuntime {
+  const env = keepShape(new RunEnv(""));
+  keepShape(env.events);
+  keepShape(env.split);
+  const metrics = new StageMetrics("", "", "", undefined, undefined, undefined);
+  return keepShape(new StageRuntime("", env, metrics, false, () => ({})));
 }

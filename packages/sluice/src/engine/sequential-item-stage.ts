@@ -4,7 +4,8 @@ import { emitOne } from "./emit.js";
 import type { ItemContextImpl } from "./item-context.js";
 import { EmitMode, type ItemOp, ItemRecovery, type Recovered, SKIPPED } from "./item-worker.js";
 import { LoopStop } from "./loop-stop.js";
-import type { StageRuntime } from "./run-env.js";
+import { idleRuntime, type StageRuntime } from "./run-env.js";
+import { idlePuller, keepShape } from "./shapes.js";
 import { PullingStage } from "./stage.js";
 
 /**
@@ -256,3 +257,14 @@ export class SequentialItemStage extends PullingStage {
     this.vals = [];
   }
 }
+
+keepShape(
+  new SequentialItemStage(idlePuller, idleRuntime(), {
+    mode: 0,
+    invoke: () => undefined,
+    wantsCtx: false,
+    retry: undefined,
+    strategy: "FAIL_FAST",
+    stepName: undefined,
+  }),
+);

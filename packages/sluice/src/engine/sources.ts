@@ -1,4 +1,5 @@
 import type { Chunk, Puller } from "./chunk.js";
+import { keepShape } from "./shapes.js";
 
 /**
  * What `executeFrom` accepts as a source of input items.
@@ -235,3 +236,9 @@ function settleOf(release: () => unknown): Promise<unknown> {
   p.then(undefined, () => {});
   return p;
 }
+
+keepShape(new ArraySource([]));
+keepShape(new IterableSource([]));
+keepShape(
+  new AsyncIterableSource({ [Symbol.asyncIterator]: () => [][Symbol.iterator]() as never }),
+);

@@ -48,11 +48,11 @@ export function buildChain(
   env: RunEnv,
   metrics: StageMetrics[],
   fixedState?: object,
-): Puller {
+): MeteredPuller {
   const timed = metrics[0]?.timed ?? false;
   for (const m of metrics) m.events = env.events;
   const onFatal = (error: unknown) => env.onFatal(error);
-  let upstream: Puller = new MeteredPuller(source, [], metrics[0], timed, onFatal, env.traceId);
+  let upstream = new MeteredPuller(source, [], metrics[0], timed, onFatal, env.traceId);
   let laterReadsState = false;
   const track: boolean[] = new Array(stages.length).fill(false);
   for (let i = stages.length - 1; i >= 0; i--) {
@@ -77,18 +77,19 @@ export function buildChain(
   for (let i = 0; i < stages.length; ) {
     let end = i;
     while (fusable(end)) end++;
+    let stage: Puller;
     if (end - i >= 2) {
-      upstream = new FusedItemStage(
+      stage = new FusedItemStage(
         upstream,
         runtimes.slice(i, end),
         stages.slice(i, end).map((s) => s.fusable as ItemOp),
       );
     } else {
       end = i + 1;
-      upstream = (stages[i] as StageSpec).create(upstream, runtimes[i] as StageRuntime);
+      stage = (stages[i] as StageSpec).create(upstream, runtimes[i] as StageRuntime);
     }
     upstream = new MeteredPuller(
-      upstream,
+      stage,
       metrics.slice(i, end),
       metrics[end],
       timed,

@@ -97,6 +97,25 @@ function tracked(ms: (n: number) => number) {
   return { c, fn };
 }
 
+describe("next() called again before the previous call settled", () => {
+  it("answers every call, in order, like an async generator", async () => {
+    const run = StreamingPipeline.start<number>()
+      .map("double", async (n: number) => n * 2, { concurrency: 2 })
+      .executeFrom([1, 2, 3]);
+    // Each call queues behind the one before; a call served from the chunk buffer must not
+    // queue behind itself (that deadlocked: every one of these stayed pending).
+    const settled = Promise.all([run.next(), run.next(), run.next(), run.next(), run.next()]);
+    const timeout = sleep(1000).then(() => "timed out");
+    expect(await Promise.race([settled, timeout])).toEqual([
+      { value: 2, done: false },
+      { value: 4, done: false },
+      { value: 6, done: false },
+      { value: undefined, done: true },
+      { value: undefined, done: true },
+    ]);
+  });
+});
+
 describe("cancellation by the consumer", () => {
   for (const concurrency of [1, 4]) {
     it(`break aborts in-flight work, closes the source and settles first (concurrency ${concurrency})`, async () => {

@@ -6,7 +6,9 @@ import { type Progress, ProgressTracker } from "../metrics/progress.js";
 import type { StageMetrics } from "../metrics/stage-metrics.js";
 import { now, type Puller } from "./chunk.js";
 import { newTraceId } from "./ids.js";
+import type { MeteredPuller } from "./metered-puller.js";
 import { type ErrorRecord, RunEnv } from "./run-env.js";
+import { keepShape } from "./shapes.js";
 import { buildChain, type StageSpec, stageMetrics } from "./stage-spec.js";
 
 /**
@@ -87,10 +89,13 @@ const DONE: IteratorReturnResult<void> = Object.freeze({ value: undefined, done:
 export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
   private buf: unknown[] = [];
   private pos = 0;
+  /** The promise of the last `next()` call while any is unsettled; null when none is. */
   private pending: Promise<IteratorResult<T, void>> | null = null;
+  /** `next()` calls not settled yet. */
+  private queued = 0;
   private runStatus: RunStatus = "pending";
   /** The chain's last stage, from the first pull on. */
-  private tail: Puller | undefined;
+  private tail: MeteredPuller | undefined;
   private readonly env: RunEnv;
   private readonly stages: StageMetrics[];
   private demand: number;
@@ -202,23 +207,36 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
 
   /** The next output; the first call starts the run (lazily, like a generator). */
   next(): Promise<IteratorResult<T, void>> {
-    if (this.pending === null && this.pos < this.buf.length && this.interrupted === undefined) {
+    const last = this.pending;
+    if (last === null && this.pos < this.buf.length && this.interrupted === undefined) {
       return Promise.resolve({ value: this.buf[this.pos++] as T, done: false });
     }
-    const prev = this.pending;
-    const p =
-      prev === null
-        ? this.fill()
-        : prev.then(
-            () => this.next(),
-            () => this.next(),
-          );
+    // A call made while another is pending reads once that one settled. It reads directly,
+    // not through `next()`, which would find its own promise pending and wait on itself.
+    const p = last === null ? this.fill() : last.then(this.readNext, this.readNext);
     this.pending = p;
-    const clear = () => {
-      if (this.pending === p) this.pending = null;
-    };
-    p.then(clear, clear);
+    this.queued++;
+    // One shared reaction per call, not a closure: calls settle in order, so the count
+    // reaching zero means the last one settled.
+    p.then(this.settledOne, this.settledOne);
     return p;
+  }
+
+  // Bound methods rather than arrow fields: a method's optimized code outlives a GC between
+  // runs, an arrow's does not (see MeteredPuller).
+  private readonly readNext = this.readQueued.bind(this);
+  private readonly settledOne = this.onSettled.bind(this);
+
+  /** Serves one queued `next()` call: from the chunk buffer, or by pulling the chain. */
+  private readQueued(): Promise<IteratorResult<T, void>> {
+    if (this.pos < this.buf.length && this.interrupted === undefined) {
+      return Promise.resolve({ value: this.buf[this.pos++] as T, done: false });
+    }
+    return this.fill();
+  }
+
+  private onSettled(): void {
+    if (--this.queued === 0) this.pending = null;
   }
 
   /**
@@ -321,13 +339,16 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
       if (this.runStatus === "pending") await this.start();
       this.throwIfInterrupted();
       if (this.closing !== undefined) return DONE;
-      const tail = this.tail as Puller;
+      const tail = this.tail as MeteredPuller;
+      // With metrics on, the tail already times each pull: no second pair of clock readings.
+      const timedTail = tail.timed;
       for (;;) {
-        // An interrupt cancels the chain, which settles this pull with null: no race needed.
+        // A stop settles this pull (with null once in-flight work settled): no race needed.
         const demand = this.demand;
-        const t0 = now();
+        const t0 = timedTail ? 0 : now();
         const chunk = await tail.pull(demand);
-        this.adaptDemand(demand, now() - t0, chunk === null ? 0 : chunk.values.length);
+        const elapsedMs = timedTail ? tail.lastPullMs : now() - t0;
+        this.adaptDemand(demand, elapsedMs, chunk === null ? 0 : chunk.values.length);
         if (chunk === null) {
           this.throwIfInterrupted();
           if (this.closing !== undefined) {
@@ -467,3 +488,13 @@ function collectedError(records: readonly ErrorRecord[], traceId: string): Strea
     },
   );
 }
+
+keepShape(
+  new StreamingRun({
+    stages: [],
+    source: () => {
+      throw new Error("internal: the idle run never starts");
+    },
+    contextBuilder: undefined,
+  }),
+);
