@@ -23,7 +23,9 @@ export interface ItemContext<TState = unknown, TContext = unknown> {
   readonly context: TContext;
   /**
    * This call's own signal: aborted when the run is cancelled, fails fast, or a downstream
-   * `take` is satisfied while the call is in flight.
+   * `take` is satisfied while the call is in flight. Calls in flight at once never share
+   * one; on Node, a signal whose call settled with no listener left on it may serve a later
+   * call (building one there costs several microseconds).
    */
   readonly signal: AbortSignal;
   /** The run's trace id (W3C format). */

@@ -3,6 +3,7 @@ import { EventSink } from "../metrics/events.js";
 import { StageMetrics } from "../metrics/stage-metrics.js";
 import { AsyncQueue } from "./async-queue.js";
 import type { Lineage } from "./chunk.js";
+import { newItemController, reusable } from "./item-signals.js";
 import { keepShape } from "./shapes.js";
 import { SnapshotStore } from "./state-view.js";
 
@@ -68,6 +69,8 @@ export class StageRuntime {
   ) {}
 
   private readonly active = new Set<AbortController>();
+  /** Controllers of settled calls, ready to serve later ones (see `item-signals.ts`). */
+  private readonly pool: AbortController[] = [];
 
   /** The stage's signal: aborted when the stage stops (streaming steps and batch steps see it). */
   get signal(): AbortSignal {
@@ -83,15 +86,20 @@ export class StageRuntime {
    * listener a function adds dies with its item instead of piling up on the stage's signal.
    */
   itemController(): AbortController {
-    const c = new AbortController();
-    if (this.aborted) this.abortOne(c);
-    else this.active.add(c);
+    if (this.aborted) {
+      const c = new AbortController();
+      this.abortOne(c);
+      return c;
+    }
+    const c = this.pool.pop() ?? newItemController();
+    this.active.add(c);
     return c;
   }
 
   /** The item's call settled: its signal no longer needs to follow the stage's. */
   releaseItem(c: AbortController): void {
-    this.active.delete(c);
+    // The pool never holds more than the calls once in flight at the same time.
+    if (this.active.delete(c) && !this.aborted && reusable(c)) this.pool.push(c);
   }
 
   /** Whether the stage has stopped: no call or retry of it may start any more. */
@@ -128,6 +136,7 @@ export class StageRuntime {
     if (this.controller !== undefined) this.abortOne(this.controller);
     for (const item of this.active) this.abortOne(item);
     this.active.clear();
+    this.pool.length = 0;
   }
 
   /**

@@ -1,0 +1,125 @@
+import { describe, expect, it } from "vitest";
+import { type ItemContext, StreamingPipeline } from "../index.js";
+
+/** Runs `fn` as a sequential map over `n` items and returns the signals its calls saw. */
+async function signalsSeen(
+  n: number,
+  use: (signal: AbortSignal) => void,
+  concurrency = 1,
+): Promise<AbortSignal[]> {
+  const signals: AbortSignal[] = [];
+  const p = StreamingPipeline.start<number>().map(
+    "m",
+    async (i: number, ctx: ItemContext) => {
+      signals.push(ctx.signal);
+      use(ctx.signal);
+      await new Promise((r) => setTimeout(r, 1));
+      return i;
+    },
+    { concurrency },
+  );
+  for await (const _ of p.executeFrom(Array.from({ length: n }, (_, i) => i))) {
+  }
+  return signals;
+}
+
+// The pool is on in Node only (see item-signals.ts); these tests run in Node.
+describe("per-item signals are reused only when nothing is attached to them", () => {
+  it("a call that only reads its signal hands it on to the next call", async () => {
+    const signals = await signalsSeen(6, (s) => void s.aborted);
+    expect(new Set(signals).size).toBe(1);
+  });
+
+  it("calls in flight at once never share a signal", async () => {
+    const inFlight = new Set<AbortSignal>();
+    let shared = false;
+    const p = StreamingPipeline.start<number>().map(
+      "m",
+      async (i: number, ctx: ItemContext) => {
+        if (inFlight.has(ctx.signal)) shared = true;
+        inFlight.add(ctx.signal);
+        await new Promise((r) => setTimeout(r, 1 + (i % 3)));
+        inFlight.delete(ctx.signal);
+        return i;
+      },
+      { concurrency: 4, ordered: false },
+    );
+    for await (const _ of p.executeFrom(Array.from({ length: 40 }, (_, i) => i))) {
+    }
+    expect(shared).toBe(false);
+  });
+
+  it("a listener left on a signal keeps it from being reused", async () => {
+    const signals = await signalsSeen(4, (s) => s.addEventListener("abort", () => {}));
+    expect(new Set(signals).size).toBe(4);
+  });
+
+  it("a listener added and removed again does not", async () => {
+    const signals = await signalsSeen(4, (s) => {
+      const onAbort = () => {};
+      s.addEventListener("abort", onAbort);
+      s.removeEventListener("abort", onAbort);
+    });
+    expect(new Set(signals).size).toBe(1);
+  });
+
+  it("follows EventTarget's identity rule: a capture listener is not removed without capture", async () => {
+    const signals = await signalsSeen(3, (s) => {
+      const onAbort = () => {};
+      s.addEventListener("abort", onAbort, { capture: true });
+      s.removeEventListener("abort", onAbort);
+    });
+    expect(new Set(signals).size).toBe(3);
+  });
+
+  it("an onabort handler keeps it from being reused", async () => {
+    const signals = await signalsSeen(3, (s) => {
+      s.onabort = () => {};
+    });
+    expect(new Set(signals).size).toBe(3);
+  });
+
+  it("a reused signal still aborts for the call in flight when the run stops", async () => {
+    const signals: AbortSignal[] = [];
+    const p = StreamingPipeline.start<number>().map("m", (i: number, ctx: ItemContext) => {
+      signals.push(ctx.signal);
+      if (i < 3) return i;
+      return new Promise<number>((resolve) => {
+        const onAbort = () => resolve(-1);
+        ctx.signal.addEventListener("abort", onAbort, { once: true });
+      });
+    });
+    const controller = new AbortController();
+    const run = p.executeFrom([0, 1, 2, 3], { signal: controller.signal });
+    const done = (async () => {
+      for await (const _ of run) {
+      }
+    })().catch((e: unknown) => e);
+    while (signals.length < 4) await new Promise((r) => setTimeout(r, 1));
+    controller.abort(new Error("stop"));
+    await done;
+    expect(new Set(signals).size).toBe(1);
+    expect(signals[3]?.aborted).toBe(true);
+  });
+
+  it("many calls that add and remove listeners print no MaxListenersExceededWarning", async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on("warning", onWarning);
+    try {
+      await signalsSeen(
+        200,
+        (s) => {
+          const onAbort = () => {};
+          s.addEventListener("abort", onAbort);
+          queueMicrotask(() => s.removeEventListener("abort", onAbort));
+        },
+        20,
+      );
+      await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(warnings.filter((w) => w.name === "MaxListenersExceededWarning")).toEqual([]);
+  });
+});

@@ -1,0 +1,89 @@
+/**
+ * Per-item abort controllers, reused where building one is costly. Node builds an
+ * AbortSignal in JavaScript (about 5–10 µs and a few hundred bytes of garbage each, more
+ * than the rest of a parallel stage's work per item), so a stage whose calls read
+ * `ctx.signal` would spend most of its time making signals. There, a controller whose call
+ * settled goes back to its stage's pool and serves a later call, but only when nothing can
+ * still be attached to it: not aborted, `onabort` unset, and every listener added through
+ * its `addEventListener` removed again. Everything in Node that attaches to a signal (timers,
+ * streams, `fetch`, `events.addAbortListener`) goes through that method, which each pooled
+ * signal counts on itself. Elsewhere (browsers, Bun, Deno) signals are cheap to build and
+ * some built-ins attach to them without listeners, so every call gets a fresh one.
+ */
+
+type Listener = unknown;
+
+/** Listeners a pooled signal holds, by event type and capture flag. */
+const held = new WeakMap<AbortSignal, Map<string, Set<Listener>>>();
+
+const pooling = ((): boolean => {
+  const g = globalThis as {
+    process?: { versions?: { node?: string } };
+    Deno?: unknown;
+    Bun?: unknown;
+  };
+  return (
+    typeof g.process?.versions?.node === "string" && g.Deno === undefined && g.Bun === undefined
+  );
+})();
+
+/** A fresh controller for one item's call; counted when it may be pooled. */
+export function newItemController(): AbortController {
+  const controller = new AbortController();
+  if (pooling) countListeners(controller.signal);
+  return controller;
+}
+
+/** Whether a settled call's controller can serve another call (see the module comment). */
+export function reusable(controller: AbortController): boolean {
+  if (!pooling) return false;
+  const signal = controller.signal;
+  if (signal.aborted || signal.onabort !== null) return false;
+  const byKey = held.get(signal);
+  if (byKey === undefined) return false;
+  for (const listeners of byKey.values()) if (listeners.size > 0) return false;
+  return true;
+}
+
+function captureOf(options: unknown): boolean {
+  if (typeof options === "boolean") return options;
+  return (
+    typeof options === "object" &&
+    options !== null &&
+    (options as { capture?: unknown }).capture === true
+  );
+}
+
+/**
+ * Shadows the signal's own `addEventListener` / `removeEventListener` with versions that keep
+ * count (with EventTarget's identity rule: type, listener and capture), then call through.
+ */
+function countListeners(signal: AbortSignal): void {
+  const byKey = new Map<string, Set<Listener>>();
+  held.set(signal, byKey);
+  const add = signal.addEventListener;
+  const remove = signal.removeEventListener;
+  Object.defineProperties(signal, {
+    addEventListener: {
+      configurable: true,
+      writable: true,
+      value(this: AbortSignal, type: string, listener: Listener, options?: unknown): void {
+        if (listener !== null && listener !== undefined) {
+          const key = `${type}\u0000${captureOf(options)}`;
+          let set = byKey.get(key);
+          if (set === undefined) byKey.set(key, (set = new Set()));
+          set.add(listener);
+        }
+        Reflect.apply(add, this, [type, listener, options]);
+      },
+    },
+    removeEventListener: {
+      configurable: true,
+      writable: true,
+      value(this: AbortSignal, type: string, listener: Listener, options?: unknown): void {
+        byKey.get(`${type}\u0000${captureOf(options)}`)?.delete(listener);
+        Reflect.apply(remove, this, [type, listener, options]);
+      },
+    },
+  });
+}
