@@ -11,22 +11,12 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
+import { rootCompilerOptions } from "./root-compiler-options.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dir = join(root, "test", ".state-display");
 
-const config = ts.getParsedCommandLineOfConfigFile(
-  join(root, "tsconfig.json"),
-  {},
-  {
-    ...ts.sys,
-    onUnRecoverableConfigFileDiagnostic: (d) => {
-      throw new Error(ts.flattenDiagnosticMessageText(d.messageText, "\n"));
-    },
-  },
-);
-if (config === undefined) throw new Error("tsconfig.json did not parse");
-const options: ts.CompilerOptions = { ...config.options, noEmit: true, noUnusedLocals: false };
+const options: ts.CompilerOptions = rootCompilerOptions(root);
 
 const SAMPLE = `import { createStep, Pipeline, StreamingPipeline } from "sluice";
 

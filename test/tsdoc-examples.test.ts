@@ -12,6 +12,7 @@ import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
+import { rootCompilerOptions } from "./root-compiler-options.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const entries = {
@@ -69,23 +70,7 @@ interface Example {
   indents: number[];
 }
 
-const config = ts.getParsedCommandLineOfConfigFile(
-  join(root, "tsconfig.json"),
-  {},
-  {
-    ...ts.sys,
-    onUnRecoverableConfigFileDiagnostic: (d) => {
-      throw new Error(ts.flattenDiagnosticMessageText(d.messageText, "\n"));
-    },
-  },
-);
-if (config === undefined) throw new Error("tsconfig.json did not parse");
-const options: ts.CompilerOptions = {
-  ...config.options,
-  noEmit: true,
-  noUnusedLocals: false,
-  noUnusedParameters: false,
-};
+const options: ts.CompilerOptions = rootCompilerOptions(root);
 
 // One parse per file across both programs: parsing the libs is most of a program's cost.
 const parsed = new Map<string, ts.SourceFile>();

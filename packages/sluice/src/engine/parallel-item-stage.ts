@@ -3,7 +3,7 @@ import { emitOne } from "./emit.js";
 import type { ItemContextImpl } from "./item-context.js";
 import { type ItemOp, ItemRecovery, SKIPPED } from "./item-worker.js";
 import { idleRuntime, type StageRuntime } from "./run-env.js";
-import { idlePuller, keepShape } from "./shapes.js";
+import { idleItemOp, idlePuller, keepShape } from "./shapes.js";
 import { Stage } from "./stage.js";
 
 /** Concurrency settings of a parallel item stage. */
@@ -355,17 +355,9 @@ export class ParallelItemStage extends Stage {
 }
 
 keepShape(
-  new ParallelItemStage(
-    idlePuller,
-    idleRuntime(),
-    {
-      mode: 0,
-      invoke: () => undefined,
-      wantsCtx: false,
-      retry: undefined,
-      strategy: "FAIL_FAST",
-      stepName: undefined,
-    },
-    { concurrency: 1, ordered: true, buffer: 0 },
-  ),
+  new ParallelItemStage(idlePuller, idleRuntime(), idleItemOp, {
+    concurrency: 1,
+    ordered: true,
+    buffer: 0,
+  }),
 );

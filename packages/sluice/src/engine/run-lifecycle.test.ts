@@ -6,6 +6,7 @@ import {
   StreamingPipeline,
   type StreamingRun,
 } from "../index.js";
+import { within as withinMs } from "../testing/within.js";
 
 /**
  * Whatever ends a run, started or not, ends its side streams: a reader of `run.events()` or
@@ -17,20 +18,7 @@ const BOUND_MS = 1_000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** `p`, or a rejection naming `what` when it has not settled within {@link BOUND_MS}. */
-async function within<T>(p: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`${what} did not settle within ${BOUND_MS} ms`)),
-      BOUND_MS,
-    );
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const within = <T>(p: Promise<T>, what: string): Promise<T> => withinMs(p, what, BOUND_MS);
 
 /** Reads an async iterable to its end. */
 async function drain<T>(iterable: AsyncIterable<T>): Promise<T[]> {

@@ -5,7 +5,7 @@ import type { ItemContextImpl } from "./item-context.js";
 import { EmitMode, type ItemOp, ItemRecovery, type Recovered, SKIPPED } from "./item-worker.js";
 import { LoopStop } from "./loop-stop.js";
 import { idleRuntime, type StageRuntime } from "./run-env.js";
-import { idlePuller, keepShape } from "./shapes.js";
+import { idleItemOp, idlePuller, keepShape } from "./shapes.js";
 import { PullingStage } from "./stage.js";
 
 /**
@@ -258,13 +258,4 @@ export class SequentialItemStage extends PullingStage {
   }
 }
 
-keepShape(
-  new SequentialItemStage(idlePuller, idleRuntime(), {
-    mode: 0,
-    invoke: () => undefined,
-    wantsCtx: false,
-    retry: undefined,
-    strategy: "FAIL_FAST",
-    stepName: undefined,
-  }),
-);
+keepShape(new SequentialItemStage(idlePuller, idleRuntime(), idleItemOp));

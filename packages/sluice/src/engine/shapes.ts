@@ -1,4 +1,5 @@
 import type { Puller } from "./chunk.js";
+import type { ItemOp } from "./item-worker.js";
 
 /**
  * V8 holds the hidden classes ("maps") that a constructor's field stores create only weakly,
@@ -11,6 +12,16 @@ import type { Puller } from "./chunk.js";
  * so code optimized in one run stays valid for the next.
  */
 const kept: object[] = [];
+
+/** A per-item stage's settings for the idle instances of the item stages. */
+export const idleItemOp: ItemOp = {
+  mode: 0, // EmitMode.MAP: a type-only import keeps this module free of import cycles
+  invoke: () => undefined,
+  wantsCtx: false,
+  retry: undefined,
+  strategy: "FAIL_FAST",
+  stepName: undefined,
+};
 
 /** A puller that never answers, upstream of the idle instances. */
 export const idlePuller: Puller = {
