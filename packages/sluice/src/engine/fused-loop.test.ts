@@ -43,22 +43,26 @@ describe("fused loop code generation", () => {
     expect(resume.toString()).toMatch(/\bf1\(v\)/);
   });
 
-  it("runs a pipeline's fused stages in the generated loop", async () => {
-    let stack = "";
-    const run = StreamingPipeline.start<number>()
-      .map("a", (x) => x + 1)
-      .map("b", (x) => {
-        stack ||= new Error("where").stack ?? "";
-        return x;
-      })
-      .executeFrom([1, 2, 3]);
-    const out: number[] = [];
-    for await (const v of run) out.push(v);
-    expect(out).toEqual([2, 3, 4]);
-    // V8 names the frame after the template's function and places it in eval'd code; the
-    // generic loop's frames are anonymous closures in this package's source files.
-    expect(stack).toMatch(/\bfusedLoop\b.*\(eval at /);
-  });
+  // The frame text `fusedLoop (eval at …)` is V8's stack format (Node, Deno, Chromium).
+  it.skipIf("Bun" in globalThis)(
+    "runs a pipeline's fused stages in the generated loop",
+    async () => {
+      let stack = "";
+      const run = StreamingPipeline.start<number>()
+        .map("a", (x) => x + 1)
+        .map("b", (x) => {
+          stack ||= new Error("where").stack ?? "";
+          return x;
+        })
+        .executeFrom([1, 2, 3]);
+      const out: number[] = [];
+      for await (const v of run) out.push(v);
+      expect(out).toEqual([2, 3, 4]);
+      // V8 names the frame after the template's function and places it in eval'd code; the
+      // generic loop's frames are anonymous closures in this package's source files.
+      expect(stack).toMatch(/\bfusedLoop\b.*\(eval at /);
+    },
+  );
 });
 
 describe("fused loop under a runtime that refuses code generation", () => {

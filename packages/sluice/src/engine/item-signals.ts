@@ -16,7 +16,8 @@ type Listener = unknown;
 /** Listeners a pooled signal holds, by event type and capture flag. */
 const held = new WeakMap<AbortSignal, Map<string, Set<Listener>>>();
 
-const pooling = ((): boolean => {
+/** Whether this runtime pools per-item signals (Node). @internal */
+export const signalPooling = ((): boolean => {
   const g = globalThis as {
     process?: { versions?: { node?: string } };
     Deno?: unknown;
@@ -30,13 +31,13 @@ const pooling = ((): boolean => {
 /** A fresh controller for one item's call; counted when it may be pooled. */
 export function newItemController(): AbortController {
   const controller = new AbortController();
-  if (pooling) countListeners(controller.signal);
+  if (signalPooling) countListeners(controller.signal);
   return controller;
 }
 
 /** Whether a settled call's controller can serve another call (see the module comment). */
 export function reusable(controller: AbortController): boolean {
-  if (!pooling) return false;
+  if (!signalPooling) return false;
   const signal = controller.signal;
   if (signal.aborted || signal.onabort !== null) return false;
   const byKey = held.get(signal);
