@@ -98,8 +98,9 @@ export class StageRuntime {
 
   /** The item's call settled: its signal no longer needs to follow the stage's. */
   releaseItem(c: AbortController): void {
-    // The pool never holds more than the calls once in flight at the same time.
-    if (this.active.delete(c) && !this.aborted && reusable(c)) this.pool.push(c);
+    // The pool never holds more than the calls once in flight at the same time; after the
+    // stop `active` is empty, so nothing goes back to it.
+    if (this.active.delete(c) && reusable(c)) this.pool.push(c);
   }
 
   /** Whether the stage has stopped: no call or retry of it may start any more. */
@@ -152,14 +153,18 @@ export class StageRuntime {
   }
 }
 
+let idle: StageRuntime | undefined;
+
 /**
- * A runtime that no run uses, for the idle instances that keep the engine's hidden classes
- * alive between runs (see `keepShape`).
+ * The one runtime no run uses, shared by the idle instances that keep the engine's hidden
+ * classes alive between runs (see `keepShape`); made, and its parts kept, on first use.
  */
 export function idleRuntime(): StageRuntime {
+  if (idle !== undefined) return idle;
   const env = keepShape(new RunEnv(""));
   keepShape(env.events);
   keepShape(env.split);
   const metrics = new StageMetrics("", "", "", undefined, undefined, undefined);
-  return keepShape(new StageRuntime("", env, metrics, false, () => ({})));
+  idle = keepShape(new StageRuntime("", env, metrics, false, () => ({})));
+  return idle;
 }
