@@ -3,7 +3,7 @@ import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 import type { JsonObject } from "./json-value.ts";
 import { DEFAULT_IGNORE } from "./steps/discover.ts";
-import { defaultParseThreads } from "./workflows/parse-pool.ts";
+import { defaultThreads } from "./workflows/prepare-pool.ts";
 
 const positiveInt = () => z.number().int().positive();
 
@@ -136,13 +136,14 @@ export const embedConfigSchema = z.strictObject({
   store: storeSchema.prefault({}),
   concurrency: positiveInt().max(256).default(4),
   /**
-   * Worker threads that parse markdown off the main thread; default one fewer than the cores,
-   * at least two (see `defaultParseThreads`). Never more are busy than `concurrency` files at once.
+   * Worker threads that prepare files (read, frontmatter, clean, split) off the main thread;
+   * default one fewer than the cores, at least one (see `defaultThreads`). 0 prepares them on
+   * the main thread, without the per-file deadline and heap limit.
    */
-  parseThreads: positiveInt().max(256).default(defaultParseThreads),
-  /** A file's parse (markdown to blocks) past this is stopped and the file skipped (`PARSE_TIMEOUT`). */
+  threads: z.number().int().min(0).max(256).default(defaultThreads),
+  /** A file's preparation (read to chunks) past this is stopped and the file skipped (`PARSE_TIMEOUT`). */
   parseTimeoutMs: positiveInt().max(3_600_000).default(10_000),
-  /** Heap limit of each parse worker, in MB; a file that needs more is skipped (`PARSE_TOO_LARGE`). */
+  /** Heap limit of each prepare worker, in MB; a file that needs more is skipped (`PARSE_TOO_LARGE`). */
   parseHeapMb: positiveInt().min(32).max(16_384).default(512),
 });
 

@@ -218,6 +218,14 @@ export {
 } from "./testing/embedding-server-process.ts";
 export { embedBatchPipeline, embedDocuments } from "./workflows/embed-documents.ts";
 export { embedDocumentsStreaming, embedPipeline } from "./workflows/embed-documents-streaming.ts";
+export {
+  type PrepareOutcome,
+  type PrepareProblem,
+  type PrepareRequest,
+  type PrepareSettings,
+  prepareFile,
+} from "./workflows/prepare-file.ts";
+export { defaultThreads, type PreparePool, preparePoolFor } from "./workflows/prepare-pool.ts";
 export type { ProgressProbe, ProgressSnapshot, StageProgress } from "./workflows/progress.ts";
 export {
   type ErrorEntry,
@@ -237,17 +245,10 @@ export {
   batchAll,
   batchOptions,
   type ChunkItem,
-  type CleanedFile,
-  cleanOf,
   discover,
   discoverIncrementally,
   embedBatch,
-  type FrontmatterFile,
-  frontmatterOf,
-  isChanged,
-  type ReadFile,
-  readFile,
-  splitOf,
+  prepare,
   storeBatch,
   type WorkflowSteps,
   type WorkflowStepsOptions,

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runSluice } from "../testing/sluice-process.ts";
+import { runSluiceFrom, worldReadableCopy } from "../testing/world-readable-copy.ts";
 import { terminalText } from "./terminal-text.ts";
 
 let cwd: string;
@@ -178,16 +179,19 @@ describe("CLI conventions", () => {
     );
     await mkdir(join(base, "out"));
     await chmod(join(base, "out"), 0o777);
+    // `nobody` cannot reach into a checkout that sits in a private folder: it runs a copy.
+    const copy = await worldReadableCopy();
     const asNobody = (...args: string[]) =>
-      runSluice(
-        { cwd: base, uid: 65534, gid: 65534, env: { ...process.env, HOME: "/tmp" } },
+      runSluiceFrom(
+        copy,
+        { cwd: base, uid: 65534, gid: 65534, env: { ...copy.env, HOME: "/tmp" } },
         ...args,
       );
-    const first = await asNobody("embed", "docs", "--store", "out/s.jsonl", "--json");
-    expect(first.stderr).toBe("");
-    expect(json(first.stdout)).toMatchObject({ files: 2, committed: 2 });
-    await chmod(join(base, "docs", "sub"), 0o000);
     try {
+      const first = await asNobody("embed", "docs", "--store", "out/s.jsonl", "--json");
+      expect(first.stderr).toBe("");
+      expect(json(first.stdout)).toMatchObject({ files: 2, committed: 2 });
+      await chmod(join(base, "docs", "sub"), 0o000);
       const second = await asNobody("embed", "docs", "--store", "out/s.jsonl", "--json");
       expect(second.code).toBe(1);
       const summary = json(second.stdout);
@@ -199,6 +203,7 @@ describe("CLI conventions", () => {
       expect(json(stats.stdout)).toMatchObject({ files: 2 });
     } finally {
       await chmod(join(base, "docs", "sub"), 0o755);
+      await copy.remove();
     }
   }, 60_000);
 

@@ -6,7 +6,7 @@ import { Command, CommanderError, Option } from "commander";
 import { ConfigError, type EmbedConfig, parseEmbedConfig } from "../config.ts";
 import type { Embedder } from "../embedders/embedder.ts";
 import type { SearchHit, SearchMode, StoreIdentity, VectorStore } from "../stores/vector-store.ts";
-import { parsePoolFor } from "../workflows/parse-pool.ts";
+import { preparePoolFor } from "../workflows/prepare-pool.ts";
 import type { EmbedSummary } from "../workflows/session.ts";
 import { capHeapGrowth } from "./heap-growth.ts";
 import { handleInterrupts } from "./interrupt.ts";
@@ -104,9 +104,9 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       .option("--concurrency <n>", "files read, cleaned and split at once", positiveInt)
       .option("--embed-concurrency <n>", "embedding requests at once", positiveInt)
       .option(
-        "--parse-threads <n>",
-        "worker threads parsing markdown (default: cores - 1, at least 2)",
-        positiveInt,
+        "--threads <n>",
+        "worker threads that read, parse and split files (default: cores - 1, at least 1; 0: none)",
+        nonNegativeInt,
       )
       .option(
         "--parse-timeout <ms>",
@@ -229,10 +229,10 @@ async function embedCommand(dir: string, flags: EmbedFlags, io: CliIo): Promise<
   let poller: ReturnType<typeof pollProgress> | undefined;
   // Ctrl-C: the first stops the run within a second (exit 130), a second exits at once.
   const interrupts = handleInterrupts({ stderr: io.stderr });
-  // Markdown parse workers take about half a second to start: started now, that overlaps loading
-  // the workflow and opening the store, rather than delaying the first file.
-  const parsePool = parsePoolFor(config, interrupts.signal);
-  parsePool.warmUp();
+  // Prepare workers take a few hundred ms to start: started now, that overlaps loading the
+  // workflow and opening the store, rather than delaying the first file.
+  const pool = preparePoolFor(config, interrupts.signal);
+  pool?.warmUp();
   let summary: EmbedSummary;
   let errorReport: typeof import("../workflows/session.ts")["errorReport"];
   try {
@@ -245,7 +245,7 @@ async function embedCommand(dir: string, flags: EmbedFlags, io: CliIo): Promise<
     summary = await run(config, {
       cwd: io.cwd,
       signal: interrupts.signal,
-      parsePool,
+      ...(pool ? { pool } : {}),
       onStart: (probe) => {
         poller = pollProgress(probe, view, kind === "tty" ? 150 : 200);
       },
@@ -260,7 +260,7 @@ async function embedCommand(dir: string, flags: EmbedFlags, io: CliIo): Promise<
   } finally {
     poller?.stop();
     view.stop();
-    await parsePool.close();
+    await pool?.close();
     interrupts.dispose();
   }
   if (flags.errorReport !== undefined) {

@@ -54,7 +54,7 @@ export interface EmbedFlags extends StoreFlags {
   batchTokens?: number;
   concurrency?: number;
   embedConcurrency?: number;
-  parseThreads?: number;
+  threads?: number;
   parseTimeout?: number;
   maxChunkSize?: number;
   minChunkSize?: number;
@@ -204,7 +204,7 @@ export async function configFromFlags(
     }
     set(out, "concurrency", flags.concurrency);
     set(embedder, "concurrency", flags.embedConcurrency);
-    set(out, "parseThreads", flags.parseThreads);
+    set(out, "threads", flags.threads);
     set(out, "parseTimeoutMs", flags.parseTimeout);
     const batch = section(config, "batch");
     set(batch, "size", flags.batchSize);

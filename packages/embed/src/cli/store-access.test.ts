@@ -6,6 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateCorpus } from "../corpus/generate.ts";
 import { type CliResult, runSluice } from "../testing/sluice-process.ts";
 import { storeContents } from "../testing/store-contents.ts";
+import {
+  runSluiceFrom,
+  type WorldReadableCopy,
+  worldReadableCopy,
+} from "../testing/world-readable-copy.ts";
 
 let cwd: string;
 const sluice = (...args: string[]) => runSluice({ cwd }, ...args);
@@ -27,6 +32,16 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await rm(cwd, { recursive: true, force: true });
+});
+
+// `nobody` cannot reach into a checkout that sits in a private folder: it runs a copy.
+let copy: Promise<WorldReadableCopy> | undefined;
+const nobodysCopy = () => (copy ??= worldReadableCopy());
+afterAll(async () => {
+  await copy?.then(
+    (c) => c.remove(),
+    () => {},
+  );
 });
 
 describe.each(["store.db", "store.jsonl"])("one writer, many readers (%s)", (name) => {
@@ -88,8 +103,13 @@ describe.each(["store.db", "store.jsonl"])("one writer, many readers (%s)", (nam
     const embed = await sluice("embed", "corpus", "--store", store, "--json");
     expect(embed.code).toBe(0);
     const before = await readdir(dir);
+    const readable = await nobodysCopy();
     const asNobody = (...args: string[]) =>
-      runSluice({ cwd, uid: 65534, gid: 65534, env: { ...process.env, HOME: "/tmp" } }, ...args);
+      runSluiceFrom(
+        readable,
+        { cwd, uid: 65534, gid: 65534, env: { ...readable.env, HOME: "/tmp" } },
+        ...args,
+      );
     const search = await asNobody("search", "stream backpressure", "--store", store, "--json");
     expect(search.stderr).toBe("");
     expect(search.code).toBe(0);

@@ -142,4 +142,38 @@ describe("cleanMarkdown", () => {
   it("returns nothing for an empty document", () => {
     expect(cleanMarkdown("")).toEqual({ blocks: [], text: "" });
   });
+
+  it("credits each line of a paragraph to its own file line, also past a code span over a line break", () => {
+    const cleaned = cleanMarkdown("one `code\nspan` two\nthree\n");
+    expect(cleaned.blocks[0]).toMatchObject({
+      text: "one `code\nspan` two\nthree",
+      lines: [1, 2, 3],
+      endLine: 3,
+    });
+  });
+
+  it("reads CRLF files without carriage returns and with the same lines", () => {
+    const crlf = cleanMarkdown("# T\r\n\r\n```js\r\na\r\nb\r\n```\r\n");
+    const lf = cleanMarkdown("# T\n\n```js\na\nb\n```\n");
+    expect(crlf).toEqual(lf);
+    expect(crlf.text).not.toContain("\r");
+  });
+
+  it("drops footnote references and keeps footnote text with its lines", () => {
+    const cleaned = cleanMarkdown("Claim[^1] here.\n\n[^1]: The source.\n");
+    expect(cleaned.blocks.map((b) => [b.text, b.startLine])).toEqual([
+      ["Claim here.", 1],
+      ["The source.", 3],
+    ]);
+  });
+
+  it("stays linear on input that made the previous parser take minutes", () => {
+    // Each took remark/micromark from seconds to minutes (100 KB of `*a_`: minutes).
+    for (const hostile of ["*a_".repeat(33_000), "> ".repeat(50_000), "[".repeat(100_000)]) {
+      const started = performance.now();
+      cleanMarkdown(hostile);
+      // A generous bound that fails only on super-linear behaviour (it takes ~0.2 s here).
+      expect(performance.now() - started).toBeLessThan(10_000);
+    }
+  });
 });

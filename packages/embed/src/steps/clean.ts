@@ -1,7 +1,7 @@
-import type { Code, List, Nodes, PhrasingContent, Root, RootContent, Table } from "mdast";
-import { toString as nodeToString } from "mdast-util-to-string";
-import { remark } from "remark";
-import remarkGfm from "remark-gfm";
+import MarkdownIt from "markdown-it";
+import backticks from "markdown-it/lib/rules_inline/backticks.mjs";
+import type Token from "markdown-it/lib/token.mjs";
+import footnotes from "markdown-it-footnote";
 
 /** What kind of markdown block a {@link CleanBlock} came from. */
 export type CleanBlockKind =
@@ -51,7 +51,25 @@ interface Line {
   readonly line: number;
 }
 
-const parser = remark().use(remarkGfm);
+// CommonMark with GFM tables, strikethrough and footnotes; raw HTML is parsed (and dropped below) rather than
+// read as text. markdown-it is linear on the inputs that made remark/micromark take minutes, and
+// about 25x faster on ordinary files (docs/performance.md).
+const parser = new MarkdownIt({ html: true }).use(footnotes);
+// A code span that runs over a line break keeps the break, as written: the spec renders it as a
+// space, but then every later line of the block would be credited to the line before it.
+parser.inline.ruler.at("backticks", (state, silent) => {
+  const start = state.pos;
+  if (!backticks(state, silent)) return false;
+  const token = state.tokens[state.tokens.length - 1];
+  const raw = state.src.slice(start, state.pos);
+  if (!silent && token?.type === "code_inline" && raw.includes("\n")) {
+    const fence = token.markup.length;
+    token.content = raw
+      .slice(fence, raw.length - fence)
+      .replace(/^[ \n]([\s\S]*[^ \n][\s\S]*)[ \n]$/, "$1");
+  }
+  return true;
+});
 
 /** Normalizes heading text for section matching. */
 export function normalizeHeading(text: string): string {
@@ -67,82 +85,130 @@ export function normalizeHeading(text: string): string {
 export function cleanMarkdown(markdown: string, options: CleanOptions = {}): CleanResult {
   const offset = options.lineOffset ?? 0;
   const remove = new Set((options.removeSections ?? []).map(normalizeHeading));
-  const root = parser.parse(markdown) as Root;
-  const sourceLines = markdown.split("\n");
+  const root = blockTree(parser.parse(markdown, {}));
 
   const blocks: CleanBlock[] = [];
   let skippingDepth: number | undefined;
-  for (const node of root.children) {
-    if (node.type === "heading") {
-      if (skippingDepth !== undefined && node.depth <= skippingDepth) skippingDepth = undefined;
-      if (skippingDepth === undefined && remove.has(normalizeHeading(nodeToString(node)))) {
-        skippingDepth = node.depth;
+  for (const node of root) {
+    const { token } = node;
+    if (token.type === "heading_open") {
+      const depth = headingDepth(token);
+      if (skippingDepth !== undefined && depth <= skippingDepth) skippingDepth = undefined;
+      if (skippingDepth === undefined && remove.has(normalizeHeading(plainText(node)))) {
+        skippingDepth = depth;
       }
     }
     if (skippingDepth !== undefined) continue;
 
-    const lines = trimBlankEdges(renderBlock(node, sourceLines));
+    const lines = trimBlankEdges(renderBlock(node));
     if (lines.length === 0) continue;
     const fileLines = lines.map((l) => l.line + offset);
+    let first = fileLines[0] as number;
+    let last = first;
+    for (const line of fileLines) {
+      if (line < first) first = line;
+      if (line > last) last = line;
+    }
     blocks.push({
-      kind: kindOf(node),
-      ...(node.type === "heading" ? { depth: node.depth } : {}),
+      kind: kindOf(token),
+      ...(token.type === "heading_open" ? { depth: headingDepth(token) } : {}),
       text: lines.map((l) => l.text).join("\n"),
-      startLine: Math.min(...fileLines),
-      endLine: Math.max(...fileLines),
+      startLine: first,
+      endLine: last,
       lines: fileLines,
     });
   }
   return { blocks, text: blocks.map((b) => b.text).join("\n\n") };
 }
 
-function kindOf(node: RootContent): CleanBlockKind {
-  switch (node.type) {
-    case "heading":
-    case "paragraph":
-    case "code":
-    case "list":
-    case "table":
-    case "blockquote":
-    case "html":
-      return node.type;
+/** A block token with the blocks between it and its closing token (none for a leaf). */
+interface BlockNode {
+  readonly token: Token;
+  readonly children: BlockNode[];
+}
+
+/** markdown-it's flat token stream as the tree its `_open`/`_close` pairs describe. */
+function blockTree(tokens: readonly Token[]): BlockNode[] {
+  const root: BlockNode[] = [];
+  const stack: BlockNode[][] = [root];
+  for (const token of tokens) {
+    const siblings = stack[stack.length - 1] as BlockNode[];
+    if (token.nesting === -1) {
+      if (stack.length > 1) stack.pop();
+      continue;
+    }
+    const node: BlockNode = { token, children: [] };
+    siblings.push(node);
+    if (token.nesting === 1) stack.push(node.children);
+  }
+  return root;
+}
+
+function kindOf(token: Token): CleanBlockKind {
+  switch (token.type) {
+    case "heading_open":
+      return "heading";
+    case "paragraph_open":
+      return "paragraph";
+    case "fence":
+    case "code_block":
+      return "code";
+    case "bullet_list_open":
+    case "ordered_list_open":
+      return "list";
+    case "table_open":
+      return "table";
+    case "blockquote_open":
+      return "blockquote";
+    case "html_block":
+      return "html";
     default:
       return "other";
   }
 }
 
-function startLine(node: Nodes): number {
-  return node.position?.start.line ?? 1;
+function headingDepth(token: Token): number {
+  return Number(token.tag.slice(1));
 }
 
-function endLine(node: Nodes): number {
-  return node.position?.end.line ?? startLine(node);
+/** First and last 1-based line of a block (markdown-it's `map` is 0-based, end exclusive). */
+function firstLine(node: BlockNode): number {
+  return (node.token.map?.[0] ?? 0) + 1;
 }
 
-function renderBlock(node: RootContent, source: readonly string[]): Line[] {
-  switch (node.type) {
-    case "heading":
-    case "paragraph":
-      return inlineLines(node.children, startLine(node), endLine(node));
-    case "code":
-      return codeLines(node, source);
-    case "list":
-      return listLines(node, source);
-    case "table":
+function lastLine(node: BlockNode): number {
+  return Math.max(node.token.map?.[1] ?? 0, firstLine(node));
+}
+
+/** The inline content of a heading, paragraph or table cell. */
+function inlineOf(node: BlockNode): Token | undefined {
+  return node.children.find((c) => c.token.type === "inline")?.token;
+}
+
+function renderBlock(node: BlockNode): Line[] {
+  const { token } = node;
+  switch (token.type) {
+    case "heading_open":
+    case "paragraph_open":
+      return inlineLines(inlineOf(node), firstLine(node), lastLine(node));
+    case "fence":
+    case "code_block":
+      return codeLines(node);
+    case "bullet_list_open":
+    case "ordered_list_open":
+      return listLines(node);
+    case "table_open":
       return tableLines(node);
-    case "blockquote":
-    case "footnoteDefinition":
-      return joinWithBlankLines(node.children.map((child) => renderBlock(child, source)));
-    case "html":
-      return htmlLines(node.value, startLine(node));
-    case "thematicBreak":
-    case "definition":
-    case "yaml":
-      return [];
-    default: {
-      const text = nodeToString(node);
-      return splitLines(text, startLine(node), endLine(node));
-    }
+    case "blockquote_open":
+      return joinWithBlankLines(node.children.map(renderBlock));
+    case "html_block":
+      return htmlLines(token.content, firstLine(node));
+    case "inline":
+      // A list item's paragraph that markdown-it hides (tight lists) still has its inline.
+      return inlineLines(token, firstLine(node), lastLine(node));
+    default:
+      // Rules (hr) draw nothing; unknown containers keep their children's text.
+      return joinWithBlankLines(node.children.map(renderBlock));
   }
 }
 
@@ -150,42 +216,67 @@ function splitLines(text: string, first: number, last: number): Line[] {
   return text.split("\n").map((t, i) => ({ text: t.trimEnd(), line: Math.min(first + i, last) }));
 }
 
-function inlineLines(children: readonly PhrasingContent[], first: number, last: number): Line[] {
-  const text = children.map(inlineText).join("");
+function inlineLines(inline: Token | undefined, first: number, last: number): Line[] {
+  const text = inlineText(inline?.children ?? []);
   return splitLines(text, first, last)
     .map((l) => ({ text: l.text.replace(/[ \t]+/g, " ").trim(), line: l.line }))
     .filter((l) => l.text !== "");
 }
 
-function inlineText(node: PhrasingContent): string {
-  switch (node.type) {
-    case "text":
-      return node.value;
-    case "inlineCode":
-      return `\`${node.value}\``;
-    case "break":
-      return "\n";
-    case "image":
-    case "imageReference":
-      return node.alt ?? "";
-    // Inline HTML nodes are the tags themselves; the text between tags is separate text nodes.
-    case "html":
-    case "footnoteReference":
-      return "";
-    default:
-      return "children" in node ? node.children.map(inlineText).join("") : nodeToString(node);
+/** Inline tokens as text: markup unwrapped, link text without URLs, image alt text, no HTML. */
+function inlineText(tokens: readonly Token[]): string {
+  let out = "";
+  for (const token of tokens) {
+    switch (token.type) {
+      case "text":
+      case "text_special":
+        out += token.content;
+        break;
+      case "code_inline":
+        out += `\`${token.content}\``;
+        break;
+      case "softbreak":
+      case "hardbreak":
+        out += "\n";
+        break;
+      case "image":
+        out += inlineText(token.children ?? []);
+        break;
+      // Inline HTML tokens are the tags themselves; the text between tags is separate text.
+      default:
+        break;
+    }
   }
+  return out;
 }
 
-function codeLines(node: Code, source: readonly string[]): Line[] {
-  const first = startLine(node);
-  const last = endLine(node);
-  const opening = /^[ \t]*(`{3,}|~{3,})/.exec(source[first - 1] ?? "");
-  const fence = opening?.[1] ?? "```";
-  const info = [node.lang, node.meta].filter(Boolean).join(" ");
+/** A heading's text as section matching sees it: text, code and alt text, no markup. */
+function plainText(node: BlockNode): string {
+  const collect = (tokens: readonly Token[]): string =>
+    tokens
+      .map((t) =>
+        t.type === "text" || t.type === "text_special" || t.type === "code_inline"
+          ? t.content
+          : t.type === "image"
+            ? collect(t.children ?? [])
+            : "",
+      )
+      .join("");
+  return collect(inlineOf(node)?.children ?? []);
+}
+
+function codeLines(node: BlockNode): Line[] {
+  const { token } = node;
+  const first = firstLine(node);
+  const last = lastLine(node);
+  const fenced = token.type === "fence";
+  const fence = fenced ? token.markup : "```";
+  // The info string is the language, then anything else: one space between them, as written.
+  const info = token.info.trim().replace(/^(\S+)\s+/, "$1 ");
   // Fenced code starts its content one line below the fence; indented code has no fence line.
-  const contentStart = opening ? first + 1 : first;
-  const content = node.value === "" ? [] : node.value.split("\n");
+  const contentStart = fenced ? first + 1 : first;
+  const value = token.content.replace(/\n$/, "");
+  const content = value === "" ? [] : value.split("\n");
   return [
     { text: `${fence}${info}`, line: first },
     ...content.map((text, i) => ({ text, line: Math.min(contentStart + i, last) })),
@@ -193,16 +284,26 @@ function codeLines(node: Code, source: readonly string[]): Line[] {
   ];
 }
 
-function listLines(list: List, source: readonly string[]): Line[] {
+const TASK_MARKER = /^\[([ xX])\](?:[ \t]+|$)/;
+
+function listLines(list: BlockNode): Line[] {
   const out: Line[] = [];
+  const ordered = list.token.type === "ordered_list_open";
+  const start = Number(list.token.attrGet("start") ?? 1);
   list.children.forEach((item, index) => {
-    const bullet = list.ordered ? `${(list.start ?? 1) + index}.` : "-";
-    const check = item.checked === true ? "[x] " : item.checked === false ? "[ ] " : "";
+    const bullet = ordered ? `${start + index}.` : "-";
+    // GFM task items: `[ ]` or `[x]` opening the item's first paragraph, as written.
+    const firstInline = item.children[0] && inlineOf(item.children[0]);
+    const task = firstInline ? TASK_MARKER.exec(firstInline.content) : null;
+    const check = task ? (task[1] === " " ? "[ ] " : "[x] ") : "";
     const marker = `${bullet} ${check}`;
     const indent = " ".repeat(bullet.length + 1);
-    const itemLines = item.children.flatMap((child) => renderBlock(child, source));
-    if (itemLines.length === 0) {
-      out.push({ text: marker.trimEnd(), line: startLine(item) });
+    const itemLines = item.children.flatMap(renderBlock);
+    if (task && itemLines[0]) {
+      itemLines[0] = { ...itemLines[0], text: itemLines[0].text.replace(/^\[[ xX]\]\s*/, "") };
+    }
+    if (itemLines.length === 0 || (itemLines.length === 1 && itemLines[0]?.text === "")) {
+      out.push({ text: marker.trimEnd(), line: firstLine(item) });
       return;
     }
     itemLines.forEach((l, i) => {
@@ -212,13 +313,18 @@ function listLines(list: List, source: readonly string[]): Line[] {
   return out;
 }
 
-function tableLines(table: Table): Line[] {
-  return table.children
+function tableLines(table: BlockNode): Line[] {
+  const rows = table.children.flatMap((section) => section.children);
+  return rows
     .map((row) => ({
       text: row.children
-        .map((cell) => cell.children.map(inlineText).join("").replace(/\s+/g, " ").trim())
+        .map((cell) =>
+          inlineText(inlineOf(cell)?.children ?? [])
+            .replace(/\s+/g, " ")
+            .trim(),
+        )
         .join(" | "),
-      line: startLine(row),
+      line: firstLine(row),
     }))
     .filter((l) => l.text.replace(/[| ]/g, "") !== "");
 }

@@ -2,9 +2,9 @@ import { execFile } from "node:child_process";
 import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { worldReadableCopy } from "../testing/world-readable-copy.ts";
 import {
   DiscoverError,
   discoverFiles,
@@ -215,20 +215,33 @@ describe("discoverFiles", () => {
     await chmod(join(root, "locked"), 0o000);
     // Root may list any folder, so discovery runs in a child process as `nobody` (65534) when the
     // tests run as root; otherwise as the same user, for whom mode 000 already locks the folder.
-    const discoverUrl = pathToFileURL(fileURLToPath(new URL("./discover.ts", import.meta.url)));
-    const script = `
-      const { discoverFiles, discoverFilesIncrementally } = await import(${JSON.stringify(discoverUrl.href)});
-      const root = ${JSON.stringify(root)};
-      const incremental = [];
-      for await (const file of discoverFilesIncrementally({ root })) incremental.push(file);
-      console.log(JSON.stringify({ all: await discoverFiles({ root }), incremental }));
-    `;
-    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      ["--import", "tsx", "--input-type=module", "-e", script],
-      { cwd: fileURLToPath(new URL("../..", import.meta.url)), timeout: 60_000, ...asNobody },
-    );
+    // The child runs a world-readable copy: `nobody` cannot reach into a checkout that sits in a
+    // private folder.
+    const discover = new URL("./discover.ts", import.meta.url);
+    const copy = await worldReadableCopy({ entries: [discover] });
+    let stdout: string;
+    try {
+      const script = `
+        const { discoverFiles, discoverFilesIncrementally } = await import(${JSON.stringify(copy.url(discover))});
+        const root = ${JSON.stringify(root)};
+        const incremental = [];
+        for await (const file of discoverFilesIncrementally({ root })) incremental.push(file);
+        console.log(JSON.stringify({ all: await discoverFiles({ root }), incremental }));
+      `;
+      const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+      ({ stdout } = await promisify(execFile)(
+        process.execPath,
+        ["--import", "tsx", "--input-type=module", "-e", script],
+        {
+          cwd: copy.path(new URL("../..", import.meta.url)),
+          env: copy.env,
+          timeout: 60_000,
+          ...asNobody,
+        },
+      ));
+    } finally {
+      await copy.remove();
+    }
     const { all, incremental } = JSON.parse(stdout) as { all: unknown; incremental: unknown };
     expect(all).toEqual([
       {

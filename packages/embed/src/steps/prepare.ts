@@ -23,6 +23,8 @@ export interface PrepareOptions {
 export interface PreparedFile {
   readonly path: string;
   readonly chunks: readonly ChunkDraft[];
+  /** Each chunk's size in the split's unit (characters or tokens). */
+  readonly sizes: readonly number[];
   readonly warnings: readonly FrontmatterWarning[];
 }
 
@@ -43,7 +45,8 @@ export function prepareChunks(
     removeSections: options.removeSections ?? [],
   });
   const { collection } = options;
-  const chunks = splitBlocks(blocks, options.split).map(
+  const pieces = splitBlocks(blocks, options.split);
+  const chunks = pieces.map(
     (chunk): ChunkDraft => ({
       id: chunkId({ collection, path, ordinal: chunk.index, text: chunk.text }),
       collection,
@@ -55,5 +58,5 @@ export function prepareChunks(
       metadata: chunkMetadata(fm.metadata, fm.tags, chunk.headings),
     }),
   );
-  return { path, chunks, warnings: fm.warnings };
+  return { path, chunks, sizes: pieces.map((p) => p.size), warnings: fm.warnings };
 }

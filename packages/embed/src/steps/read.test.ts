@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DiscoveredFile } from "./discover.ts";
-import { readTextFile } from "./read.ts";
+import { readTextFile as readAsync, readTextFileSync } from "./read.ts";
 
 let root: string;
 beforeAll(async () => {
@@ -20,7 +20,15 @@ async function fileWith(name: string, content: string | Uint8Array): Promise<Dis
   return { absolutePath, relativePath: name };
 }
 
-describe("readTextFile", () => {
+// Both readers give the same results: the async one for the main thread, the sync one for
+// worker threads.
+describe.each([
+  ["readTextFile", readAsync],
+  [
+    "readTextFileSync",
+    (f: DiscoveredFile, o?: { maxFileBytes?: number }) => Promise.resolve(readTextFileSync(f, o)),
+  ],
+] as const)("%s", (_name, readTextFile) => {
   it("reads UTF-8, strips the BOM, normalizes line endings and hashes the raw bytes", async () => {
     const raw = "\uFEFF# Héllo\r\nwörld\rend\n";
     const file = await fileWith("ok.md", raw);
@@ -58,7 +66,7 @@ describe("readTextFile", () => {
     expect(result).toMatchObject({ ok: false, reason: "unreadable" });
     expect(result.ok || result.message).toContain("ENOENT");
 
-    await mkdir(join(root, "dir.md"));
+    await mkdir(join(root, "dir.md"), { recursive: true });
     const dir = { absolutePath: join(root, "dir.md"), relativePath: "dir.md" };
     expect(await readTextFile(dir)).toMatchObject({ ok: false, reason: "unreadable" });
 

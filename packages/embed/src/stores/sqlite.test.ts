@@ -8,6 +8,7 @@ import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashEmbedding } from "../embedders/hash.ts";
 import { record, vectorStoreContract } from "../testing/vector-store-contract.ts";
+import { type WorldReadableCopy, worldReadableCopy } from "../testing/world-readable-copy.ts";
 import { openSqliteStore, readSqliteIdentity } from "./sqlite.ts";
 import type { StoreIdentity } from "./vector-store.ts";
 
@@ -30,6 +31,16 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+// "nobody" cannot reach into a checkout under a private folder: it runs a world-readable copy.
+let copy: Promise<WorldReadableCopy> | undefined;
+const nobodysCopy = () => (copy ??= worldReadableCopy({ entries: [SQLITE_MODULE] }));
+afterAll(async () => {
+  await copy?.then(
+    (c) => c.remove(),
+    () => {},
+  );
+});
+
 describe("SQLite store: the store contract", () => {
   vectorStoreContract(
     (name, access) => openSqliteStore({ path: join(dir, `${name}.db`), access }),
@@ -47,12 +58,17 @@ interface ChildResult {
   stderr: string;
 }
 
-/** Runs a TypeScript module snippet in a child process, optionally as another user. */
-function runChild(code: string, user?: { uid: number; gid: number }): Promise<ChildResult> {
+/**
+ * Runs a TypeScript module snippet in a child process; given a world-readable copy, as "nobody"
+ * with the copy's tsx (the snippet imports from the copy too), in the copy's folder (tsx runs
+ * esbuild in its working folder, which must not be a checkout nobody can reach).
+ */
+function runChild(code: string, nobody?: WorldReadableCopy): Promise<ChildResult> {
+  const tsx = nobody ? nobody.url(TSX) : TSX;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", TSX, "--input-type=module", "-e", code], {
+    const child = spawn(process.execPath, ["--import", tsx, "--input-type=module", "-e", code], {
       stdio: ["ignore", "pipe", "pipe"],
-      ...(user ?? {}),
+      ...(nobody ? { uid: 65534, gid: 65534, cwd: nobody.root, env: nobody.env } : {}),
     });
     let stdout = "";
     let stderr = "";
@@ -260,6 +276,7 @@ describe("SQLite store", () => {
   }, 30_000);
 
   it("is searchable by another user from a read-only folder", async () => {
+    const nobody = await nobodysCopy();
     const folder = join(dir, "readonly");
     const path = join(folder, "store.db");
     const store = await openSqliteStore({ path, access: { mode: "write", identity: IDENTITY } });
@@ -271,7 +288,7 @@ describe("SQLite store", () => {
     await chmod(folder, 0o555);
     const before = await readFile(path);
     const script = `
-      import { openSqliteStore } from ${JSON.stringify(SQLITE_MODULE)};
+      import { openSqliteStore } from ${JSON.stringify(nobody.url(SQLITE_MODULE))};
       const store = await openSqliteStore({ path: ${JSON.stringify(path)}, access: { mode: "read" } });
       const hits = await store.search({ vector: ${JSON.stringify(hashEmbedding("knowledge", 16))}, text: "knowledge", k: 3 });
       await store.close();
@@ -279,18 +296,18 @@ describe("SQLite store", () => {
     `;
     try {
       // Tests run as root, which ignores permission bits: run the reader as "nobody".
-      const result = await runChild(script, { uid: 65534, gid: 65534 });
+      const result = await runChild(script, nobody);
       expect(result.stderr).toBe("");
       expect(JSON.parse(result.stdout)).toEqual(["a.md"]);
       // And the writer is refused by the folder, with a typed error rather than a crash.
       const writeScript = `
-        import { openSqliteStore } from ${JSON.stringify(SQLITE_MODULE)};
+        import { openSqliteStore } from ${JSON.stringify(nobody.url(SQLITE_MODULE))};
         try {
           await openSqliteStore({ path: ${JSON.stringify(path)}, access: { mode: "write", identity: ${JSON.stringify(IDENTITY)} } });
           process.stdout.write("opened");
         } catch (error) { process.stdout.write(error.code + ": " + error.message); }
       `;
-      const write = await runChild(writeScript, { uid: 65534, gid: 65534 });
+      const write = await runChild(writeScript, nobody);
       expect(write.stdout).toBe(
         `unavailable: cannot write store ${path}: no permission to write there (search and stats can still read it)`,
       );
@@ -302,6 +319,7 @@ describe("SQLite store", () => {
   }, 30_000);
 
   it("survives a killed writer: readers still read, the next writer takes over the lock", async () => {
+    const nobody = await nobodysCopy();
     const folder = join(dir, "killed");
     const path = join(folder, "store.db");
     const script = `
@@ -334,14 +352,14 @@ describe("SQLite store", () => {
     await stat(`${path}.lock`);
     await chmod(folder, 0o555);
     const readScript = `
-      import { openSqliteStore } from ${JSON.stringify(SQLITE_MODULE)};
+      import { openSqliteStore } from ${JSON.stringify(nobody.url(SQLITE_MODULE))};
       const store = await openSqliteStore({ path: ${JSON.stringify(path)}, access: { mode: "read" } });
       const hits = await store.search({ text: "crash", k: 3, mode: "lexical" });
       await store.close();
       process.stdout.write(JSON.stringify(hits.map((h) => h.id)));
     `;
     try {
-      const read = await runChild(readScript, { uid: 65534, gid: 65534 });
+      const read = await runChild(readScript, nobody);
       expect(read.stderr).toBe("");
       expect(JSON.parse(read.stdout)).toEqual(["r1"]);
     } finally {

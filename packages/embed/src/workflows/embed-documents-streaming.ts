@@ -2,33 +2,29 @@ import { performance } from "node:perf_hooks";
 import { type RunMetadata, StreamingPipeline } from "sluice";
 import type { EmbedConfig, EmbedConfigInput } from "../config.ts";
 import type { DiscoveredFile } from "../steps/discover.ts";
-import { inCpuTurn } from "./cpu-turn.ts";
-import { type ParsePool, parsePoolFor } from "./parse-pool.ts";
+import { type PreparePool, preparePoolFor } from "./prepare-pool.ts";
 import type { ProgressSnapshot } from "./progress.ts";
 import { EmbedSession, type EmbedSummary, type EmbedWorkflowOptions } from "./session.ts";
-import { batchOptions, discoverIncrementally, isChanged, splitOf, workflowSteps } from "./steps.ts";
+import { batchOptions, discoverIncrementally, prepare, workflowSteps } from "./steps.ts";
 
 /**
- * The streaming pipeline over discovered files: every file flows through as soon as it can. With
- * a `parsePool`, markdown is parsed in its worker threads (see `cleanOf`).
+ * The streaming pipeline over discovered files: every file flows through as soon as it can.
+ * With a `pool`, files are prepared (read, frontmatter, clean, split) in its worker threads.
  */
-export function embedPipeline(config: EmbedConfig, session: EmbedSession, parsePool?: ParsePool) {
-  // CPU-heavy steps take turns with I/O: embedding requests and file reads are not held up
-  // behind several files' parsing at once.
-  const steps = workflowSteps(config, { cpuTurns: true, ...(parsePool ? { parsePool } : {}) });
-  // Files are independent and every chunk's id is its own: order buys nothing here, and in order
-  // one file that takes its whole parse deadline (or a slow read) would hold back every file
-  // behind it. The stores come out the same either way.
-  const perFile = { concurrency: config.concurrency, ordered: false };
+export function embedPipeline(config: EmbedConfig, session: EmbedSession, pool?: PreparePool) {
+  const steps = workflowSteps(config);
   return (
     StreamingPipeline.start<DiscoveredFile, EmbedSession>(() => session, {
       errorStrategy: "SPLIT_ERRORS",
     })
-      .map("read", steps.read, perFile)
-      .filter("changed", (file) => isChanged(file, session))
-      .map("frontmatter", steps.frontmatter, perFile)
-      .map("clean", steps.clean, perFile)
-      .flatMap("split", (file) => inCpuTurn(() => splitOf(file, session), "split"), perFile)
+      // Files are independent and every chunk's id is its own: order buys nothing here, and in
+      // order one file that takes its whole deadline (or a slow read) would hold back every file
+      // behind it. The stores come out the same either way. Twice as many files as workers are
+      // in flight, so that a worker finds its next file waiting when it finishes one.
+      .flatMap("prepare", (file, ctx) => prepare(file, session, pool, ctx.signal), {
+        concurrency: prepareConcurrency(config, pool),
+        ordered: false,
+      })
       .batch("batch", batchOptions(config))
       // As many finished batches as requests may wait for the store: requests in flight stay at
       // the embedder's concurrency while the store writes what came back.
@@ -41,9 +37,14 @@ export function embedPipeline(config: EmbedConfig, session: EmbedSession, parseP
   );
 }
 
+/** Files in preparation at once: the config's `concurrency`, and at least two per worker. */
+export function prepareConcurrency(config: EmbedConfig, pool: PreparePool | undefined): number {
+  return Math.max(config.concurrency, 2 * (pool?.threads ?? 0));
+}
+
 /**
  * Embeds a folder of markdown with a `StreamingPipeline`: files are read, cleaned and split
- * concurrently, chunks are batched by count and token budget (or a wait cap), embedded with
+ * concurrently in worker threads, chunks are batched by count and token budget (or a wait cap), embedded with
  * retries and stored as they come; memory stays bounded by the stages' concurrency. A file or
  * batch that fails goes to the run's SPLIT_ERRORS side stream and into the summary's error
  * report; the rest of the run carries on.
@@ -53,13 +54,13 @@ export async function embedDocumentsStreaming(
   options: EmbedWorkflowOptions = {},
 ): Promise<EmbedSummary> {
   const session = await EmbedSession.open(config, options);
-  const parsePool = options.parsePool ?? parsePoolFor(session.config, options.signal);
-  // The worker's start-up overlaps discovery and the first reads.
-  parsePool.warmUp();
+  const pool = options.pool ?? preparePoolFor(session.config, options.signal);
+  // A worker's start-up overlaps discovery.
+  pool?.warmUp();
   try {
     // Files flow into the pipeline as discovery makes them certain, in discovery's sorted order.
     const files = await discoverIncrementally(session);
-    const run = embedPipeline(session.config, session, parsePool).executeFrom(files, {
+    const run = embedPipeline(session.config, session, pool).executeFrom(files, {
       signal: session.runSignal,
     });
     options.onStart?.(() => snapshotOf(session, run.metadata()));
@@ -80,7 +81,7 @@ export async function embedDocumentsStreaming(
     options.signal?.throwIfAborted();
     return session.summary("streaming");
   } finally {
-    if (options.parsePool === undefined) await parsePool.close();
+    if (options.pool === undefined) await pool?.close();
     await session.close();
   }
 }

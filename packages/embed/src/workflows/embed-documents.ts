@@ -1,7 +1,8 @@
 import { performance } from "node:perf_hooks";
 import { createStep, Pipeline, type Step } from "sluice";
 import type { EmbedConfig, EmbedConfigInput } from "../config.ts";
-import { type ParsePool, parsePoolFor } from "./parse-pool.ts";
+import { prepareConcurrency } from "./embed-documents-streaming.ts";
+import { type PreparePool, preparePoolFor } from "./prepare-pool.ts";
 import { type ProgressSnapshot, StageCounter } from "./progress.ts";
 import {
   EmbedSession,
@@ -9,54 +10,31 @@ import {
   type EmbedWorkflowOptions,
   NoFilesError,
 } from "./session.ts";
-import { isChanged, workflowSteps } from "./steps.ts";
+import { workflowSteps } from "./steps.ts";
 
-const KEYS = [
-  "discover",
-  "read",
-  "changed",
-  "frontmatter",
-  "clean",
-  "split",
-  "batch",
-  "embed",
-  "store",
-];
+const KEYS = ["discover", "prepare", "batch", "embed", "store"];
 
 /**
  * The batch pipeline: each stage runs over the whole array before the next starts. `counters`
  * gets live per-stage figures (a batch `Pipeline` reports its metadata only at the end). With a
- * `parsePool`, markdown is parsed in its worker threads (see `cleanOf`).
+ * `pool`, files are prepared (read, frontmatter, clean, split) in its worker threads.
  */
 export function embedBatchPipeline(
   config: EmbedConfig,
   session: EmbedSession,
   counters: ReadonlyMap<string, StageCounter> = new Map(),
-  parsePool?: ParsePool,
+  pool?: PreparePool,
 ) {
-  // A stage over every file is one long run of synchronous work unless each file takes a turn:
-  // in turns, timers (progress lines, the Ctrl-C grace period) and I/O run between files.
-  const steps = workflowSteps(config, { cpuTurns: true, ...(parsePool ? { parsePool } : {}) });
+  const steps = workflowSteps(config, pool ? { pool } : {});
   const c = <I, O>(key: string, step: Step<I, O, {}, EmbedSession>) =>
     counted(step, counters.get(key));
-  const perFile = {
-    parallel: true,
-    concurrencyLimit: config.concurrency,
-    errorStrategy: "SKIP_FAILED",
-  } as const;
   return Pipeline.start<void, EmbedSession>(() => session)
     .add("discover", c("discover", steps.discover))
-    .map("read", c("read", steps.read), perFile)
-    .filter("changed", (file, ctx) => {
-      const counter = counters.get("changed");
-      if (counter) counter.in++;
-      const keep = isChanged(file, ctx.context);
-      if (counter && keep) counter.out++;
-      return keep;
+    .flatMap("prepare", c("prepare", steps.prepare), {
+      parallel: true,
+      concurrencyLimit: prepareConcurrency(config, pool),
+      errorStrategy: "SKIP_FAILED",
     })
-    .map("frontmatter", c("frontmatter", steps.frontmatter), perFile)
-    .map("clean", c("clean", steps.clean), perFile)
-    .flatMap("split", c("split", steps.split), perFile)
     .add("batch", c("batch", steps.batch))
     .map("embed", c("embed", steps.embed), {
       parallel: true,
@@ -77,21 +55,18 @@ export async function embedDocuments(
   options: EmbedWorkflowOptions = {},
 ): Promise<EmbedSummary> {
   const session = await EmbedSession.open(config, options);
-  const parsePool = options.parsePool ?? parsePoolFor(session.config, options.signal);
-  // The worker's start-up overlaps discovery and the first reads.
-  parsePool.warmUp();
+  const pool = options.pool ?? preparePoolFor(session.config, options.signal);
+  // A worker's start-up overlaps discovery.
+  pool?.warmUp();
   try {
     const cfg = session.config;
     const concurrency: Record<string, number> = {
-      read: cfg.concurrency,
-      frontmatter: cfg.concurrency,
-      clean: cfg.concurrency,
-      split: cfg.concurrency,
+      prepare: prepareConcurrency(cfg, pool),
       embed: cfg.embedder.concurrency,
     };
     const counters = new Map(KEYS.map((k) => [k, new StageCounter(k, concurrency[k])]));
     options.onStart?.(() => snapshotOf(session, counters));
-    const result = await embedBatchPipeline(cfg, session, counters, parsePool).execute(undefined, {
+    const result = await embedBatchPipeline(cfg, session, counters, pool).execute(undefined, {
       signal: session.runSignal,
     });
     if (session.fatal) throw session.fatal;
@@ -107,7 +82,7 @@ export async function embedDocuments(
     }
     return session.summary("batch");
   } finally {
-    if (options.parsePool === undefined) await parsePool.close();
+    if (options.pool === undefined) await pool?.close();
     await session.close();
   }
 }

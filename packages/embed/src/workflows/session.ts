@@ -13,7 +13,8 @@ import type { Embedder } from "../embedders/embedder.ts";
 import { DiscoverError } from "../steps/discover.ts";
 import { openVectorStore } from "../stores/open.ts";
 import type { ChunkRecord, Collection, VectorStore } from "../stores/vector-store.ts";
-import type { ParsePool } from "./parse-pool.ts";
+import type { PrepareSettings } from "./prepare-file.ts";
+import type { PreparePool } from "./prepare-pool.ts";
 import type { ProgressProbe } from "./progress.ts";
 import { type ErrorEntry, entriesOf, sortEntries } from "./report.ts";
 
@@ -26,10 +27,11 @@ export interface EmbedWorkflowOptions extends ParseConfigOptions {
   /** Called once the run starts, with a probe a progress view can poll. */
   readonly onStart?: (probe: ProgressProbe) => void;
   /**
-   * Parse markdown in this pool, which stays the caller's (the run does not close it); default:
-   * a pool made from the config's parse settings, started with the run and closed at its end.
+   * Prepare files in this pool, which stays the caller's (the run does not close it); default:
+   * a pool made from the config's `threads`, deadline and heap limit, started with the run and
+   * closed at its end.
    */
-  readonly parsePool?: ParsePool;
+  readonly pool?: PreparePool;
 }
 
 /** What a run did; both workflows return it. Times in milliseconds. */
@@ -139,6 +141,8 @@ interface OpenFile {
  */
 export class EmbedSession {
   readonly fingerprint: string;
+  /** What every file of the run is prepared with (see `prepareFile`). */
+  readonly prepareSettings: PrepareSettings;
   /** When the set-up (config, embedder, store) was done. */
   readyAt = performance.now();
   firstStoredAt: number | undefined;
@@ -174,6 +178,14 @@ export class EmbedSession {
     readonly startedAt: number,
   ) {
     this.fingerprint = configFingerprint(config);
+    this.prepareSettings = {
+      collection,
+      fingerprint: this.fingerprint,
+      maxFileBytes: config.maxFileBytes,
+      frontmatter: config.frontmatter,
+      removeSections: config.clean.removeSections,
+      split: config.split,
+    };
     this.runSignal = signal ? AbortSignal.any([signal, this.stopper.signal]) : this.stopper.signal;
   }
 

@@ -2,70 +2,21 @@
 // run's session, and the same functions as `createStep` steps. Both workflows use these; they
 // differ only in how they orchestrate them.
 import { createStep, type Step } from "sluice";
+import { ThreadPoolError } from "sluice/node";
 import type { EmbedConfig } from "../config.ts";
-import type { JsonObject } from "../json-value.ts";
 import { batchItems } from "../steps/batch.ts";
-import { chunkId } from "../steps/chunk-id.ts";
-import { chunkMetadata } from "../steps/chunk-metadata.ts";
-import { type CleanBlock, cleanMarkdown } from "../steps/clean.ts";
 import {
   type DiscoveredFile,
   discoverFiles,
   discoverFilesIncrementally,
 } from "../steps/discover.ts";
-import {
-  type FrontmatterResult,
-  FrontmatterTooLargeError,
-  parseFrontmatter,
-} from "../steps/frontmatter.ts";
-import type { ChunkDraft } from "../steps/prepare.ts";
-import { type ReadSkipReason, readTextFile } from "../steps/read.ts";
-import { countCl100kTokens, splitBlocks } from "../steps/split.ts";
-import { fileVersionHash } from "../stores/sync-plan.ts";
 import type { ChunkRecord } from "../stores/vector-store.ts";
-import { inCpuTurn } from "./cpu-turn.ts";
-import { ParseError, type ParseErrorCode, type ParsePool } from "./parse-pool.ts";
+import type { ChunkItem, PrepareOutcome, PrepareRequest } from "./prepare-file.ts";
+import type { PreparePool } from "./prepare-pool.ts";
 import { StageFailure } from "./report.ts";
 import type { EmbedSession } from "./session.ts";
 
-/** A file read as text, with the version hash its commit will record. */
-export interface ReadFile {
-  readonly path: string;
-  readonly text: string;
-  readonly versionHash: string;
-}
-
-/** A file split into frontmatter fields and body. */
-export interface FrontmatterFile {
-  readonly path: string;
-  readonly versionHash: string;
-  readonly body: string;
-  readonly lineOffset: number;
-  readonly tags: readonly string[];
-  readonly metadata: JsonObject;
-}
-
-/** A file as plain-text blocks that know their file lines. */
-export interface CleanedFile {
-  readonly path: string;
-  readonly versionHash: string;
-  readonly blocks: readonly CleanBlock[];
-  readonly tags: readonly string[];
-  readonly metadata: JsonObject;
-}
-
-/** A chunk on its way to the embedder, with its size in tokens for batching. */
-export interface ChunkItem {
-  readonly draft: ChunkDraft;
-  readonly tokens: number;
-}
-
-const READ_CODES: Record<ReadSkipReason, string> = {
-  binary: "BINARY_FILE",
-  "too-large": "FILE_TOO_LARGE",
-  "invalid-utf8": "INVALID_UTF8",
-  unreadable: "UNREADABLE",
-};
+export type { ChunkItem } from "./prepare-file.ts";
 
 /**
  * discover: lists the files to embed, and removes from the run's collection every file it holds
@@ -148,169 +99,93 @@ export async function discoverIncrementally(
 }
 
 /**
- * read: the file as text. A file that cannot be embedded throws a StageFailure (skipped for
- * binary, invalid UTF-8 and oversized files; failed for I/O errors) and loses its old chunks, as
- * a clean run would not have them either. So does an entry discovery found a problem with
- * (stage `discover`: `OUTSIDE_ROOT`, `PATH_COLLISION`, `UNREADABLE_FOLDER`).
+ * prepare: read, frontmatter, clean and split one file into chunks with ids and metadata, in one
+ * of `pool`'s worker threads (on this thread without one), and register the chunks so that the
+ * file commits once they are all stored; a file without chunks commits here. A file whose stored
+ * version is this one yields nothing. A file that cannot be embedded throws a StageFailure
+ * naming the stage it stopped at (skipped for binary, invalid UTF-8, oversized files, a
+ * frontmatter too large, or a parse past its deadline or heap: `PARSE_TIMEOUT`,
+ * `PARSE_TOO_LARGE`; failed for I/O errors) and loses its old chunks, as a clean run would not
+ * have them either. So does an entry discovery found a problem with (stage `discover`:
+ * `OUTSIDE_ROOT`, `PATH_COLLISION`, `UNREADABLE_FOLDER`).
  */
-export async function readFile(file: DiscoveredFile, session: EmbedSession): Promise<ReadFile> {
+export async function prepare(
+  file: DiscoveredFile,
+  session: EmbedSession,
+  pool?: PreparePool,
+  signal?: AbortSignal,
+): Promise<ChunkItem[]> {
+  const path = file.relativePath;
   if (file.problem !== undefined) {
     // Found but not to be embedded (a link out of the root, a name collision, a folder that
     // cannot be listed): reported here, in order with the files, and any stored copy goes.
-    await session.removeIfStored(file.relativePath);
+    await session.removeIfStored(path);
     session.filesDone += 1;
     const { kind, code, message } = file.problem;
-    throw new StageFailure("discover", code, message, [{ path: file.relativePath }], kind);
+    throw new StageFailure("discover", code, message, [{ path }], kind);
   }
-  const result = await readTextFile(file, { maxFileBytes: session.config.maxFileBytes });
-  if (!result.ok) {
-    await session.removeIfStored(file.relativePath);
-    session.filesDone += 1;
-    throw new StageFailure(
-      "read",
-      READ_CODES[result.reason],
-      result.message,
-      [{ path: file.relativePath }],
-      result.reason === "unreadable" ? "failed" : "skipped",
-    );
-  }
-  return {
-    path: file.relativePath,
-    text: result.text,
-    versionHash: fileVersionHash(result.contentHash, session.fingerprint),
+  const request: PrepareRequest = {
+    absolutePath: file.absolutePath,
+    relativePath: path,
+    storedHash: session.storedHashes.get(path),
+    settings: session.prepareSettings,
   };
-}
-
-/** changed: keeps files whose stored version is not this one (new, changed, or never committed). */
-export function isChanged(file: ReadFile, session: EmbedSession): boolean {
-  if (session.storedHashes.get(file.path) !== file.versionHash) return true;
-  session.unchanged += 1;
-  session.filesDone += 1;
-  return false;
-}
-
-/**
- * frontmatter: YAML fields and tags off the top. Problems are warnings, except a frontmatter too
- * large to keep (an alias bomb, say): the file is skipped (`FRONTMATTER_TOO_LARGE`) and loses
- * its old chunks.
- */
-export async function frontmatterOf(
-  file: ReadFile,
-  session: EmbedSession,
-): Promise<FrontmatterFile> {
-  let fm: FrontmatterResult;
+  let prepared: PrepareOutcome;
   try {
-    fm = parseFrontmatter(file.text, { enabled: session.config.frontmatter });
+    prepared = pool
+      ? await pool.run(request, signal ? { signal } : {})
+      : // Loaded only here: with a pool, the parser and tokenizer load in the workers alone.
+        await (await import("./prepare-file.ts")).prepareFile(request);
   } catch (error) {
-    if (!(error instanceof FrontmatterTooLargeError)) throw error;
-    // Like a read skip: the file's content is the problem, and its old chunks go.
-    await session.removeIfStored(file.path);
-    session.filesDone += 1;
-    throw new StageFailure(
-      "frontmatter",
-      error.code,
-      error.message,
-      [{ path: file.path }],
-      "skipped",
-      { cause: error },
-    );
-  }
-  return {
-    path: file.path,
-    versionHash: file.versionHash,
-    body: fm.body,
-    lineOffset: fm.lineOffset,
-    tags: fm.tags,
-    metadata: fm.metadata,
-  };
-}
-
-/**
- * clean: markdown to plain-text blocks, configured sections removed. With a `pool`, the parse runs
- * in one of its worker threads under its deadline and heap limit, and a file past them is skipped
- * (`PARSE_TIMEOUT`, `PARSE_TOO_LARGE`, `PARSE_TOO_DEEP`) and loses its old chunks, as a read
- * skip does; without one it runs here, on the calling thread.
- */
-export async function cleanOf(
-  file: FrontmatterFile,
-  session: EmbedSession,
-  pool?: ParsePool,
-): Promise<CleanedFile> {
-  try {
-    const options = {
-      lineOffset: file.lineOffset,
-      removeSections: session.config.clean.removeSections,
-    };
-    const blocks = pool
-      ? await pool.clean(file.body, options)
-      : cleanMarkdown(file.body, options).blocks;
-    return {
-      path: file.path,
-      versionHash: file.versionHash,
-      blocks,
-      tags: file.tags,
-      metadata: file.metadata,
-    };
-  } catch (error) {
-    if (session.signal?.aborted) throw error;
-    if (error instanceof ParseError && PARSE_SKIPS.has(error.code)) {
-      await session.removeIfStored(file.path);
-      session.filesDone += 1;
-      throw new StageFailure("clean", error.code, error.message, [{ path: file.path }], "skipped", {
-        cause: error,
-      });
+    if (signal?.aborted || session.signal?.aborted) throw error;
+    const skip = error instanceof ThreadPoolError ? POOL_SKIPS[error.code] : undefined;
+    if (skip === undefined) {
+      const failure = StageFailure.wrap("prepare", "PREPARE_FAILED", error, [{ path }]);
+      // Workers that cannot start fail every file the same way: end the run with one error.
+      if (failure.code === "THREAD_START_FAILED") session.stopRun(error as Error);
+      throw failure;
     }
-    throw StageFailure.wrap("clean", "CLEAN_FAILED", error, [{ path: file.path }]);
+    prepared = {
+      type: "problem",
+      stage: "clean",
+      code: skip,
+      message:
+        skip === "PARSE_TIMEOUT"
+          ? `preparing the file took longer than ${session.config.parseTimeoutMs} ms`
+          : `preparing the file needs more than the worker's ${session.config.parseHeapMb} MB heap`,
+      kind: "skipped",
+    };
+  }
+  switch (prepared.type) {
+    case "unchanged":
+      session.unchanged += 1;
+      session.filesDone += 1;
+      return [];
+    case "problem":
+      await session.removeIfStored(path);
+      session.filesDone += 1;
+      throw new StageFailure(
+        prepared.stage,
+        prepared.code,
+        prepared.message,
+        [{ path }],
+        prepared.kind,
+      );
+    case "chunks":
+      await session.register(
+        path,
+        prepared.versionHash,
+        prepared.items.map((i) => i.draft.id),
+      );
+      return prepared.items;
   }
 }
 
-/** Parse failures that are the file's own doing: it is skipped, not retried next run. */
-const PARSE_SKIPS: ReadonlySet<string> = new Set<ParseErrorCode>([
-  "PARSE_TIMEOUT",
-  "PARSE_TOO_LARGE",
-  "PARSE_TOO_DEEP",
-]);
-
-/**
- * split: the file's chunks with ids and metadata (as `prepareChunks` makes them), registered so
- * the file commits once they are all stored. A file without any chunk commits here.
- */
-export async function splitOf(file: CleanedFile, session: EmbedSession): Promise<ChunkItem[]> {
-  let items: ChunkItem[];
-  try {
-    const { split } = session.config;
-    items = splitBlocks(file.blocks, split).map((chunk) => {
-      const metadata = chunkMetadata(file.metadata, file.tags, chunk.headings);
-      const draft: ChunkDraft = {
-        id: chunkId({
-          collection: session.collection,
-          path: file.path,
-          ordinal: chunk.index,
-          text: chunk.text,
-        }),
-        collection: session.collection,
-        path: file.path,
-        ordinal: chunk.index,
-        text: chunk.text,
-        startLine: chunk.startLine,
-        endLine: chunk.endLine,
-        metadata,
-      };
-      return {
-        draft,
-        tokens: split.unit === "tokens" ? chunk.size : countCl100kTokens(chunk.text),
-      };
-    });
-  } catch (error) {
-    throw StageFailure.wrap("split", "SPLIT_FAILED", error, [{ path: file.path }]);
-  }
-  await session.register(
-    file.path,
-    file.versionHash,
-    items.map((i) => i.draft.id),
-  );
-  return items;
-}
+/** A file the pool gave up on for its own sake: skipped, as its content is the problem. */
+const POOL_SKIPS: Partial<Record<ThreadPoolError["code"], string>> = {
+  THREAD_TIMEOUT: "PARSE_TIMEOUT",
+  THREAD_OUT_OF_MEMORY: "PARSE_TOO_LARGE",
+};
 
 /** batch (batch builder): chunks grouped by count and token budget, in order. */
 export function batchAll(items: readonly ChunkItem[], config: EmbedConfig): ChunkItem[][] {
@@ -380,10 +255,7 @@ function subjectsOf(batch: readonly ChunkItem[]) {
 /** The workflow's stages as steps, for either builder; the run's session is their context. */
 export interface WorkflowSteps {
   readonly discover: Step<unknown, DiscoveredFile[], {}, EmbedSession>;
-  readonly read: Step<DiscoveredFile, ReadFile, {}, EmbedSession>;
-  readonly frontmatter: Step<ReadFile, FrontmatterFile, {}, EmbedSession>;
-  readonly clean: Step<FrontmatterFile, CleanedFile, {}, EmbedSession>;
-  readonly split: Step<CleanedFile, ChunkItem[], {}, EmbedSession>;
+  readonly prepare: Step<DiscoveredFile, ChunkItem[], {}, EmbedSession>;
   readonly batch: Step<ChunkItem[], ChunkItem[][], {}, EmbedSession>;
   readonly embed: Step<ChunkItem[], ChunkRecord[], {}, EmbedSession>;
   readonly store: Step<ChunkRecord[], number, {}, EmbedSession>;
@@ -391,14 +263,8 @@ export interface WorkflowSteps {
 
 /** Options of {@link workflowSteps}. */
 export interface WorkflowStepsOptions {
-  /**
-   * Run the CPU-heavy per-file steps (frontmatter, clean, split) each in a turn of its own (see
-   * `cpuTurn`), so a streaming run handles I/O (embedding requests above all) between them;
-   * default false.
-   */
-  readonly cpuTurns?: boolean;
-  /** Parse markdown in this pool's worker threads (see `cleanOf`); default on this thread. */
-  readonly parsePool?: ParsePool;
+  /** Prepare files in this pool's worker threads (see `prepare`); default on this thread. */
+  readonly pool?: PreparePool;
 }
 
 /** Builds the steps; `embed` carries the per-batch retry policy of the config. */
@@ -406,21 +272,10 @@ export function workflowSteps(
   config: EmbedConfig,
   options: WorkflowStepsOptions = {},
 ): WorkflowSteps {
-  const turn = <T>(work: () => T | Promise<T>, kind = ""): T | Promise<T> =>
-    options.cpuTurns ? inCpuTurn(work, kind) : work();
   return {
     discover: createStep("discover", ({ context }) => discover(context)),
-    read: createStep("read", ({ input, context }) => readFile(input, context)),
-    frontmatter: createStep("frontmatter", ({ input, context }) =>
-      turn(() => frontmatterOf(input, context), "frontmatter"),
-    ),
-    clean: createStep("clean", ({ input, context }) =>
-      options.parsePool
-        ? cleanOf(input, context, options.parsePool)
-        : turn(() => cleanOf(input, context), "clean"),
-    ),
-    split: createStep("split", ({ input, context }) =>
-      turn(() => splitOf(input, context), "split"),
+    prepare: createStep("prepare", ({ input, context, signal }) =>
+      prepare(input, context, options.pool, signal),
     ),
     batch: createStep("batch", ({ input, context }) => batchAll(input, context.config)),
     embed: createStep("embed", ({ input, context, signal }) => embedBatch(input, context, signal), {

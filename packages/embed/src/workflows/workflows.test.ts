@@ -121,11 +121,7 @@ describe("embedDocuments and embedDocumentsStreaming", () => {
     }
     expect(snapshots).toHaveLength(1);
     expect(snapshots[0]?.stages.map((st) => st.key)).toEqual([
-      "read",
-      "changed",
-      "frontmatter",
-      "clean",
-      "split",
+      "prepare",
       "batch",
       "embed",
       "store",

@@ -1,10 +1,13 @@
 /**
- * Node.js stream adapters, kept on the `sluice/node` subpath so the core stays free of
- * Node-only APIs. Node `Readable` streams are async iterables already: pass one to
- * `executeFrom` directly (cancelling the run destroys it).
+ * The Node.js parts, kept on the `sluice/node` subpath so the core stays free of Node-only APIs:
+ * stream adapters, and `threadPool` (thread-pool.ts) for CPU-heavy stages in worker threads.
+ * Node `Readable` streams are async iterables already: pass one to `executeFrom` directly
+ * (cancelling the run destroys it).
  */
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+
+export * from "./thread-pool.js";
 
 /**
  * Options of {@link toNodeReadable}.

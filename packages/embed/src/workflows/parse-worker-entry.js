@@ -1,8 +1,0 @@
-// The entry of a parse worker thread. A worker is a fresh Node instance that knows nothing of
-// the TypeScript loader its parent may run under (tsx for the CLI, Vitest's own for tests), so
-// it registers tsx the way bin/sluice.js does, then loads the TypeScript worker module.
-import { fileURLToPath } from "node:url";
-import { register } from "tsx/esm/api";
-
-register({ tsconfig: fileURLToPath(new URL("../../../../tsconfig.json", import.meta.url)) });
-await import("./parse-worker.ts");
