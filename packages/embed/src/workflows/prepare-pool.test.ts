@@ -9,7 +9,12 @@ import { dumpJsonlStore } from "../testing/store-dump.ts";
 import { embedDocuments } from "./embed-documents.ts";
 import { embedDocumentsStreaming } from "./embed-documents-streaming.ts";
 import { type PrepareRequest, prepareFile } from "./prepare-file.ts";
-import { defaultThreads, type PreparePool, preparePoolFor } from "./prepare-pool.ts";
+import {
+  bundledPrepareModule,
+  defaultThreads,
+  type PreparePool,
+  preparePoolFor,
+} from "./prepare-pool.ts";
 
 let dir: string;
 let files: string[];
@@ -77,6 +82,23 @@ describe("the prepare pool", () => {
       expect(await pool.run(request(files[0] as string, first.versionHash))).toEqual({
         type: "unchanged",
       });
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+
+  it("loads workers from a plain-JavaScript bundle of prepare-file.ts, with no TypeScript loader", async () => {
+    const bundled = bundledPrepareModule();
+    expect(bundled).toMatch(/^data:text\/javascript;base64,/);
+    const text = Buffer.from((bundled as string).split(",")[1] as string, "base64").toString();
+    // Its package imports are absolute, so the module resolves them from anywhere.
+    expect(text).toContain('from "file://');
+    expect(text).not.toMatch(/from "(markdown-it|yaml|gpt-tokenizer)/);
+    // Run without any preload: the bundle gives what the TypeScript module gives.
+    const pool = threadPool<typeof prepareFile>(bundled as string, "prepareFile", { threads: 1 });
+    try {
+      const file = files[2] as string;
+      expect(await pool.run(request(file))).toEqual(prepareFile(request(file)));
     } finally {
       await pool.close();
     }

@@ -124,7 +124,12 @@ async function onCall(call) {
     parentPort.postMessage({ type: "start-failed", error: encode(thrown, 0) });
     return;
   }
-  parentPort.on("message", onCall);
+  // One call at a time, in the order sent: calls sent ahead wait here for the one running,
+  // also while an async task awaits.
+  let running = Promise.resolve();
+  parentPort.on("message", (call) => {
+    running = running.then(() => onCall(call));
+  });
   parentPort.postMessage({ type: "ready" });
 })();
 `;

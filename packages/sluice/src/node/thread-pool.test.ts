@@ -256,7 +256,8 @@ describe("threadPool", () => {
   });
 
   it("takes an aborted queued call out of the queue, and terminates the worker of an aborted running one", async () => {
-    const spin = threadPool<typeof Tasks.spin>(TASKS, "spin", { threads: 1 });
+    // Nothing sent ahead: the waiting calls stay in the pool's queue.
+    const spin = threadPool<typeof Tasks.spin>(TASKS, "spin", { threads: 1, prefetch: 0 });
     try {
       const running = new AbortController();
       const queued = new AbortController();
@@ -322,6 +323,58 @@ describe("threadPool", () => {
     const stillborn = threadPool(TASKS, "double", { signal: AbortSignal.abort(reason) });
     await expect(stillborn.run(1)).rejects.toBe(reason);
     expect(stillborn.workers).toBe(0);
+  });
+
+  it("sends a call ahead to a busy worker: its deadline starts when the one before ends, and an abort settles it alone", async () => {
+    const spin = threadPool<typeof Tasks.spin>(TASKS, "spin", { threads: 1, timeoutMs: 1_500 });
+    try {
+      // The second call is sent at once but starts after the first: counted from sending, its
+      // deadline would pass before it ends.
+      expect(await Promise.all([spin.run(1_000), spin.run(1_000)])).toEqual([1_000, 1_000]);
+      const controller = new AbortController();
+      const first = spin.run(600);
+      const ahead = spin.run(1, { signal: controller.signal });
+      const third = spin.run(3);
+      await within(
+        (async () => {
+          while (spin.busy === 0) await new Promise((r) => setTimeout(r, 10));
+        })(),
+        "the first call starting",
+        10_000,
+      );
+      // One call running, one sent ahead, one waiting here.
+      expect(spin.queued).toBe(1);
+      const reason = new Error("not needed");
+      controller.abort(reason);
+      await expect(ahead).rejects.toBe(reason);
+      // The worker was not terminated for it: the running call ends normally.
+      expect(await first).toBe(600);
+      expect(await third).toBe(3);
+      expect(spin.workers).toBe(1);
+    } finally {
+      await spin.close();
+    }
+  });
+
+  it("lets an idle worker take over a call sent ahead behind a long one", async () => {
+    const spin = threadPool<typeof Tasks.spin>(TASKS, "spin", { threads: 2 });
+    try {
+      await Promise.all([spin.run(200), spin.run(200)]);
+      expect(spin.workers).toBe(2);
+      const long = codeOf(spin.run(20_000));
+      const short = spin.run(300);
+      // Both workers busy: this one is sent ahead to one of them, maybe behind the long call.
+      const behind = spin.run(1);
+      const started = performance.now();
+      expect(await within(behind, "the call sent ahead", 10_000)).toBe(1);
+      // Well before the long call ends; generous for a loaded machine.
+      expect(performance.now() - started).toBeLessThan(10_000);
+      expect(await short).toBe(300);
+      await spin.close();
+      expect(await long).toBe("THREAD_POOL_CLOSED");
+    } finally {
+      await spin.close();
+    }
   });
 
   it("close() rejects pending calls with THREAD_POOL_CLOSED and leaves no worker, port or timer", async () => {

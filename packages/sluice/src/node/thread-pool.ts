@@ -110,6 +110,14 @@ export interface ThreadPoolOptions {
   readonly execArgv?: readonly string[];
   /** Aborting it closes the pool: pending and later calls reject with its reason. */
   readonly signal?: AbortSignal;
+  /**
+   * Calls sent ahead to a busy worker (default 1), so that it starts its next call as soon as
+   * it finishes one, not once this thread has read its answer and sent another: a busy main
+   * thread would otherwise leave the workers idle in between. 0 hands a worker a call only when
+   * it is idle. A sent-ahead call's deadline starts when the call before it ends; aborting it
+   * settles it at once, and its worker runs it anyway and drops the result.
+   */
+  readonly prefetch?: number;
 }
 
 /**
@@ -234,12 +242,15 @@ interface Call {
   onAbort: (() => void) | undefined;
   slot: Slot | undefined;
   id: number;
+  /** Settled by an abort while sent ahead: its worker still runs it, and its answer is dropped. */
+  dropped: boolean;
 }
 
 interface Slot {
   readonly worker: Worker;
   ready: boolean;
-  call: Call | undefined;
+  /** Calls sent to the worker, in the order it runs them: the first is running. */
+  readonly calls: Call[];
   timer: ReturnType<typeof setTimeout> | undefined;
   /** Why the worker is going away, when its `error` event came before its `exit`. */
   failure: ThreadPoolError | undefined;
@@ -252,6 +263,7 @@ class Pool<In, Out> implements ThreadPool<In, Out> {
   readonly threads: number;
   readonly task: (input: In, ctx?: { readonly signal?: AbortSignal }) => Promise<Out>;
   private readonly timeoutMs: number | undefined;
+  private readonly prefetch: number;
   private readonly data: BootstrapData;
   private readonly resourceLimits: { maxOldGenerationSizeMb: number } | undefined;
   private readonly execArgv: string[];
@@ -283,6 +295,12 @@ class Pool<In, Out> implements ThreadPool<In, Out> {
       }
     }
     this.timeoutMs = options.timeoutMs;
+    this.prefetch = options.prefetch ?? 1;
+    if (!(Number.isInteger(this.prefetch) && this.prefetch >= 0)) {
+      throw new RangeError(
+        `threadPool: prefetch must be a non-negative integer, got ${String(options.prefetch)}`,
+      );
+    }
     if (options.maxHeapMb !== undefined) positiveInteger(options.maxHeapMb, "maxHeapMb");
     this.resourceLimits =
       options.maxHeapMb === undefined ? undefined : { maxOldGenerationSizeMb: options.maxHeapMb };
@@ -310,7 +328,7 @@ class Pool<In, Out> implements ThreadPool<In, Out> {
 
   get busy(): number {
     let n = 0;
-    for (const slot of this.slots) if (slot.call !== undefined) n++;
+    for (const slot of this.slots) if (slot.calls.length > 0) n++;
     return n;
   }
 
@@ -332,6 +350,7 @@ class Pool<In, Out> implements ThreadPool<In, Out> {
         onAbort: undefined,
         slot: undefined,
         id: -1,
+        dropped: false,
       };
       if (signal !== undefined) {
         call.onAbort = () => this.abortCall(call, signal.reason);
@@ -366,8 +385,8 @@ class Pool<In, Out> implements ThreadPool<In, Out> {
     this.closed = true;
     this.closedBy = reason;
     this.signal?.removeEventListener("abort", this.onPoolAbort);
-    for (const call of this.queue.splice(0)) this.settle(call, false, reason);
     for (const slot of [...this.slots]) this.retire(slot, reason);
+    for (const call of this.queue.splice(0)) this.settle(call, false, reason);
   }
 
   private settle(call: Call, ok: boolean, value: unknown): void {
@@ -380,11 +399,17 @@ class Pool<In, Out> implements ThreadPool<In, Out> {
 
   private abortCall(call: Call, reason: unknown): void {
     const slot = call.slot;
-    if (slot !== undefined) {
+    if (slot !== undefined && slot.calls[0] === call) {
       // A call cannot be interrupted inside the worker (a synchronous loop never yields), so
       // the worker goes with it; a fresh one starts when a call needs it.
       this.retire(slot, reason);
       this.pump();
+      return;
+    }
+    if (slot !== undefined) {
+      // Sent ahead, not started: the worker's calls behind it need not go with it.
+      call.dropped = true;
+      this.settle(call, false, reason);
       return;
     }
     const at = this.queue.indexOf(call);
@@ -392,22 +417,71 @@ class Pool<In, Out> implements ThreadPool<In, Out> {
     this.settle(call, false, reason);
   }
 
-  /** Hands waiting calls to idle workers, and starts workers while calls wait for one. */
+  /**
+   * Hands waiting calls to idle workers and starts workers while calls wait for one. Once every
+   * worker runs and is busy, it sends calls ahead (up to `prefetch` each); a worker that goes
+   * idle with nothing waiting takes over a call sent ahead to another.
+   */
   private pump(): void {
     if (this.closed) return;
-    for (const slot of this.slots) {
-      // A call whose input cannot be cloned leaves the worker idle: it takes the next one.
-      while (slot.ready && slot.call === undefined && this.queue.length > 0) {
-        this.dispatch(slot, this.queue.shift() as Call);
-      }
-    }
+    this.fill(1);
     let starting = 0;
     for (const slot of this.slots) if (!slot.ready) starting++;
     while (this.queue.length > starting && this.slots.size < this.threads && !this.closed) {
       this.spawn();
       starting++;
     }
+    // Sent ahead only when no worker could start and take the call at once.
+    if (starting === 0 && this.slots.size === this.threads) {
+      for (let depth = 2; depth <= 1 + this.prefetch; depth++) this.fill(depth);
+      this.rebalance();
+    }
     this.updateRefs();
+  }
+
+  /** Sends waiting calls to ready workers that hold fewer than `depth` calls. */
+  private fill(depth: number): void {
+    for (const slot of this.slots) {
+      // A call whose input cannot be cloned is not sent: the worker takes the next one.
+      while (slot.ready && slot.calls.length < depth && this.queue.length > 0) {
+        this.dispatch(slot, this.queue.shift() as Call);
+      }
+    }
+  }
+
+  /**
+   * Moves calls sent ahead to a busy worker (behind a long call, say) to idle workers. The busy
+   * worker still gets to them and its answers are dropped: a sent message cannot be taken back.
+   * Calls with a transfer list stay, as what they moved is gone from this thread.
+   */
+  private rebalance(): void {
+    if (this.queue.length > 0) return;
+    for (const idle of this.slots) {
+      if (!idle.ready || idle.calls.length > 0) continue;
+      let from: { slot: Slot; call: Call } | undefined;
+      for (const slot of this.slots) {
+        for (let i = slot.calls.length - 1; i >= 1; i--) {
+          const call = slot.calls[i] as Call;
+          if (!call.dropped && call.transfer === undefined) {
+            from = { slot, call };
+            break;
+          }
+        }
+        if (from) break;
+      }
+      if (from === undefined) return;
+      const { call } = from;
+      const moved: Call = { ...call, slot: undefined, id: -1, onAbort: undefined };
+      call.dropped = true;
+      if (call.onAbort !== undefined) {
+        call.signal?.removeEventListener("abort", call.onAbort);
+        call.onAbort = undefined;
+        const signal = moved.signal as AbortSignal;
+        moved.onAbort = () => this.abortCall(moved, signal.reason);
+        signal.addEventListener("abort", moved.onAbort, { once: true });
+      }
+      this.dispatch(idle, moved);
+    }
   }
 
   /**
@@ -417,7 +491,7 @@ class Pool<In, Out> implements ThreadPool<In, Out> {
   private updateRefs(): void {
     const waiting = this.queue.length > 0;
     for (const slot of this.slots) {
-      if (slot.call !== undefined || (!slot.ready && waiting)) slot.worker.ref();
+      if (slot.calls.length > 0 || (!slot.ready && waiting)) slot.worker.ref();
       else slot.worker.unref();
     }
   }
@@ -440,7 +514,7 @@ class Pool<In, Out> implements ThreadPool<In, Out> {
     const slot: Slot = {
       worker,
       ready: false,
-      call: undefined,
+      calls: [],
       timer: undefined,
       failure: undefined,
     };
@@ -483,13 +557,18 @@ class Pool<In, Out> implements ThreadPool<In, Out> {
         return;
       }
       default: {
-        const call = slot.call;
+        // A worker answers its calls in the order it was sent them.
+        const call = slot.calls[0];
         if (call === undefined || call.id !== message.id) return;
         clearTimeout(slot.timer);
         slot.timer = undefined;
-        slot.call = undefined;
-        if (message.type === "done") this.settle(call, true, message.value);
-        else this.settle(call, false, revive(message.error));
+        slot.calls.shift();
+        // The next call sent ahead has started now.
+        if (slot.calls.length > 0) this.startDeadline(slot);
+        if (!call.dropped) {
+          if (message.type === "done") this.settle(call, true, message.value);
+          else this.settle(call, false, revive(message.error));
+        }
         this.pump();
       }
     }
@@ -506,31 +585,42 @@ class Pool<In, Out> implements ThreadPool<In, Out> {
       this.settle(call, false, error);
       return;
     }
-    slot.call = call;
+    slot.calls.push(call);
     call.slot = slot;
-    if (this.timeoutMs !== undefined) {
-      const ms = this.timeoutMs;
-      slot.timer = setTimeout(() => {
-        this.retire(
-          slot,
-          new ThreadPoolError(
-            "THREAD_TIMEOUT",
-            `${this.what} took longer than ${ms} ms; its worker was terminated`,
-          ),
-        );
-        this.pump();
-      }, ms);
-    }
+    if (slot.calls.length === 1) this.startDeadline(slot);
   }
 
-  /** Rejects the slot's call with `reason` and terminates its worker. */
+  /** Starts the deadline of the slot's running call, if the pool has one. */
+  private startDeadline(slot: Slot): void {
+    if (this.timeoutMs === undefined) return;
+    const ms = this.timeoutMs;
+    slot.timer = setTimeout(() => {
+      this.retire(
+        slot,
+        new ThreadPoolError(
+          "THREAD_TIMEOUT",
+          `${this.what} took longer than ${ms} ms; its worker was terminated`,
+        ),
+      );
+      this.pump();
+    }, ms);
+  }
+
+  /**
+   * Rejects the slot's running call with `reason` and terminates its worker. The calls sent
+   * ahead to it never started: they go back to the front of the queue (or, once the pool is
+   * closed, reject with `reason` too).
+   */
   private retire(slot: Slot, reason: unknown): void {
     if (!this.slots.delete(slot)) return;
     clearTimeout(slot.timer);
     slot.timer = undefined;
-    const call = slot.call;
-    slot.call = undefined;
-    if (call !== undefined) this.settle(call, false, reason);
+    const [running, ...ahead] = slot.calls.splice(0);
+    if (running !== undefined && !running.dropped) this.settle(running, false, reason);
+    const waiting = ahead.filter((call) => !call.dropped);
+    for (const call of waiting) call.slot = undefined;
+    if (this.closed) for (const call of waiting) this.settle(call, false, reason);
+    else this.queue.unshift(...waiting);
     const exited = slot.worker.terminate().catch(() => undefined);
     this.exiting.add(exited);
     void exited.finally(() => this.exiting.delete(exited));

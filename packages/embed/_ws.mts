@@ -1,0 +1,12 @@
+import { preparePoolFor } from "./src/workflows/prepare-pool.ts";
+const t = performance.now();
+const pool = preparePoolFor({ threads: 1, parseTimeoutMs: 60000, parseHeapMb: 512 })!;
+pool.warmUp();
+const settings = { collection: "c", fingerprint: "f", maxFileBytes: 1e6, frontmatter: true, removeSections: [], split: { unit: "chars", maxChunkSize: 1000, minChunkSize: 200, chunkOverlap: 100 } } as const;
+const r = (p: string) => pool.run({ absolutePath: "/tmp/perf/c5k/part-0/group-00/" + p, relativePath: p, storedHash: undefined, settings: settings as never });
+await r("doc-000000.md");
+console.log("worker ready + first file", Math.round(performance.now() - t), "ms");
+let t2 = performance.now();
+for (let i = 1; i < 11; i++) await r(`doc-00000${i}.md`.replace("doc-0000010", "doc-000010"));
+console.log("next 10 files", Math.round(performance.now() - t2), "ms");
+await pool.close();
