@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import type { CaseSummary, ImplSummary, VariantSummary } from "./aggregate.ts";
 import { parallelVariantName } from "./cases/parallel-impls.ts";
 import type { ScaleReport } from "./embed-at-scale.ts";
+import { type EmbedVsLangchainReport, renderEmbedVsLangchain } from "./embed-vs-langchain.ts";
 import { formatWithBiome } from "./format.ts";
 import type { MachineInfo } from "./machine.ts";
 import type { Spread } from "./stats.ts";
@@ -327,6 +328,22 @@ async function storeCostsSection(): Promise<string[]> {
   return renderStoreCosts(JSON.parse(text) as StoreCostsReport).split("\n");
 }
 
+/** sluice against LangChain.js, written by `embed-vs-langchain.ts` (run on demand). */
+const EMBED_VS_LANGCHAIN_JSON = fileURLToPath(
+  new URL("./results/embed-vs-langchain.json", import.meta.url),
+);
+
+async function embedVsLangchainSection(): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(EMBED_VS_LANGCHAIN_JSON, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw error;
+  }
+  return renderEmbedVsLangchain(JSON.parse(text) as EmbedVsLangchainReport).split("\n");
+}
+
 function atScaleSection(atScale: AtScale | undefined): string[] {
   if (atScale === undefined) return [];
   const r = atScale.report;
@@ -348,6 +365,7 @@ export function renderMarkdown(
   rawData: string,
   atScale?: AtScale,
   storeCosts: readonly string[] = [],
+  embedVsLangchain: readonly string[] = [],
 ): string {
   const m = run.machine;
   const lines = [
@@ -374,6 +392,7 @@ export function renderMarkdown(
     ...targetTable(run.targets),
     ...atScaleSection(atScale),
     ...storeCosts,
+    ...embedVsLangchain,
   ];
   for (const bench of run.cases) {
     lines.push(
@@ -397,7 +416,13 @@ export async function rerender(jsonPath: string, markdownPath: string): Promise<
   const rawData = relative(dirname(markdownPath), jsonPath);
   await writeMarkdown(
     markdownPath,
-    renderMarkdown(run, rawData, await readAtScale(markdownPath), await storeCostsSection()),
+    renderMarkdown(
+      run,
+      rawData,
+      await readAtScale(markdownPath),
+      await storeCostsSection(),
+      await embedVsLangchainSection(),
+    ),
   );
 }
 
@@ -418,6 +443,12 @@ export async function writeReport(
   const rawData = relative(dirname(markdownPath), jsonPath);
   await writeMarkdown(
     markdownPath,
-    renderMarkdown(run, rawData, await readAtScale(markdownPath), await storeCostsSection()),
+    renderMarkdown(
+      run,
+      rawData,
+      await readAtScale(markdownPath),
+      await storeCostsSection(),
+      await embedVsLangchainSection(),
+    ),
   );
 }

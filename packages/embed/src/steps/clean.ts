@@ -1,3 +1,4 @@
+/// <reference path="./markdown-it-rules.d.ts" />
 import MarkdownIt from "markdown-it";
 import backticks from "markdown-it/lib/rules_inline/backticks.mjs";
 import type Token from "markdown-it/lib/token.mjs";
