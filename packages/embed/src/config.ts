@@ -143,8 +143,12 @@ export const embedConfigSchema = z.strictObject({
   threads: z.number().int().min(0).max(256).default(defaultThreads),
   /** A file's preparation (read to chunks) past this is stopped and the file skipped (`PARSE_TIMEOUT`). */
   parseTimeoutMs: positiveInt().max(3_600_000).default(10_000),
-  /** Heap limit of each prepare worker, in MB; a file that needs more is skipped (`PARSE_TOO_LARGE`). */
-  parseHeapMb: positiveInt().min(32).max(16_384).default(512),
+  /**
+   * Heap limit of each prepare worker, in MB; a file that needs more is skipped
+   * (`PARSE_TOO_LARGE`). A 1 MiB file of prose needs about 20 MB, a 1 MiB table of short rows
+   * about 500 MB: 192 keeps a run of such files within ~400 MB of resident memory.
+   */
+  parseHeapMb: positiveInt().min(32).max(16_384).default(192),
 });
 
 /** What a caller may pass: any subset of the config, defaults fill the rest. */
