@@ -179,10 +179,10 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
       }),
     }));
     return connecting;
-  };  // Loading the client takes a few hundred ms: begun now, it overlaps reading and splitting the
+  };
+  // Loading the client takes a few hundred ms: begun now, it overlaps reading and splitting the
   // first files instead of delaying the first request. A failure shows on that request.
   connect().catch(() => undefined);
-
 
   // Shared by every call: connection failures in a row, and the verdict once they are too many.
   let connectionFailures = 0;

@@ -20,12 +20,14 @@ export interface RunSluiceOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Called with the child once it is spawned (to signal it, say). */
   readonly onSpawn?: (child: ChildProcess) => void;
+  /** The bin to run; default {@link SLUICE_BIN} (a world-readable copy's, say). */
+  readonly bin?: string;
 }
 
 /** Runs the package's bin in a child process with `args` and collects its output. */
 export function runSluice(options: RunSluiceOptions, ...args: string[]): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SLUICE_BIN, ...args], {
+    const child = spawn(process.execPath, [options.bin ?? SLUICE_BIN, ...args], {
       cwd: options.cwd,
       stdio: ["ignore", "pipe", "pipe"],
       ...(options.env ? { env: options.env } : {}),

@@ -7,14 +7,13 @@
 // by URL, as worker modules are); the files of node_modules that esbuild finds the entries
 // import; tsx whole (its loader hooks load its own files by URL, out of sight of an import scan);
 // the addons that native packages load by path (`*.node` files, installed platform packages).
-import { spawn } from "node:child_process";
 import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join, relative, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type * as Esbuild from "esbuild";
-import { type CliResult, type RunSluiceOptions, SLUICE_BIN } from "./sluice-process.ts";
+import { type CliResult, type RunSluiceOptions, runSluice, SLUICE_BIN } from "./sluice-process.ts";
 
 /** The repository's root folder. */
 const REPO = fileURLToPath(new URL("../../../../", import.meta.url));
@@ -115,26 +114,7 @@ export function runSluiceFrom(
   options: RunSluiceOptions,
   ...args: string[]
 ): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [copy.path(SLUICE_BIN), ...args], {
-      cwd: options.cwd,
-      stdio: ["ignore", "pipe", "pipe"],
-      ...(options.env ? { env: options.env } : {}),
-      ...(options.uid === undefined ? {} : { uid: options.uid }),
-      ...(options.gid === undefined ? {} : { gid: options.gid }),
-    });
-    options.onSpawn?.(child);
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runSluice({ ...options, bin: copy.path(SLUICE_BIN) }, ...args);
 }
 
 function toPath(file: string | URL): string {
