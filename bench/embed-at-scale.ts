@@ -20,7 +20,7 @@
  */
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync } from "node:fs";
+import { createReadStream } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import { join, resolve } from "node:path";
@@ -28,17 +28,14 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { EmbedSummary } from "@sluice/embed";
+import { CORPUS_SEED, ensureCorpus } from "./lib/embed-corpus.ts";
 import { type MachineInfo, machineInfo } from "./machine.ts";
 import { tail } from "./spawn.ts";
 
 const BENCH_DIR = fileURLToPath(new URL(".", import.meta.url));
 const SLUICE_BIN = fileURLToPath(new URL("../packages/embed/bin/sluice.js", import.meta.url));
-/** The corpus of every embed benchmark: the same files byte for byte on every run. */
-const SEED = 7;
 /** Batch holds the whole corpus (≈ 5 GB at 100,000 files), past V8's default heap limit. */
 const HEAP_LIMIT_MB = 16_000;
-/** Written beside a generated corpus, so that `--corpus` reuses only a matching one. */
-const CORPUS_MARKER = ".sluice-bench-corpus.json";
 
 /** The issue's targets, streaming against batch on the same corpus. */
 export const TARGETS = {
@@ -87,24 +84,6 @@ export interface ScaleReport {
     readonly measured: string;
     readonly met: boolean;
   }[];
-}
-
-/** Reuses `dir` when it holds this corpus, else (re)generates it there. */
-async function ensureCorpus(dir: string, files: number, log: (line: string) => void) {
-  const marker = join(dir, CORPUS_MARKER);
-  const wanted = JSON.stringify({ files, seed: SEED });
-  if (existsSync(marker) && (await readFile(marker, "utf8")) === wanted) {
-    log(`corpus: reusing ${dir}`);
-    return;
-  }
-  const { generateCorpus } = await import("@sluice/embed");
-  await rm(dir, { recursive: true, force: true });
-  const started = performance.now();
-  log(`corpus: generating ${files} files in ${dir} …`);
-  await generateCorpus(dir, { files, seed: SEED });
-  // The marker is outside the default `**/*.md` pattern, so the workflows never see it.
-  await writeFile(marker, wanted);
-  log(`corpus: generated in ${Math.round(performance.now() - started)} ms`);
 }
 
 /** Runs `node <args>` to the end; rejects on a non-zero exit with the stderr's tail. */
@@ -188,7 +167,7 @@ export function scaleReport(
     date,
     machine,
     files,
-    seed: SEED,
+    seed: CORPUS_SEED,
     runs: [streaming, batch],
     sameOutput,
     rssRatio,

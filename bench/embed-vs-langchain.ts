@@ -41,6 +41,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { EmbedSummary } from "@sluice/embed";
 import type { LangchainIngestResult } from "./langchain-ingest.ts";
+import { CORPUS_SEED, ensureCorpus } from "./lib/embed-corpus.ts";
 import { type MachineInfo, machineInfo } from "./machine.ts";
 import { tail } from "./spawn.ts";
 
@@ -63,10 +64,6 @@ const SLUICE_BIN = fileURLToPath(new URL("../packages/embed/bin/sluice.js", impo
 const LANGCHAIN_CHILD = fileURLToPath(new URL("./langchain-ingest.ts", import.meta.url));
 /** GNU time: measures the child's peak RSS from outside it. */
 const TIME_BIN = "/usr/bin/time";
-/** The corpus of every embed benchmark: the same files byte for byte on every run. */
-const SEED = 7;
-/** Written beside a generated corpus, so that `--corpus-dir` reuses only a matching one. */
-const CORPUS_MARKER = ".sluice-bench-corpus.json";
 /** Both tools ask for this model; the server answers vectors of `DIMENSIONS`. */
 const MODEL = "text-embedding-3-small";
 /** text-embedding-3-small's vector length. */
@@ -109,9 +106,8 @@ export interface ServerLoad {
   readonly cpuMs: number;
 }
 
-/** One tool's run, measured from outside its process and checked against its store. */
-export interface ToolRun {
-  readonly tool: Tool;
+/** A run of one process, measured from outside it and checked against its store. */
+export interface MeasuredRun {
   readonly round: number;
   readonly command: string;
   /** Spawn to exit, measured by this script. */
@@ -120,6 +116,13 @@ export interface ToolRun {
   readonly peakRssBytes: number;
   readonly files: number;
   readonly chunks: number;
+  /** Chunks found in the store written, counted after the run. */
+  readonly storeChunks: number;
+}
+
+/** One tool's run. */
+export interface ToolRun extends MeasuredRun {
+  readonly tool: Tool;
   /** Chunks ÷ wall time: the same basis for both tools. */
   readonly chunksPerSecond: number;
   /** The tool's own figure for its work, module loading excluded (sluice: the summary's). */
@@ -130,26 +133,17 @@ export interface ToolRun {
   readonly timeToFirstStoredChunkMs: number | null;
   /** LangChain only: its phases. */
   readonly phases: Pick<LangchainIngestResult, "loadMs" | "splitMs" | "embedMs" | "writeMs"> | null;
-  /** Chunks found in the store written, counted after the run. */
-  readonly storeChunks: number;
   readonly storeBytes: number;
   readonly server: ServerLoad;
 }
 
 /** One hash-embedder run of sluice. */
-export interface HashRun {
+export interface HashRun extends MeasuredRun {
   readonly threads: number;
-  readonly round: number;
-  readonly command: string;
-  readonly wallMs: number;
-  readonly peakRssBytes: number;
-  readonly files: number;
-  readonly chunks: number;
   /** The summary's chunks/s (the run itself, process start-up excluded). */
   readonly throughput: number;
   /** Chunks ÷ wall time. */
   readonly wallChunksPerSecond: number;
-  readonly storeChunks: number;
 }
 
 /** A target's verdict; `met` is null when it could not be judged (its rows were skipped). */
@@ -297,25 +291,6 @@ async function sizeOf(path: string): Promise<number> {
     if (entry.isFile()) total += (await stat(join(entry.parentPath, entry.name))).size;
   }
   return total;
-}
-
-/** Reuses `dir` when it holds this corpus, else (re)generates it there. */
-async function ensureCorpus(dir: string, files: number, log: (line: string) => void) {
-  const marker = join(dir, CORPUS_MARKER);
-  const wanted = JSON.stringify({ files, seed: SEED });
-  if (existsSync(marker) && (await readFile(marker, "utf8")) === wanted) {
-    log(`corpus: reusing ${dir}`);
-    return;
-  }
-  // Not the package's index: the corpus generator alone, whatever state the rest is in.
-  const { generateCorpus } = await import("../packages/embed/src/corpus/generate.ts");
-  await rm(dir, { recursive: true, force: true });
-  const started = performance.now();
-  log(`corpus: generating ${files} files in ${dir} …`);
-  await generateCorpus(dir, { files, seed: SEED });
-  // Not markdown: neither tool embeds it.
-  await writeFile(marker, wanted);
-  log(`corpus: generated in ${Math.round(performance.now() - started)} ms`);
 }
 
 // ---- checking what each tool stored -----------------------------------------------------------
@@ -593,7 +568,7 @@ export async function embedVsLangchain(
 ): Promise<EmbedVsLangchainReport> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const flag = options.threadsFlag ?? THREADS_FLAG;
-  const corpusOf = (files: number) => join(options.corpusDir, `files-${files}-seed-${SEED}`);
+  const corpusOf = (files: number) => join(options.corpusDir, `files-${files}-seed-${CORPUS_SEED}`);
   const work = await mkdtemp(join(os.tmpdir(), "sluice-embed-vs-langchain-"));
   try {
     const corpus = corpusOf(options.files);
@@ -635,7 +610,7 @@ export async function embedVsLangchain(
     const partial = {
       date,
       machine,
-      seed: SEED,
+      seed: CORPUS_SEED,
       files: options.files,
       rounds: options.rounds,
       dimensions: DIMENSIONS,

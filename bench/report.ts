@@ -302,30 +302,31 @@ export interface AtScale {
   readonly link: string;
 }
 
-async function readAtScale(markdownPath: string): Promise<AtScale | undefined> {
+/** A saved report's parsed JSON, or undefined when that benchmark has not been run. */
+async function readSaved<T>(path: string): Promise<T | undefined> {
   let text: string;
   try {
-    text = await readFile(AT_SCALE_JSON, "utf8");
+    text = await readFile(path, "utf8");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw error;
   }
+  return JSON.parse(text) as T;
+}
+
+async function readAtScale(markdownPath: string): Promise<AtScale | undefined> {
+  const report = await readSaved<ScaleReport>(AT_SCALE_JSON);
+  if (report === undefined) return undefined;
   const link = relative(dirname(markdownPath), AT_SCALE_JSON.replace(/\.json$/, ".md"));
-  return { report: JSON.parse(text) as ScaleReport, link };
+  return { report, link };
 }
 
 /** What each store kind costs, written by `store-costs.ts` (run on demand). */
 const STORE_COSTS_JSON = fileURLToPath(new URL("./results/store-costs.json", import.meta.url));
 
 async function storeCostsSection(): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile(STORE_COSTS_JSON, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw error;
-  }
-  return renderStoreCosts(JSON.parse(text) as StoreCostsReport).split("\n");
+  const report = await readSaved<StoreCostsReport>(STORE_COSTS_JSON);
+  return report === undefined ? [] : renderStoreCosts(report).split("\n");
 }
 
 /** sluice against LangChain.js, written by `embed-vs-langchain.ts` (run on demand). */
@@ -334,14 +335,8 @@ const EMBED_VS_LANGCHAIN_JSON = fileURLToPath(
 );
 
 async function embedVsLangchainSection(): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile(EMBED_VS_LANGCHAIN_JSON, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw error;
-  }
-  return renderEmbedVsLangchain(JSON.parse(text) as EmbedVsLangchainReport).split("\n");
+  const report = await readSaved<EmbedVsLangchainReport>(EMBED_VS_LANGCHAIN_JSON);
+  return report === undefined ? [] : renderEmbedVsLangchain(report).split("\n");
 }
 
 function atScaleSection(atScale: AtScale | undefined): string[] {

@@ -52,9 +52,9 @@ interface Line {
   readonly line: number;
 }
 
-// CommonMark with GFM tables, strikethrough and footnotes; raw HTML is parsed (and dropped below) rather than
-// read as text. markdown-it is linear on the inputs that made remark/micromark take minutes, and
-// about 25x faster on ordinary files (docs/performance.md).
+// CommonMark with GFM tables, strikethrough and footnotes; raw HTML is parsed (and dropped below)
+// rather than read as text. markdown-it is linear on the inputs that made remark/micromark take
+// minutes, and about 25x faster on ordinary files (docs/performance.md).
 const parser = new MarkdownIt({ html: true }).use(footnotes);
 // A code span that runs over a line break keeps the break, as written: the spec renders it as a
 // space, but then every later line of the block would be credited to the line before it.

@@ -41,20 +41,12 @@ export async function readTextFile(
   options: ReadOptions = {},
 ): Promise<ReadResult> {
   const maxFileBytes = options.maxFileBytes ?? 1024 * 1024;
-  const skip = (reason: ReadSkipReason, message: string): ReadResult => ({
-    ok: false,
-    file,
-    reason,
-    message,
-  });
-
   let buffer: Buffer;
   try {
     const handle = await open(file.absolutePath, "r");
     try {
-      const info = await handle.stat();
-      if (!info.isFile()) return skip("unreadable", `not a regular file: ${file.relativePath}`);
-      if (info.size > maxFileBytes) return tooLarge(file, info.size, maxFileBytes);
+      const refused = refusedByStat(file, await handle.stat(), maxFileBytes);
+      if (refused) return refused;
       buffer = await handle.readFile();
     } finally {
       await handle.close();
@@ -75,16 +67,8 @@ export function readTextFileSync(file: DiscoveredFile, options: ReadOptions = {}
   try {
     const fd = openSync(file.absolutePath, "r");
     try {
-      const info = fstatSync(fd);
-      if (!info.isFile()) {
-        return {
-          ok: false,
-          file,
-          reason: "unreadable",
-          message: `not a regular file: ${file.relativePath}`,
-        };
-      }
-      if (info.size > maxFileBytes) return tooLarge(file, info.size, maxFileBytes);
+      const refused = refusedByStat(file, fstatSync(fd), maxFileBytes);
+      if (refused) return refused;
       buffer = readFileSync(fd);
     } finally {
       closeSync(fd);
@@ -95,45 +79,46 @@ export function readTextFileSync(file: DiscoveredFile, options: ReadOptions = {}
   return decodeText(file, buffer, maxFileBytes);
 }
 
+function skip(file: DiscoveredFile, reason: ReadSkipReason, message: string): ReadResult {
+  return { ok: false, file, reason, message };
+}
+
+/** Why an opened file is not read at all (not a regular file, or too large), if it is not. */
+function refusedByStat(
+  file: DiscoveredFile,
+  info: { isFile(): boolean; readonly size: number },
+  maxFileBytes: number,
+): ReadResult | undefined {
+  if (!info.isFile()) return skip(file, "unreadable", `not a regular file: ${file.relativePath}`);
+  if (info.size > maxFileBytes) return tooLarge(file, info.size, maxFileBytes);
+  return undefined;
+}
+
 function tooLarge(file: DiscoveredFile, bytes: number, maxFileBytes: number): ReadResult {
-  return {
-    ok: false,
-    file,
-    reason: "too-large",
-    message: `${file.relativePath} is ${bytes} bytes, over the limit of ${maxFileBytes}`,
-  };
+  const message = `${file.relativePath} is ${bytes} bytes, over the limit of ${maxFileBytes}`;
+  return skip(file, "too-large", message);
 }
 
 function unreadable(file: DiscoveredFile, error: unknown): ReadResult {
   const code = (error as NodeJS.ErrnoException).code ?? "error";
-  return {
-    ok: false,
-    file,
-    reason: "unreadable",
-    message: `cannot read ${file.relativePath}: ${code}`,
-  };
+  return skip(file, "unreadable", `cannot read ${file.relativePath}: ${code}`);
 }
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
 
 /** A file's bytes as text, or why they are not. */
 function decodeText(file: DiscoveredFile, buffer: Buffer, maxFileBytes: number): ReadResult {
-  const skip = (reason: ReadSkipReason, message: string): ReadResult => ({
-    ok: false,
-    file,
-    reason,
-    message,
-  });
   // The file may have grown between stat and read.
   if (buffer.length > maxFileBytes) return tooLarge(file, buffer.length, maxFileBytes);
   const nul = buffer.indexOf(0);
-  if (nul !== -1) return skip("binary", `${file.relativePath} has a NUL byte at offset ${nul}`);
+  if (nul !== -1)
+    return skip(file, "binary", `${file.relativePath} has a NUL byte at offset ${nul}`);
 
   let text: string;
   try {
     text = UTF8.decode(buffer);
   } catch {
-    return skip("invalid-utf8", `${file.relativePath} is not valid UTF-8`);
+    return skip(file, "invalid-utf8", `${file.relativePath} is not valid UTF-8`);
   }
   return {
     ok: true,

@@ -2,7 +2,7 @@ import { performance } from "node:perf_hooks";
 import { type RunMetadata, StreamingPipeline } from "sluice";
 import type { EmbedConfig, EmbedConfigInput } from "../config.ts";
 import type { DiscoveredFile } from "../steps/discover.ts";
-import { type PreparePool, preparePoolFor } from "./prepare-pool.ts";
+import { type PreparePool, prepareConcurrency, preparePoolFor } from "./prepare-pool.ts";
 import type { ProgressSnapshot } from "./progress.ts";
 import { EmbedSession, type EmbedSummary, type EmbedWorkflowOptions } from "./session.ts";
 import { batchOptions, discoverIncrementally, prepare, workflowSteps } from "./steps.ts";
@@ -21,6 +21,7 @@ export function embedPipeline(config: EmbedConfig, session: EmbedSession, pool?:
       // order one file that takes its whole deadline (or a slow read) would hold back every file
       // behind it. The stores come out the same either way. Twice as many files as workers are
       // in flight, so that a worker finds its next file waiting when it finishes one.
+      // (`flatMap` of the streaming builder takes functions, not steps.)
       .flatMap("prepare", (file, ctx) => prepare(file, session, pool, ctx.signal), {
         concurrency: prepareConcurrency(config, pool),
         ordered: false,
@@ -35,11 +36,6 @@ export function embedPipeline(config: EmbedConfig, session: EmbedSession, pool?:
       })
       .map("store", steps.store)
   );
-}
-
-/** Files in preparation at once: the config's `concurrency`, and at least two per worker. */
-export function prepareConcurrency(config: EmbedConfig, pool: PreparePool | undefined): number {
-  return Math.max(config.concurrency, 2 * (pool?.threads ?? 0));
 }
 
 /**

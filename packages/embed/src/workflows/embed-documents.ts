@@ -1,8 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { createStep, Pipeline, type Step } from "sluice";
 import type { EmbedConfig, EmbedConfigInput } from "../config.ts";
-import { prepareConcurrency } from "./embed-documents-streaming.ts";
-import { type PreparePool, preparePoolFor } from "./prepare-pool.ts";
+import { type PreparePool, prepareConcurrency, preparePoolFor } from "./prepare-pool.ts";
 import { type ProgressSnapshot, StageCounter } from "./progress.ts";
 import {
   EmbedSession,

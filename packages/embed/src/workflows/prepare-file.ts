@@ -82,22 +82,15 @@ export function prepareFile(request: PrepareRequest): PrepareOutcome {
   if (request.storedHash === versionHash) return { type: "unchanged" };
 
   try {
-    const { settings: o } = request;
-    const prepared = prepareChunks(
-      { relativePath: path, text: read.text },
-      {
-        collection: o.collection,
-        frontmatter: o.frontmatter,
-        removeSections: o.removeSections,
-        split: o.split,
-      },
-    );
+    const prepared = prepareChunks({ relativePath: path, text: read.text }, settings);
     const items = prepared.chunks.map(
       (draft, i): ChunkItem => ({
         draft,
         // Batches are bounded in tokens: counted once here, unless the split counted them.
         tokens:
-          o.split.unit === "tokens" ? (prepared.sizes[i] as number) : countCl100kTokens(draft.text),
+          settings.split.unit === "tokens"
+            ? (prepared.sizes[i] as number)
+            : countCl100kTokens(draft.text),
       }),
     );
     return { type: "chunks", versionHash, items };

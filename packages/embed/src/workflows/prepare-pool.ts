@@ -36,6 +36,14 @@ export function preparePoolFor(
   });
 }
 
+/** Files in preparation at once: the config's `concurrency`, and at least two per worker. */
+export function prepareConcurrency(
+  config: Pick<EmbedConfig, "concurrency">,
+  pool: PreparePool | undefined,
+): number {
+  return Math.max(config.concurrency, 2 * (pool?.threads ?? 0));
+}
+
 const TASK_MODULE = new URL("./prepare-file.ts", import.meta.url);
 /** An ESM import of a package (not a relative path, not a built-in), as esbuild prints it. */
 const PACKAGE_IMPORT = /^(import\s(?:[\s\S]*?\sfrom\s)?)"([^"./][^":]*)";$/gm;

@@ -352,10 +352,7 @@ class Pool<In, Out> implements ThreadPool<In, Out> {
         id: -1,
         dropped: false,
       };
-      if (signal !== undefined) {
-        call.onAbort = () => this.abortCall(call, signal.reason);
-        signal.addEventListener("abort", call.onAbort, { once: true });
-      }
+      this.listenForAbort(call);
       this.queue.push(call);
       this.pump();
     });
@@ -458,30 +455,34 @@ class Pool<In, Out> implements ThreadPool<In, Out> {
     if (this.queue.length > 0) return;
     for (const idle of this.slots) {
       if (!idle.ready || idle.calls.length > 0) continue;
-      let from: { slot: Slot; call: Call } | undefined;
-      for (const slot of this.slots) {
-        for (let i = slot.calls.length - 1; i >= 1; i--) {
-          const call = slot.calls[i] as Call;
-          if (!call.dropped && call.transfer === undefined) {
-            from = { slot, call };
-            break;
-          }
-        }
-        if (from) break;
-      }
-      if (from === undefined) return;
-      const { call } = from;
-      const moved: Call = { ...call, slot: undefined, id: -1, onAbort: undefined };
+      const call = this.lastSentAhead();
+      if (call === undefined) return;
       call.dropped = true;
-      if (call.onAbort !== undefined) {
-        call.signal?.removeEventListener("abort", call.onAbort);
-        call.onAbort = undefined;
-        const signal = moved.signal as AbortSignal;
-        moved.onAbort = () => this.abortCall(moved, signal.reason);
-        signal.addEventListener("abort", moved.onAbort, { once: true });
-      }
+      if (call.onAbort !== undefined) call.signal?.removeEventListener("abort", call.onAbort);
+      call.onAbort = undefined;
+      const moved: Call = { ...call, slot: undefined, id: -1, onAbort: undefined, dropped: false };
+      this.listenForAbort(moved);
       this.dispatch(idle, moved);
     }
+  }
+
+  /** The last call sent ahead to any worker that can still be moved, if there is one. */
+  private lastSentAhead(): Call | undefined {
+    for (const slot of this.slots) {
+      for (let i = slot.calls.length - 1; i >= 1; i--) {
+        const call = slot.calls[i] as Call;
+        if (!call.dropped && call.transfer === undefined) return call;
+      }
+    }
+    return undefined;
+  }
+
+  /** Aborting the call's signal (if it has one) aborts the call. */
+  private listenForAbort(call: Call): void {
+    const signal = call.signal;
+    if (signal === undefined) return;
+    call.onAbort = () => this.abortCall(call, signal.reason);
+    signal.addEventListener("abort", call.onAbort, { once: true });
   }
 
   /**
