@@ -243,6 +243,18 @@ export const TARGETS: readonly Target[] = [
     format: times,
   },
   {
+    id: "merge-sources",
+    description: "merge of 4 × 250k items ÷ one 1M-item source, same sync chain (warm)",
+    caseName: "merge-sources",
+    variant: anyVariant,
+    impl: "sluice-merge",
+    pick: warmTimeRatio,
+    cold: timeRatio,
+    compare: "≤",
+    threshold: 1.5,
+    format: times,
+  },
+  {
     id: "async-chain",
     description: "sluice ns/item ÷ async-generators ns/item (warm)",
     caseName: "async-chain",

@@ -8,6 +8,7 @@ import type { BenchCase } from "../types.ts";
 export const CASES: Readonly<Record<string, () => Promise<BenchCase>>> = {
   "sync-chain": async () => (await import("./sync-chain.ts")).syncChain,
   "async-chain": async () => (await import("./async-chain.ts")).asyncChain,
+  "merge-sources": async () => (await import("./merge-sources.ts")).mergeSources,
   "parallel-latency": async () => (await import("./parallel-latency.ts")).parallelLatency,
   "parallel-latency-varied": async () =>
     (await import("./parallel-latency-varied.ts")).parallelLatencyVaried,

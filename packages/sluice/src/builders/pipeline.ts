@@ -6,13 +6,17 @@ import { type ListRunContext, runListStage } from "../engine/list-run.js";
 import type { StageSpec } from "../engine/stage-spec.js";
 import { type ListErrorStrategy, validateStrategy } from "../errors/error-strategy.js";
 import { StepError } from "../errors/step-error.js";
+import type { AdaptiveConcurrencyOptions } from "../limits/adaptive-concurrency.js";
+import type { RateLimitOption } from "../limits/call-guard.js";
 import { EventSink, type RunEvent } from "../metrics/events.js";
 import type { Logger } from "../metrics/logger.js";
 import type { StageMetadata } from "../metrics/metadata.js";
 import { batchStage } from "../operators/batch.js";
+import { type DistinctOptions, distinctStage } from "../operators/distinct.js";
 import { collectResult } from "../operators/flat-map.js";
 import { itemStage, wantsContext } from "../operators/item-stage.js";
 import { positiveInt, requireFunction } from "../operators/options.js";
+import { type ScanReducer, scanStage } from "../operators/scan.js";
 import { runStep } from "../steps/run-step.js";
 import { isStep, type Step, type StepMetadata, type StepResult } from "../steps/step.js";
 import { checkKey } from "./stage-key.js";
@@ -29,10 +33,17 @@ import type { ElementOf, UniqueKey, WithKey } from "./types.js";
 export interface ListOptions {
   /** Run items concurrently (default false: one at a time). */
   parallel?: boolean;
-  /** Most items at once when parallel (default 10). */
-  concurrencyLimit?: number;
+  /**
+   * Most items at once when parallel (default 10), or `{ max, min?, adaptive: true }` to
+   * back off when the service signals overload (see docs/rate-limits.md).
+   */
+  concurrencyLimit?: number | AdaptiveConcurrencyOptions;
   /** What a failed item does (default FAIL_FAST). */
   errorStrategy?: ListErrorStrategy;
+  /** Limits the rate of calls (and units), as the streaming stages' `rateLimit`. */
+  rateLimit?: RateLimitOption;
+  /** Longest one attempt may run, in milliseconds; past it it fails with code `TIMEOUT`. */
+  timeoutMs?: number;
 }
 
 /**
@@ -290,6 +301,44 @@ export class Pipeline<TInput, TOut, TState, TContext> {
   }
 
   /**
+   * The running accumulation over the current array: `reducer(acc, item, index)` for each
+   * element, from `seed`, as an array of every intermediate value.
+   *
+   * @example
+   * ```ts
+   * Pipeline.start<number[]>().scan("totals", (sum, n) => sum + n, 0); // [1, 2, 3] → [1, 3, 6]
+   * ```
+   */
+  scan<K extends string, A>(
+    key: ListKey<K, TState, TOut>,
+    reducer: ScanReducer<A, ElementOf<TOut>>,
+    seed: A,
+  ): Pipeline<TInput, A[], WithKey<TState, K, A[]>, TContext> {
+    const k = checkKey(key, this.def.stages);
+    const spec = scanStage(k, reducer as ScanReducer<unknown, unknown>, seed);
+    return this.with({ key: k, kind: "scan", spec: () => spec, whole: false });
+  }
+
+  /**
+   * Drops elements of the current array whose key (`by(item)`, default the element) came
+   * earlier in it; `window` bounds the keys remembered.
+   *
+   * @example
+   * ```ts
+   * Pipeline.start<{ id: string }[]>().distinct("unique", (doc) => doc.id);
+   * ```
+   */
+  distinct<K extends string>(
+    key: ListKey<K, TState, TOut>,
+    by?: (item: ElementOf<TOut>) => unknown,
+    options?: DistinctOptions,
+  ): Pipeline<TInput, ElementOf<TOut>[], WithKey<TState, K, ElementOf<TOut>[]>, TContext> {
+    const k = checkKey(key, this.def.stages);
+    const spec = distinctStage(k, by as ((item: unknown) => unknown) | undefined, options);
+    return this.with({ key: k, kind: "distinct", spec: () => spec, whole: false });
+  }
+
+  /**
    * Flattens an array of arrays by one level.
    *
    * @example
@@ -457,8 +506,12 @@ export class Pipeline<TInput, TOut, TState, TContext> {
   }
 }
 
-function concurrencyOf(key: string, options: ListOptions | undefined): number {
-  const limit = positiveInt(options?.concurrencyLimit ?? 10, "concurrencyLimit", key);
+function concurrencyOf(
+  key: string,
+  options: ListOptions | undefined,
+): number | AdaptiveConcurrencyOptions {
+  const limit = options?.concurrencyLimit ?? 10;
+  if (typeof limit !== "object") positiveInt(limit, "concurrencyLimit", key);
   return options?.parallel === true ? limit : 1;
 }
 
@@ -473,6 +526,8 @@ function listSettings(key: string, options: ListOptions | undefined) {
     concurrency: concurrencyOf(key, options),
     ordered: true,
     errorStrategy: options?.errorStrategy ?? "FAIL_FAST",
+    ...(options?.rateLimit === undefined ? {} : { rateLimit: options.rateLimit }),
+    ...(options?.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
   } as const;
 }
 
@@ -480,7 +535,7 @@ function stepStage(
   key: string,
   kind: string,
   step: Step<unknown, unknown, unknown, unknown>,
-  concurrency: number,
+  concurrency: number | AdaptiveConcurrencyOptions,
   options?: ListOptions,
 ): StageSpec {
   return itemStage(

@@ -9,10 +9,18 @@ import { validateStrategy } from "../errors/error-strategy.js";
 import type { RunMetadata } from "../metrics/metadata.js";
 import { type BatchOptions, batchStage } from "../operators/batch.js";
 import { bufferTimeStage } from "../operators/buffer-time.js";
+import {
+  type BufferUntilOptions,
+  type BufferUntilPredicate,
+  bufferUntilStage,
+} from "../operators/buffer-until.js";
 import { type CheckpointOptions, checkpointStage } from "../operators/checkpoint.js";
+import { type DistinctOptions, distinctStage } from "../operators/distinct.js";
 import { collectResult } from "../operators/flat-map.js";
 import { type ItemStageOptions, itemStage, wantsContext } from "../operators/item-stage.js";
+import { type MergeInput, type MergeOptions, mergeStage, toPuller } from "../operators/merge.js";
 import { requireFunction } from "../operators/options.js";
+import { type ScanReducer, scanStage } from "../operators/scan.js";
 import { skipStage } from "../operators/skip.js";
 import { takeStage } from "../operators/take.js";
 import { transformStage } from "../operators/transform.js";
@@ -381,6 +389,84 @@ export class StreamingPipeline<TInput, TOut, TState, TContext, TSnapshots = {}> 
   }
 
   /**
+   * Groups items until `predicate(item, group)` says the group (ending with `item`) is
+   * complete, or earlier at `maxSize` items or `maxWaitMs` after its first item; the last
+   * group is emitted even when incomplete.
+   *
+   * @example
+   * ```ts
+   * StreamingPipeline.start<string>().bufferUntil("section", (line) => line === "", { maxSize: 100 });
+   * ```
+   */
+  bufferUntil<K extends string>(
+    key: UniqueKey<K, TState>,
+    predicate: BufferUntilPredicate<TOut>,
+    options?: BufferUntilOptions,
+  ): StreamingPipeline<TInput, TOut[], WithKey<Members<TState>, K, TOut[]>, TContext, TSnapshots> {
+    const k = checkKey(key, this.def.stages);
+    return this.with(bufferUntilStage(k, predicate as BufferUntilPredicate<unknown>, options));
+  }
+
+  /**
+   * Running accumulation: emits `reducer(acc, item, index)` for every item, from `seed`.
+   *
+   * @example
+   * ```ts
+   * StreamingPipeline.start<number>().scan("total", (sum, n) => sum + n, 0); // 1, 3, 6, …
+   * ```
+   */
+  scan<K extends string, A>(
+    key: UniqueKey<K, TState>,
+    reducer: ScanReducer<A, TOut>,
+    seed: A,
+  ): StreamingPipeline<TInput, A, WithKey<TState, K, A>, TContext, TSnapshots> {
+    const k = checkKey(key, this.def.stages);
+    return this.with(scanStage(k, reducer as ScanReducer<unknown, unknown>, seed));
+  }
+
+  /**
+   * Drops items whose key (`by(item)`, default the item) was seen before; `window` bounds
+   * the keys remembered.
+   *
+   * @example
+   * ```ts
+   * StreamingPipeline.start<{ id: string }>().distinct("unique", (doc) => doc.id, { window: 10_000 });
+   * ```
+   */
+  distinct<K extends string>(
+    key: UniqueKey<K, TState>,
+    by?: (item: TOut) => unknown,
+    options?: DistinctOptions,
+  ): StreamingPipeline<TInput, TOut, WithKey<TState, K, TOut>, TContext, TSnapshots> {
+    const k = checkKey(key, this.def.stages);
+    return this.with(distinctStage(k, by as ((item: unknown) => unknown) | undefined, options));
+  }
+
+  /**
+   * Merges the stream so far with other named sources, items in arrival order, read fairly
+   * and each source at most `readAhead` pulls ahead; `state[key]` is the name of the source
+   * an item came from (`inputName`, default `"input"`, for the stream so far). A pipeline
+   * runs many times, so give a one-shot source (a generator, a stream) as a function that
+   * makes one per run. Items from the other sources have no earlier state, hence the
+   * optional earlier keys. To merge sources at the start, pass `merge(…)` to `executeFrom`.
+   *
+   * @example
+   * ```ts
+   * StreamingPipeline.start<string>()
+   *   .merge("origin", { backlog: ["old"], live: () => lines })
+   *   .map("tagged", (line, ctx) => `${ctx.state.origin}: ${line}`);
+   * ```
+   */
+  merge<K extends string, N extends string, I extends string = "input">(
+    key: UniqueKey<K, TState>,
+    sources: { readonly [P in N]: MergeInput<TOut> },
+    options?: MergeOptions & { inputName?: I },
+  ): StreamingPipeline<TInput, TOut, WithKey<Partial<TState>, K, N | I>, TContext, TSnapshots> {
+    const k = checkKey(key, this.def.stages);
+    return this.with(mergeStage(k, sources as Record<string, MergeInput<unknown>>, options));
+  }
+
+  /**
    * Passes the first `n` items, then stops everything upstream.
    *
    * @example
@@ -490,7 +576,7 @@ export class StreamingPipeline<TInput, TOut, TState, TContext, TSnapshots = {}> 
    * ```
    */
   executeFrom(source: Source<TInput>, options?: RunOptions): StreamingRun<TOut> {
-    const puller = sourcePuller(source);
+    const puller = toPuller(source);
     let used = false;
     return this.run(
       () => {

@@ -81,7 +81,8 @@ export type WithKey<TState, K extends string, V> = Resolved<
  *   .map("chars", (group, ctx) => ctx.state.len.reduce((a, b) => a + b, 0)); // len: number[]
  * ```
  */
-export type Members<TState> = { readonly [P in keyof TState]: TState[P][] };
+// `-?`: a group is always an array, even of a key only some members have (after a merge).
+export type Members<TState> = { readonly [P in keyof TState]-?: TState[P][] };
 
 /**
  * The checkpoint snapshot API carried by every state object. `TSnapshots` maps each

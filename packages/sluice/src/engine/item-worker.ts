@@ -1,8 +1,13 @@
 import type { StreamingErrorStrategy } from "../errors/error-strategy.js";
-import { backoffDelay, isRetryable, type RetryOptions } from "../errors/retry-policy.js";
+import {
+  backoffDelay,
+  isRetryable,
+  type RetryOptions,
+  withinRetryBudget,
+} from "../errors/retry-policy.js";
 import { wrapFailure } from "../errors/to-error.js";
 import { abortableSleep } from "./abortable-sleep.js";
-import { isThenable, type Lineage } from "./chunk.js";
+import { isThenable, type Lineage, now } from "./chunk.js";
 import { type ItemContext, ItemContextImpl } from "./item-context.js";
 import type { StageRuntime } from "./run-env.js";
 
@@ -65,6 +70,8 @@ export class ItemRecovery {
     const m = rt.metrics;
     let error = firstError;
     let attempts = 1;
+    // Read only with a time budget: a clock read per failure is cheap, but not needed.
+    const firstFailure = retry?.maxElapsedMs === undefined ? 0 : now();
     while (
       retry !== undefined &&
       attempts < retry.maxAttempts &&
@@ -72,6 +79,12 @@ export class ItemRecovery {
     ) {
       if (rt.stopped) return SKIPPED;
       const delayMs = backoffDelay(retry, attempts, error);
+      if (
+        retry.maxElapsedMs !== undefined &&
+        !withinRetryBudget(retry, attempts, now() - firstFailure, delayMs)
+      ) {
+        break;
+      }
       const events = rt.env.events;
       if (events.active) {
         events.emit({

@@ -281,7 +281,7 @@ export class ParallelItemStage extends Stage {
   ): Done {
     const rt = this.rt;
     rt.metrics.succeeded++;
-    if (rt.metrics.timed) rt.itemDone(index, now() - t0);
+    if (rt.metrics.timed) rt.itemDone(index, now() - t0, lin);
     return { item, lin, value };
   }
 
@@ -296,7 +296,7 @@ export class ParallelItemStage extends Stage {
     if (this.closed) return SKIPPED;
     try {
       const recovered = await this.recovery.recover(item, index, lin, error);
-      if (this.rt.metrics.timed) this.rt.itemDone(index, now() - t0);
+      if (this.rt.metrics.timed) this.rt.itemDone(index, now() - t0, lin);
       return recovered === SKIPPED ? SKIPPED : { item, lin, value: recovered.value };
     } catch (fatal) {
       this.failWith(fatal);

@@ -4,6 +4,7 @@ import { StageMetrics } from "../metrics/stage-metrics.js";
 import { AsyncQueue } from "./async-queue.js";
 import type { Lineage } from "./chunk.js";
 import { newItemController, reusable } from "./item-signals.js";
+import { itemSpanId } from "./item-span.js";
 import { keepShape } from "./shapes.js";
 import { SnapshotStore } from "./state-view.js";
 
@@ -119,13 +120,15 @@ export class StageRuntime {
 
   /**
    * One item's call settled after `ms` (retries included): recorded in the stage's latency
-   * histogram and, with `itemEvents` on, sent as an `item` event.
+   * histogram and, with `itemEvents` on, sent as an `item` event with the item's span id
+   * (from its input lineage `lin`, which every stage records with `itemEvents` on).
    */
-  itemDone(index: number, ms: number): void {
+  itemDone(index: number, ms: number, lin: Lineage | null): void {
     this.metrics.timings.record(ms);
     const events = this.env.events;
     if (events.itemEvents) {
-      events.emit({ type: "item", key: this.key, index, durationMs: ms, time: Date.now() });
+      const spanId = itemSpanId(lin);
+      events.emit({ type: "item", key: this.key, index, spanId, durationMs: ms, time: Date.now() });
     }
   }
 

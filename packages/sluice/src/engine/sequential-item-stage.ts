@@ -97,10 +97,10 @@ export class SequentialItemStage extends PullingStage {
             break;
           }
           if (this.closed) return null;
-          if (this.perItem) this.rt.itemDone(index, now() - itemT0);
+          if (this.perItem) this.rt.itemDone(index, now() - itemT0, lin);
           if (recovered === SKIPPED) continue;
           result = recovered.value;
-        } else if (this.perItem) this.rt.itemDone(index, now() - itemT0);
+        } else if (this.perItem) this.rt.itemDone(index, now() - itemT0, lin);
         emitOne(this.op.mode, this.rt.key, item, result, lin, out);
         if (awaited && out.values.length > 0 && this.budget.spent()) break;
       }
@@ -152,7 +152,7 @@ export class SequentialItemStage extends PullingStage {
           return LoopStop.AWAIT;
         }
         ctx?.release();
-        if (perItem) rt.itemDone(index, now() - t0);
+        if (perItem) rt.itemDone(index, now() - t0, lin);
         index++;
         ok++;
         emitOne(mode, key, item, result, lin, out);

@@ -2,6 +2,7 @@ import { StageMetrics } from "../metrics/stage-metrics.js";
 import type { Lineage, Puller } from "./chunk.js";
 import { FusedItemStage } from "./fused-item-stage.js";
 import { newSpanId } from "./ids.js";
+import { OriginPuller } from "./item-span.js";
 import type { ItemOp } from "./item-worker.js";
 import { MeteredPuller } from "./metered-puller.js";
 import { type RunEnv, StageRuntime } from "./run-env.js";
@@ -52,11 +53,15 @@ export function buildChain(
   const timed = metrics[0]?.timed ?? false;
   for (const m of metrics) m.events = env.events;
   const onFatal = (error: unknown) => env.onFatal(error);
-  let upstream = new MeteredPuller(source, [], metrics[0], timed, onFatal, env.traceId);
+  const perItem = env.events.itemEvents;
+  // With item events on, every item carries lineage from the source on: its span id is its
+  // origin's, followed through every stage (see item-span.ts).
+  const origin = perItem ? new OriginPuller(source) : source;
+  let upstream = new MeteredPuller(origin, [], metrics[0], timed, onFatal, env.traceId);
   let laterReadsState = false;
   const track: boolean[] = new Array(stages.length).fill(false);
   for (let i = stages.length - 1; i >= 0; i--) {
-    track[i] = laterReadsState;
+    track[i] = perItem || laterReadsState;
     laterReadsState ||= stages[i]?.readsState ?? false;
   }
   const keys: string[] = [];
@@ -72,7 +77,6 @@ export function buildChain(
     if (m === undefined) throw new Error("internal: metrics and stages differ in length");
     return new StageRuntime(stage.key, env, m, track[i] ?? false, stateOf);
   });
-  const perItem = env.events.itemEvents;
   const fusable = (i: number) => !perItem && stages[i]?.fusable !== undefined && !track[i];
   for (let i = 0; i < stages.length; ) {
     let end = i;

@@ -6,8 +6,10 @@ import {
   StreamingError,
   StreamingErrorStrategy,
   StreamingPipeline,
-  type StreamingRun,
+  StreamingRun,
 } from "../index.js";
+import { sourcePuller } from "./sources.js";
+import type { StageSpec } from "./stage-spec.js";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -789,5 +791,40 @@ describe("chunk sizing", () => {
     const { delivered, maxAhead } = await readAhead(30, pipeline);
     expect(delivered).toBe(30);
     expect(maxAhead).toBe(0);
+  });
+});
+
+describe("a stage that cannot be built", () => {
+  it("fails the run with its own error and still releases the source", async () => {
+    let cancelled = false;
+    const stream = new ReadableStream<number>({
+      pull(controller) {
+        controller.enqueue(1);
+      },
+      cancel() {
+        cancelled = true;
+      },
+    });
+    const broken: StageSpec = {
+      key: "broken",
+      kind: "test",
+      readsState: false,
+      create: () => {
+        throw new Error("cannot build this stage");
+      },
+    };
+    let made = 0;
+    const run = new StreamingRun<number>({
+      stages: [broken],
+      source: () => {
+        made++;
+        return sourcePuller(stream);
+      },
+      contextBuilder: undefined,
+    });
+    await expect(run.next()).rejects.toThrow("cannot build this stage");
+    expect(made).toBe(1);
+    expect(cancelled).toBe(true);
+    expect(run.metadata().status).toBe("failed");
   });
 });

@@ -96,6 +96,8 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
   private runStatus: RunStatus = "pending";
   /** The chain's last stage, from the first pull on. */
   private tail: MeteredPuller | undefined;
+  /** The source's puller, from the first pull on. */
+  private source: Puller | undefined;
   private readonly env: RunEnv;
   private readonly stages: StageMetrics[];
   private demand: number;
@@ -273,7 +275,10 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
     this.startedAt = Date.now();
     this.startedPerf = now();
     this.env.onFatal = (error) => this.interrupt("failed", error);
-    this.tail = buildChain(this.plan.stages, this.plan.source(), this.env, this.stages);
+    // Kept apart from the chain: a stage that cannot be built leaves no chain, and the run
+    // must still release the source it made.
+    this.source = this.plan.source();
+    this.tail = buildChain(this.plan.stages, this.source, this.env, this.stages);
     const signal = this.options.signal;
     if (signal !== undefined) {
       const onAbort = () => this.interrupt("cancelled", signal.reason ?? new AbortError());
@@ -413,7 +418,7 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
     this.pos = 0;
     this.detachAbort?.();
     if (this.ticker !== undefined) clearInterval(this.ticker);
-    const chain = this.tail ?? this.plan.source();
+    const chain = this.tail ?? this.source ?? this.plan.source();
     chain.stop();
     this.closing = (async () => {
       try {

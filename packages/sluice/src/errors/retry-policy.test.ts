@@ -10,7 +10,9 @@ import {
   StreamingError,
   StreamingPipeline,
   TRANSIENT_ERROR_CODES,
+  withinRetryBudget,
 } from "../index.js";
+import { validateRetry } from "./retry-policy.js";
 
 const withCode = (code: string) => Object.assign(new Error(code), { code });
 const withStatus = (status: number) => Object.assign(new Error(`HTTP ${status}`), { status });
@@ -445,5 +447,71 @@ describe("retry options are validated when the pipeline is built", () => {
     expect(() => createStep("s", () => 1, { retry: { maxAttempts: 0, backoffMs: 1 } })).toThrow(
       RangeError,
     );
+  });
+});
+
+describe("retry time budget (maxElapsedMs)", () => {
+  it("stops retrying when the budget runs out, with unlimited attempts", async () => {
+    let calls = 0;
+    const run = StreamingPipeline.start<number>()
+      .map(
+        "always",
+        () => {
+          calls++;
+          throw Object.assign(new Error("busy"), { status: 503 });
+        },
+        {
+          retry: {
+            maxAttempts: Number.POSITIVE_INFINITY,
+            backoffMs: 0,
+            maxBackoffMs: 0,
+            maxElapsedMs: 60,
+          },
+        },
+      )
+      .executeFrom([1]);
+    const error = await (async () => {
+      for await (const _ of run);
+    })().catch((e: unknown) => e);
+    expect((error as StepError).code).toBe("STEP_FAILED");
+    expect(calls).toBeGreaterThan(2); // retried for as long as the budget lasted
+    expect((error as StepError).attempts).toBe(calls);
+  });
+
+  it("stops at whichever runs out first: attempts or time", async () => {
+    let calls = 0;
+    const run = StreamingPipeline.start<number>()
+      .map(
+        "always",
+        async () => {
+          calls++;
+          throw Object.assign(new Error("busy"), { status: 503 });
+        },
+        { retry: { maxAttempts: 3, backoffMs: 0, maxElapsedMs: 60_000 } },
+      )
+      .executeFrom([1]);
+    await expect(
+      (async () => {
+        for await (const _ of run);
+      })(),
+    ).rejects.toThrow("busy");
+    expect(calls).toBe(3);
+    // A wait that would end past the budget is not started at all.
+    const retry: RetryOptions = { maxAttempts: 10, backoffMs: 0, maxElapsedMs: 1000 };
+    expect(withinRetryBudget(retry, 1, 600, 400)).toBe(true);
+    expect(withinRetryBudget(retry, 1, 600, 401)).toBe(false);
+    expect(withinRetryBudget(retry, 10, 0, 0)).toBe(false);
+  });
+
+  it("validates the budget and allows Infinity attempts only with it", () => {
+    expect(() =>
+      validateRetry({ maxAttempts: Number.POSITIVE_INFINITY, backoffMs: 1 }, "S"),
+    ).toThrow("S: retry.maxAttempts may be Infinity only with a retry.maxElapsedMs budget");
+    expect(() => validateRetry({ maxAttempts: 2, backoffMs: 1, maxElapsedMs: -1 }, "S")).toThrow(
+      "S: retry.maxElapsedMs must be a finite number ≥ 0, got -1",
+    );
+    expect(() =>
+      validateRetry({ maxAttempts: Number.POSITIVE_INFINITY, backoffMs: 1, maxElapsedMs: 5 }, "S"),
+    ).not.toThrow();
   });
 });

@@ -10,7 +10,10 @@ import { readCode, unwrapFailure } from "./to-error.js";
  * ```
  */
 export interface RetryOptions {
-  /** Total attempts including the first; a positive integer. */
+  /**
+   * Total attempts including the first: a positive integer, or `Infinity` when
+   * `maxElapsedMs` bounds the retries instead.
+   */
   maxAttempts: number;
   /** Base delay; attempt n waits a random time in [0, min(maxBackoffMs, backoffMs·2^(n-1))]. */
   backoffMs: number;
@@ -20,6 +23,14 @@ export interface RetryOptions {
   retryableErrors?: readonly string[];
   /** Overrides the built-in decision: return true to retry. Receives what your code threw. */
   retryIf?: (error: unknown, attempt: number) => boolean;
+  /**
+   * Time budget for retrying one item, counted from its first failure: a retry is made only
+   * if it would start within this many milliseconds of it (the wait before it included).
+   * Retries stop at whichever runs out first, `maxAttempts` or this budget, so a run held
+   * back by a rate limit keeps going while it makes progress (`maxAttempts: Infinity`
+   * with a budget retries for as long as the budget lasts). Default: no time budget.
+   */
+  maxElapsedMs?: number;
 }
 
 /**
@@ -52,9 +63,27 @@ const RETRYABLE_STATUS = new Set([408, 425, 429]);
 /** Validates retry options, throwing a `RangeError` that names the option and where it was set. */
 export function validateRetry(retry: RetryOptions | undefined, where: string): void {
   if (retry === undefined) return;
-  if (!Number.isInteger(retry.maxAttempts) || retry.maxAttempts < 1) {
+  if (typeof retry !== "object" || retry === null) {
+    throw new TypeError(`${where}: retry must be an object, got ${typeof retry}`);
+  }
+  const budget = retry.maxElapsedMs;
+  if (
+    budget !== undefined &&
+    (typeof budget !== "number" || !Number.isFinite(budget) || budget < 0)
+  ) {
     throw new RangeError(
-      `${where}: retry.maxAttempts must be a positive integer, got ${String(retry.maxAttempts)}`,
+      `${where}: retry.maxElapsedMs must be a finite number ≥ 0, got ${String(budget)}`,
+    );
+  }
+  const unbounded = retry.maxAttempts === Number.POSITIVE_INFINITY;
+  if (unbounded && budget === undefined) {
+    throw new RangeError(
+      `${where}: retry.maxAttempts may be Infinity only with a retry.maxElapsedMs budget`,
+    );
+  }
+  if (!unbounded && (!Number.isInteger(retry.maxAttempts) || retry.maxAttempts < 1)) {
+    throw new RangeError(
+      `${where}: retry.maxAttempts must be a positive integer (or Infinity with retry.maxElapsedMs), got ${String(retry.maxAttempts)}`,
     );
   }
   if (!Number.isFinite(retry.backoffMs) || retry.backoffMs < 0) {
@@ -72,7 +101,30 @@ export function validateRetry(retry: RetryOptions | undefined, where: string): v
   }
 }
 
-function readStatus(error: object): number | undefined {
+/**
+ * Whether the policy allows another attempt after `attempts` attempts, `elapsedMs` after
+ * the item's first failure, with `delayMs` to wait before it: both the attempt count and the
+ * time budget must allow it.
+ *
+ * @example
+ * ```ts
+ * const retry: RetryOptions = { maxAttempts: Infinity, backoffMs: 100, maxElapsedMs: 60_000 };
+ * withinRetryBudget(retry, 12, 59_000, 500); // true: starts 59.5 s after the first failure
+ * withinRetryBudget(retry, 12, 59_800, 500); // false: would start past the budget
+ * ```
+ */
+export function withinRetryBudget(
+  retry: RetryOptions,
+  attempts: number,
+  elapsedMs: number,
+  delayMs: number,
+): boolean {
+  if (attempts >= retry.maxAttempts) return false;
+  return retry.maxElapsedMs === undefined || elapsedMs + delayMs <= retry.maxElapsedMs;
+}
+
+/** The HTTP status an error carries (`status`, `statusCode` or `response.status`), if any. */
+export function readStatus(error: object): number | undefined {
   const e = error as { status?: unknown; statusCode?: unknown; response?: { status?: unknown } };
   const status = e.status ?? e.statusCode ?? e.response?.status;
   return typeof status === "number" ? status : undefined;

@@ -97,12 +97,49 @@ export type RunEvent =
       time: number;
     }
   | {
+      /** A call waited for its stage's rate limit before it could start. */
+      type: "throttle";
+      /** The stage's key. */
+      key: string;
+      /** The item's index in the stage's input. */
+      index: number;
+      /** How long the call waited, in milliseconds. */
+      waitedMs: number;
+      /** The units the call was charged (`weigh`; 0 without). */
+      units: number;
+      /** When the call was admitted, epoch ms. */
+      time: number;
+    }
+  | {
+      /** A stage's adaptive concurrency limit changed (or an overload paused it). */
+      type: "concurrency";
+      /** The stage's key. */
+      key: string;
+      /** The limit from now on. */
+      limit: number;
+      /** The limit before. */
+      previous: number;
+      /** `overload`: lowered after a 429/503/Retry-After; `probe`: raised after successes. */
+      reason: "overload" | "probe";
+      /** How long new calls are paused for the server's Retry-After (0 when none). */
+      pauseMs: number;
+      /** When it changed, epoch ms. */
+      time: number;
+    }
+  | {
       /** One item's call finished (only with `itemEvents: true`). */
       type: "item";
       /** The stage's key. */
       key: string;
       /** The item's index in the stage's input. */
       index: number;
+      /**
+       * The item's span id (16 hex characters): the same in every stage for an item and what
+       * derives from it 1:1 (map, filter, tap, take, scan, …), so spans and logs can follow
+       * one item across stages. A flatMap's outputs keep their input's id; an N:1 output (a
+       * batch, window, bufferTime or bufferUntil group) gets an id of its own.
+       */
+      spanId: string;
       /** How long the item's call took, in milliseconds. */
       durationMs: number;
       /** When the call finished, epoch ms. */
@@ -213,6 +250,12 @@ function log(logger: Logger, e: RunEvent): void {
       logger.warn?.(
         { key: e.key, index: e.index, attempt: e.attempt, delayMs: e.delayMs },
         "sluice: retrying item",
+      );
+      return;
+    case "concurrency":
+      logger.info?.(
+        { key: e.key, limit: e.limit, previous: e.previous, reason: e.reason, pauseMs: e.pauseMs },
+        "sluice: concurrency limit changed",
       );
       return;
     default:

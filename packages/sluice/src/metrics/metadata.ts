@@ -1,4 +1,5 @@
 import type { StepError } from "../errors/step-error.js";
+import type { StageLimits } from "../limits/limit-metrics.js";
 import type { Percentiles } from "./histogram.js";
 
 /**
@@ -78,6 +79,11 @@ export interface StageMetadata {
   strategy: string | undefined;
   /** Most items processed at once by an item stage (undefined for other stages). */
   concurrency: number | undefined;
+  /**
+   * What the stage's `rateLimit`, `timeoutMs` and adaptive `concurrency` did; absent on
+   * stages that have none.
+   */
+  limits?: StageLimits;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { now } from "../engine/chunk.js";
 import { keepShape } from "../engine/shapes.js";
+import type { LimitMetrics } from "../limits/limit-metrics.js";
 import type { EventSink } from "./events.js";
 import { LatencyHistogram } from "./histogram.js";
 import type { StageMetadata } from "./metadata.js";
@@ -40,6 +41,8 @@ export class StageMetrics {
   buffered: () => number = () => 0;
   readonly timings = new LatencyHistogram();
   events: EventSink | undefined;
+  /** Set by stages with rate limits, timeouts or adaptive concurrency. */
+  limits: LimitMetrics | undefined = undefined;
 
   constructor(
     readonly key: string,
@@ -145,6 +148,7 @@ export class StageMetrics {
       timings: this.timings.summary(),
       strategy: this.strategy,
       concurrency: this.concurrency,
+      ...(this.limits === undefined ? {} : { limits: this.limits.snapshot() }),
     };
   }
 }

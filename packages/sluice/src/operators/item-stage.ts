@@ -5,7 +5,12 @@ import { SequentialItemStage } from "../engine/sequential-item-stage.js";
 import type { StageSpec } from "../engine/stage-spec.js";
 import { type StreamingErrorStrategy, validateStrategy } from "../errors/error-strategy.js";
 import { type RetryOptions, validateRetry } from "../errors/retry-policy.js";
-import { nonNegativeInt, positiveInt } from "./options.js";
+import {
+  type AdaptiveConcurrencyOptions,
+  readConcurrency,
+} from "../limits/adaptive-concurrency.js";
+import { guardOp, type RateLimitOption, readCallLimits } from "../limits/call-guard.js";
+import { nonNegativeInt } from "./options.js";
 
 /**
  * Options of the per-item stages (`map`, `flatMap`, `filter`, `tap`).
@@ -16,8 +21,12 @@ import { nonNegativeInt, positiveInt } from "./options.js";
  * ```
  */
 export interface ItemStageOptions {
-  /** Items processed at once (default 1). */
-  concurrency?: number;
+  /**
+   * Items processed at once (default 1), or `{ max, min?, adaptive: true }` for a limit that
+   * backs off when the service signals overload and probes back up on success (see
+   * docs/rate-limits.md).
+   */
+  concurrency?: number | AdaptiveConcurrencyOptions;
   /** Keep input order (default true); false hands results on as they finish. */
   ordered?: boolean;
   /**
@@ -29,6 +38,18 @@ export interface ItemStageOptions {
   errorStrategy?: StreamingErrorStrategy;
   /** Per-item retry. */
   retry?: RetryOptions;
+  /**
+   * Limits the rate of calls (and of units, with `weigh`): token-bucket figures of the
+   * stage's own, or a limiter from `createRateLimiter` shared with other stages and runs.
+   * Every attempt, retries included, waits its turn.
+   */
+  rateLimit?: RateLimitOption;
+  /**
+   * Longest one attempt may run, in milliseconds: past it the call's `ctx.signal` aborts and
+   * the attempt fails with code `TIMEOUT` (retryable under `retry`). A function that ignores
+   * its signal is not waited for: its late result is ignored.
+   */
+  timeoutMs?: number;
 }
 
 /** What the builder passes besides the user's options. */
@@ -48,7 +69,7 @@ export interface ItemStageDefinition {
 /** Validates options and describes a per-item stage; sequential or parallel by its settings. */
 export function itemStage(def: ItemStageDefinition, options: ItemStageOptions = {}): StageSpec {
   const { key } = def;
-  const concurrency = positiveInt(options.concurrency ?? 1, "concurrency", key);
+  const { max: concurrency, adaptive } = readConcurrency(options.concurrency ?? 1, key);
   const buffer = nonNegativeInt(options.buffer ?? 0, "buffer", key);
   if (options.ordered !== undefined && typeof options.ordered !== "boolean") {
     throw new TypeError(`Stage "${key}": ordered must be a boolean, got ${typeof options.ordered}`);
@@ -66,19 +87,34 @@ export function itemStage(def: ItemStageDefinition, options: ItemStageOptions = 
     strategy,
     stepName: def.stepName,
   };
+  const limits = readCallLimits(
+    options.rateLimit,
+    options.timeoutMs,
+    adaptive === undefined
+      ? undefined
+      : { max: concurrency, min: adaptive.min, weigh: adaptive.weigh },
+    key,
+  );
   const sequential = concurrency === 1 && buffer === 0;
   return {
     key,
     kind: def.kind,
     stepName: def.stepName,
     readsState: def.wantsCtx,
-    fusable: sequential && !def.wantsCtx && def.mode !== EmitMode.FLAT ? op : undefined,
+    // A limited stage's calls are awaited one by one with their limits: never fused.
+    fusable:
+      sequential && limits === undefined && !def.wantsCtx && def.mode !== EmitMode.FLAT
+        ? op
+        : undefined,
     strategy,
     concurrency,
-    create: (upstream, rt) =>
-      sequential
-        ? new SequentialItemStage(upstream, rt, op)
-        : new ParallelItemStage(upstream, rt, op, { concurrency, ordered, buffer }),
+    create: (upstream, rt) => {
+      // Limits hold per-run state (the adaptive limit, metrics): a guarded op per run.
+      const runOp = limits === undefined ? op : guardOp(op, limits, rt);
+      return sequential
+        ? new SequentialItemStage(upstream, rt, runOp)
+        : new ParallelItemStage(upstream, rt, runOp, { concurrency, ordered, buffer });
+    },
   };
 }
 

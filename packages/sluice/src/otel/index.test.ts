@@ -103,4 +103,27 @@ describe("sluice/otel", () => {
     for (const item of items) expect(parentOf(item)).toBe(stage?.spanContext().spanId);
     expect(() => otelRunOptions(tracer, { itemSampleRate: 2 })).toThrow(RangeError);
   });
+
+  it("samples an item in every stage or in none, its spans sharing its span id", async () => {
+    const tracer = trace.getTracer("test");
+    const p = StreamingPipeline.start<number>()
+      .map("first", async (x) => x)
+      .map("second", (x) => x + 1);
+    const items = Array.from({ length: 200 }, (_, i) => i);
+    for await (const _ of p.executeFrom(items, {
+      ...otelRunOptions(tracer, { itemSampleRate: 0.3 }),
+    })) {
+    }
+    const spans = exporter.getFinishedSpans();
+    const idsOf = (name: string) =>
+      spans
+        .filter((s) => s.name === name)
+        .map((s) => s.attributes["sluice.item.span_id"])
+        .sort();
+    const first = idsOf("sluice.item first");
+    // 200 items at 30%: far from none and from all, whatever the draw.
+    expect(first.length).toBeGreaterThan(20);
+    expect(first.length).toBeLessThan(120);
+    expect(idsOf("sluice.item second")).toEqual(first);
+  });
 });

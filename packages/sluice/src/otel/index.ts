@@ -23,11 +23,15 @@ import type { StageMetadata } from "../metrics/metadata.js";
  * ```
  */
 export interface OtelOptions {
-  /** Fraction of items (0–1) that get a span of their own; default 0 (none). */
+  /**
+   * Fraction of items (0–1) that get a span of their own in each stage; default 0 (none).
+   * The decision follows the item's span id, so an item sampled in one stage is sampled in
+   * every stage it reaches, and its spans share the attribute `sluice.item.span_id`.
+   */
   itemSampleRate?: number;
   /** Parent context of the run span; default: the context active when this is called. */
   parent?: Context;
-  /** Random source for item sampling (tests). */
+  /** Random source for item sampling, drawn per item event instead of per item (tests). */
   random?: () => number;
 }
 
@@ -66,7 +70,12 @@ export function otelRunOptions(tracer: Tracer, options: OtelOptions = {}): OtelR
       `otelRunOptions: itemSampleRate must be between 0 and 1, got ${String(rate)}`,
     );
   }
-  const random = options.random ?? Math.random;
+  const random = options.random;
+  // Span ids are random: the first 8 hex digits are a uniform draw of their own.
+  const sampled = (spanId: string): boolean =>
+    random === undefined
+      ? Number.parseInt(spanId.slice(0, 8), 16) / 0x100000000 < rate
+      : random() < rate;
   const parent = options.parent ?? context.active();
   const parentTraceId = trace.getSpan(parent)?.spanContext().traceId;
   let runSpan: Span | undefined;
@@ -133,13 +142,16 @@ export function otelRunOptions(tracer: Tracer, options: OtelOptions = {}): OtelR
         );
         return;
       case "item": {
-        if (rate === 0 || random() >= rate) return;
+        if (rate === 0 || !sampled(e.spanId)) return;
         const stage = stages.get(e.key);
         if (stage === undefined) return;
         tracer
           .startSpan(
             `sluice.item ${e.key}`,
-            { startTime: e.time - e.durationMs, attributes: { "sluice.item.index": e.index } },
+            {
+              startTime: e.time - e.durationMs,
+              attributes: { "sluice.item.index": e.index, "sluice.item.span_id": e.spanId },
+            },
             stage.ctx,
           )
           .end(e.time);
