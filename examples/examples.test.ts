@@ -78,6 +78,16 @@ const expected: Record<string, (string | RegExp)[]> = {
     "files: 3, chunks stored: 2",
     /best match: rivers\.md — "Rivers A sluice gate/,
   ],
+  "ask.ts": [
+    "embedded 2 chunks",
+    'About "what controls the flow of water?": see [1].',
+    "cited [1] rivers.md:1-3",
+  ],
+  "reembed.ts": [
+    "moved 5 chunks of 5 files",
+    "re-run: 5 files already there, 0 embedded",
+    "target: 5 chunks, hash-v1:256",
+  ],
 };
 
 /** Children at once: more than the cores only makes each one slower to start. */

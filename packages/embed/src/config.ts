@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
+import { isHubModelId } from "./embedders/model-hub-id.ts";
 import type { JsonObject } from "./json-value.ts";
 import { DEFAULT_IGNORE } from "./steps/discover.ts";
 import { defaultThreads } from "./workflows/prepare-pool.ts";
@@ -59,17 +60,38 @@ const splitSchema = z
     }
   });
 
+/** The OpenAI embedding model used when none is given. */
+const DEFAULT_OPENAI_MODEL = "text-embedding-3-small";
+
 const embedderSchema = z
   .strictObject({
     kind: z.enum(["hash", "openai", "transformers"]).default("hash"),
     dimensions: positiveInt().max(16_000).default(384),
     baseUrl: z.url({ protocol: /^https?$/ }).default("https://api.openai.com/v1"),
-    model: z.string().min(1).default("text-embedding-3-small"),
+    /**
+     * `openai`: the model name (default `text-embedding-3-small`). `transformers`: a hub model
+     * id (`Xenova/all-MiniLM-L6-v2`) downloaded once into `cacheDir`, unless `modelPath` is given.
+     */
+    model: z.string().min(1).optional(),
     /** Falls back to the OPENAI_API_KEY environment variable when absent. */
     apiKey: z.string().min(1).optional(),
     timeoutMs: positiveInt().default(60_000),
     maxRetries: z.number().int().nonnegative().max(20).default(5),
     concurrency: positiveInt().max(64).default(2),
+    /** `openai`: requests per minute the API allows; requests are paced under it. */
+    rpm: positiveInt().optional(),
+    /** `openai`: tokens per minute the API allows (cl100k tokens, as the batch budget counts). */
+    tpm: positiveInt().optional(),
+    /**
+     * `openai`: adapt the number of requests at once (up to `concurrency`) and their pace to
+     * 429/503 answers, pausing every request for the server's Retry-After; default true.
+     */
+    adaptiveConcurrency: z.boolean().default(true),
+    /**
+     * `openai`: how long a batch refused for rate limits (429/503) is retried, from its first
+     * refusal, in ms; other failures get `retryAttempts`. Default 10 minutes.
+     */
+    rateLimitRetryMs: positiveInt().max(86_400_000).default(600_000),
     /** Attempts per embed batch in the pipeline (on top of the OpenAI client's own retries). */
     retryAttempts: positiveInt().max(20).default(3),
     /** Base backoff of those attempts: full jitter, doubling per attempt, capped at 10 s. */
@@ -81,16 +103,47 @@ const embedderSchema = z
     pooling: z.enum(["mean", "cls"]).default("mean"),
     /** `transformers` only: `onnx/model.onnx` (fp32) or `onnx/model_quantized.onnx` (q8). */
     dtype: z.enum(["fp32", "q8"]).default("fp32"),
+    /** `transformers` hub model: the branch, tag or commit to download. */
+    revision: z.string().min(1).default("main"),
+    /** `transformers` hub model: the model cache; default `$XDG_CACHE_HOME/sluice/models` or the like. */
+    cacheDir: z.string().min(1).optional(),
+    /** `transformers` hub model: the hub; default `SLUICE_MODEL_HOST`, else https://huggingface.co. */
+    modelHost: z.url({ protocol: /^https?$/ }).optional(),
+    /** `transformers` hub model: never download; a model not in the cache is an error. */
+    offline: z.boolean().default(false),
+    /** `transformers` hub model: a download that receives no byte for this long fails. */
+    downloadTimeoutMs: positiveInt().max(600_000).default(30_000),
   })
   .superRefine((embedder, ctx) => {
-    if (embedder.kind === "transformers" && embedder.modelPath === undefined) {
+    for (const field of ["rpm", "tpm"] as const) {
+      if (embedder[field] !== undefined && embedder.kind !== "openai") {
+        ctx.addIssue({
+          code: "custom",
+          path: [field],
+          message: `applies to the "openai" embedder only, not "${embedder.kind}"`,
+        });
+      }
+    }
+    if (embedder.kind !== "transformers" || embedder.modelPath !== undefined) return;
+    if (embedder.model === undefined) {
       ctx.addIssue({
         code: "custom",
-        path: ["modelPath"],
-        message: 'is required when kind is "transformers" (a local model folder)',
+        path: ["model"],
+        message:
+          'is required when kind is "transformers": a hub model id (e.g. Xenova/all-MiniLM-L6-v2), ' +
+          "or else modelPath, a local model folder",
+      });
+    } else if (!isHubModelId(embedder.model)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["model"],
+        message:
+          'must be a hub model id "owner/name" (e.g. Xenova/all-MiniLM-L6-v2) for "transformers"',
       });
     }
-  });
+  })
+  // Checked above before the default: a transformers model needs an id given on purpose.
+  .transform((embedder) => ({ ...embedder, model: embedder.model ?? DEFAULT_OPENAI_MODEL }));
 
 const storeSchema = z
   .strictObject({
@@ -230,11 +283,12 @@ export function parseEmbedConfig(input: unknown, options: ParseConfigOptions = {
     config.store.kind === "postgres" || isAbsolute(config.store.location)
       ? config.store.location
       : resolve(cwd, config.store.location);
-  const { modelPath } = config.embedder;
-  const embedder =
-    modelPath === undefined || isAbsolute(modelPath)
-      ? config.embedder
-      : { ...config.embedder, modelPath: resolve(cwd, modelPath) };
+  const { modelPath, cacheDir } = config.embedder;
+  const embedder = {
+    ...config.embedder,
+    ...(modelPath === undefined ? {} : { modelPath: resolve(cwd, modelPath) }),
+    ...(cacheDir === undefined ? {} : { cacheDir: resolve(cwd, cacheDir) }),
+  };
   return { ...config, root, embedder, store: { ...config.store, location } };
 }
 
@@ -256,7 +310,9 @@ export function embedderSettings(embedder: EmbedConfig["embedder"]): JsonObject 
     case "transformers":
       return {
         ...common,
-        ...(embedder.modelPath === undefined ? {} : { modelPath: embedder.modelPath }),
+        ...(embedder.modelPath === undefined
+          ? { model: embedder.model, revision: embedder.revision }
+          : { modelPath: embedder.modelPath }),
         pooling: embedder.pooling,
         dtype: embedder.dtype,
       };
@@ -281,6 +337,10 @@ export function configFingerprint(config: EmbedConfig): string {
       ...(config.embedder.kind === "transformers"
         ? {
             modelPath: config.embedder.modelPath ?? null,
+            // Only for a hub model, so that fingerprints of folder models stay as they were.
+            ...(config.embedder.modelPath === undefined
+              ? { revision: config.embedder.revision }
+              : {}),
             pooling: config.embedder.pooling,
             dtype: config.embedder.dtype,
           }

@@ -37,6 +37,11 @@ describe("@sluice/embed public surface", () => {
       "embedderFlags",
       "openSqliteStore",
       "readStoreIdentity",
+      "downloadHubModel",
+      "findCachedModel",
+      "modelCachePath",
+      "ModelDownloadError",
+      "prepareTransformersModel",
     ]) {
       expect(typeof (embed as Record<string, unknown>)[name], name).toBe("function");
     }

@@ -44,6 +44,17 @@ export {
   hashTokens,
 } from "./embedders/hash.ts";
 export {
+  type CachedModel,
+  DEFAULT_MODEL_HOST,
+  type DownloadHubModelOptions,
+  defaultModelCacheDir,
+  downloadHubModel,
+  findCachedModel,
+  ModelDownloadError,
+  type ModelDownloadProgress,
+  modelCachePath,
+} from "./embedders/model-hub.ts";
+export {
   createOpenAIEmbedder,
   decodeEmbeddings,
   EmbedderConfigError,
@@ -56,6 +67,7 @@ export {
   createTransformersEmbedder,
   type TransformersEmbedderOptions,
 } from "./embedders/transformers.ts";
+export { prepareTransformersModel } from "./embedders/transformers-model.ts";
 export {
   type JsonObject,
   JsonTooLargeError,
@@ -190,11 +202,14 @@ export {
   type Collection,
   type CollectionInfo,
   lastById,
+  SCAN_PAGE_FILES,
+  type ScanOptions,
   type SearchHit,
   type SearchMode,
   type SearchQuery,
   type SignalMatch,
   type StoreAccess,
+  type StoredChunk,
   type StoreIdentity,
   type StoreStats,
   type VectorStore,
@@ -202,6 +217,13 @@ export {
   type VectorStoreErrorCode,
   validateRecords,
 } from "./stores/vector-store.ts";
+export {
+  type ChatFault,
+  type ChatServer,
+  type ChatServerOptions,
+  type RecordedChatRequest,
+  startChatServer,
+} from "./testing/chat-server.ts";
 export {
   type EmbeddingFault,
   type EmbeddingServer,
@@ -216,6 +238,42 @@ export {
   type EmbeddingServerProcessOptions,
   startEmbeddingServerProcess,
 } from "./testing/embedding-server-process.ts";
+export {
+  type AskAnswer,
+  type AskContext,
+  type AskEvent,
+  type AskOptions,
+  type AskSteps,
+  ask,
+  askBatchPipeline,
+  askFailure,
+  askPipeline,
+  askSteps,
+  askStreaming,
+  collectAnswer,
+  EmptyStoreError,
+  type PromptedQuestion,
+  type Retrieval,
+} from "./workflows/ask.ts";
+export {
+  type ChatDelta,
+  ChatError,
+  type ChatErrorCode,
+  type ChatMessage,
+  type ChatOptions,
+  type ChatUsage,
+  DEFAULT_CHAT_RETRY,
+  streamChatCompletion,
+} from "./workflows/ask-chat.ts";
+export {
+  type AskSource,
+  buildPrompt,
+  citedNumbers,
+  SYSTEM_PROMPT,
+  sourcesOf,
+} from "./workflows/ask-prompt.ts";
+export { rerankHits, rerankWindow } from "./workflows/ask-rerank.ts";
+export { parseServerSentEvents, type ServerSentEvent } from "./workflows/ask-sse.ts";
 export { embedBatchPipeline, embedDocuments } from "./workflows/embed-documents.ts";
 export { embedDocumentsStreaming, embedPipeline } from "./workflows/embed-documents-streaming.ts";
 export {
@@ -227,6 +285,12 @@ export {
 } from "./workflows/prepare-file.ts";
 export { defaultThreads, type PreparePool, preparePoolFor } from "./workflows/prepare-pool.ts";
 export type { ProgressProbe, ProgressSnapshot, StageProgress } from "./workflows/progress.ts";
+export {
+  type ReembedOptions,
+  type ReembedSummary,
+  reembedStore,
+  targetFileHash,
+} from "./workflows/reembed.ts";
 export {
   type ErrorEntry,
   type ErrorKind,

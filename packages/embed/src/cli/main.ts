@@ -8,6 +8,7 @@ import type { Embedder } from "../embedders/embedder.ts";
 import type { SearchHit, SearchMode, StoreIdentity, VectorStore } from "../stores/vector-store.ts";
 import { preparePoolFor } from "../workflows/prepare-pool.ts";
 import type { EmbedSummary } from "../workflows/session.ts";
+import { registerAskCommand } from "./ask-command.ts";
 import { capHeapGrowth } from "./heap-growth.ts";
 import { handleInterrupts } from "./interrupt.ts";
 import {
@@ -22,6 +23,7 @@ import {
   withStoreEmbedder,
 } from "./options.ts";
 import { createProgressView, formatSeconds, pollProgress } from "./progress-view.ts";
+import { registerReembedCommand } from "./reembed-command.ts";
 import { checkStoreLocation, legacyStoreNote } from "./store-location.ts";
 import { terminalText } from "./terminal-text.ts";
 
@@ -57,8 +59,20 @@ function addStoreFlags(command: Command): Command {
       new Option("--embedder <kind>", "embedder").choices(["hash", "openai", "transformers"]),
     )
     .option("--endpoint <url>", "base URL of an OpenAI-compatible API, with /v1")
-    .option("--model <name>", "embedding model name (openai)")
+    .option(
+      "--model <name>",
+      "embedding model: a model name (openai), or a hub model id such as Xenova/all-MiniLM-L6-v2 (transformers; downloaded once into the cache)",
+    )
     .option("--model-path <dir>", "local ONNX model folder (transformers; never downloads)")
+    .option(
+      "--cache-dir <dir>",
+      "model cache for --model (transformers; default: $XDG_CACHE_HOME/sluice/models or ~/.cache/sluice/models)",
+    )
+    .option(
+      "--model-host <url>",
+      "hub to download --model from (default: $SLUICE_MODEL_HOST or https://huggingface.co)",
+    )
+    .option("--offline", "never download: a --model not in the cache is an error")
     .option("--dimensions <n>", "vector length", positiveInt)
     .option("--config <file.json>", "a JSON workflow config; flags override it");
 }
@@ -103,6 +117,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       .option("--batch-tokens <n>", "most tokens per embedding request", positiveInt)
       .option("--concurrency <n>", "files read, cleaned and split at once", positiveInt)
       .option("--embed-concurrency <n>", "embedding requests at once", positiveInt)
+      .option("--rpm <n>", "requests per minute the embedding API allows (openai)", positiveInt)
+      .option("--tpm <n>", "tokens per minute the embedding API allows (openai)", positiveInt)
       .option(
         "--threads <n>",
         "worker threads that read, parse and split files (default: cores - 1, at least 1; 0: none)",
@@ -141,6 +157,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       ),
   ).action(async (query: string, flags: SearchFlags) => {
     code = await searchCommand(query, flags, io);
+  });
+
+  registerAskCommand(program, io, addStoreFlags, (c) => {
+    code = c;
+  });
+  registerReembedCommand(program, io, (c) => {
+    code = c;
   });
 
   addStoreFlags(
@@ -204,6 +227,7 @@ function reportFatal(error: unknown, io: CliIo): number {
     name === "DiscoverError" ||
     name === "NoFilesError" ||
     name === "EmbedderConfigError" ||
+    (name === "ModelDownloadError" && (code === "not-found" || code === "unauthorized")) ||
     (name === "VectorStoreError" && typeof code === "string" && USAGE_STORE_CODES.has(code));
   return usage ? EXIT.usage : EXIT.failed;
 }
@@ -242,6 +266,13 @@ async function embedCommand(dir: string, flags: EmbedFlags, io: CliIo): Promise<
         ? (await import("../workflows/embed-documents.ts")).embedDocuments
         : (await import("../workflows/embed-documents-streaming.ts")).embedDocumentsStreaming;
     ({ errorReport } = await import("../workflows/session.ts"));
+    // A hub model is downloaded (once) before the run, with its own progress.
+    const { prepareModelWithProgress } = await import("../embedders/model-hub-progress.ts");
+    await prepareModelWithProgress(config.embedder, {
+      kind,
+      stream: io.stderr,
+      signal: interrupts.signal,
+    });
     summary = await run(config, {
       cwd: io.cwd,
       signal: interrupts.signal,
@@ -275,7 +306,7 @@ async function embedCommand(dir: string, flags: EmbedFlags, io: CliIo): Promise<
 }
 
 /** The store's location for output: a Postgres URL without its password. */
-async function displayLocation(store: { kind: string; location: string }): Promise<string> {
+export async function displayLocation(store: { kind: string; location: string }): Promise<string> {
   if (store.kind !== "postgres") return store.location;
   const { redactUrl } = await import("../stores/postgres.ts");
   return redactUrl(store.location);
@@ -329,7 +360,7 @@ interface SearchFlags extends StoreFlags {
 }
 
 /** A store opened to read, and (unless `needsEmbedder` is false) the embedder its vectors need. */
-interface Reading {
+export interface Reading {
   readonly config: EmbedConfig;
   readonly store: VectorStore;
   readonly embedder: Embedder | undefined;
@@ -341,7 +372,7 @@ interface Reading {
  * writer at work is not disturbed. The embedder is the one the store records; flags only
  * override it, and a flag that contradicts the store is a usage error naming the flags to pass.
  */
-async function openForReading(
+export async function openForReading(
   flags: StoreFlags,
   io: CliIo,
   needsEmbedder = true,
@@ -360,6 +391,12 @@ async function openForReading(
   }
   let embedder: Embedder | undefined;
   if (needsEmbedder) {
+    const { prepareModelWithProgress } = await import("../embedders/model-hub-progress.ts");
+    const quiet = (flags as { json?: boolean }).json === true;
+    await prepareModelWithProgress(config.embedder, {
+      kind: quiet ? "none" : io.stderr.isTTY ? "tty" : "plain",
+      stream: io.stderr,
+    });
     const { createEmbedder } = await import("../embedders/create.ts");
     embedder = createEmbedder(config.embedder);
     if (embedder.id !== identity.embedderId || embedder.dimensions !== identity.dimensions) {
@@ -410,7 +447,11 @@ async function embedderContradiction(
  * or else the folder it names (its real path). Unknown names are a usage error listing the
  * collections there are.
  */
-async function resolveCollection(store: VectorStore, given: string, io: CliIo): Promise<string> {
+export async function resolveCollection(
+  store: VectorStore,
+  given: string,
+  io: CliIo,
+): Promise<string> {
   const known = (await store.collections()).map((c) => c.collection);
   if (known.includes(given)) return given;
   const { realpath } = await import("node:fs/promises");

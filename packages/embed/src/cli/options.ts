@@ -36,6 +36,12 @@ export interface StoreFlags {
   endpoint?: string;
   model?: string;
   modelPath?: string;
+  /** The model cache for a `transformers` hub model. */
+  cacheDir?: string;
+  /** The hub a `transformers` model is downloaded from. */
+  modelHost?: string;
+  /** True with `--offline`: a hub model must already be cached. */
+  offline?: boolean;
   dimensions?: number;
 }
 
@@ -54,6 +60,10 @@ export interface EmbedFlags extends StoreFlags {
   batchTokens?: number;
   concurrency?: number;
   embedConcurrency?: number;
+  /** `--rpm`: requests per minute the embedding API allows. */
+  rpm?: number;
+  /** `--tpm`: tokens per minute the embedding API allows. */
+  tpm?: number;
   threads?: number;
   parseTimeout?: number;
   maxChunkSize?: number;
@@ -112,6 +122,10 @@ function relativeTo(base: string, config: Mutable): Mutable {
     embedder.modelPath = rebase(embedder.modelPath);
     out.embedder = embedder;
   }
+  if (embedder.cacheDir !== undefined) {
+    embedder.cacheDir = rebase(embedder.cacheDir);
+    out.embedder = embedder;
+  }
   return out;
 }
 
@@ -122,6 +136,7 @@ const EMBEDDER_CHOICE = [
   "model",
   "baseUrl",
   "modelPath",
+  "revision",
   "pooling",
   "dtype",
   "endOfTextToken",
@@ -149,6 +164,12 @@ export function withStoreEmbedder(
   const base: Mutable = {};
   for (const key of EMBEDDER_CHOICE) {
     if (recorded[key] !== undefined && recorded[key] !== null) base[key] = recorded[key];
+  }
+  // A model folder and a hub model replace each other: the recorded one must not win over the given.
+  if (given.model !== undefined) delete base.modelPath;
+  if (given.modelPath !== undefined) {
+    delete base.model;
+    delete base.revision;
   }
   return { ...(input as Mutable), embedder: { ...base, ...given } } as EmbedConfigInput;
 }
@@ -179,6 +200,9 @@ export async function configFromFlags(
   set(embedder, "baseUrl", flags.endpoint);
   set(embedder, "model", flags.model);
   set(embedder, "modelPath", flags.modelPath);
+  set(embedder, "cacheDir", flags.cacheDir);
+  set(embedder, "modelHost", flags.modelHost);
+  if (flags.offline === true) embedder.offline = true;
   set(embedder, "dimensions", flags.dimensions);
   const store = section(config, "store");
   if (flags.store !== undefined) {
@@ -204,6 +228,8 @@ export async function configFromFlags(
     }
     set(out, "concurrency", flags.concurrency);
     set(embedder, "concurrency", flags.embedConcurrency);
+    set(embedder, "rpm", flags.rpm);
+    set(embedder, "tpm", flags.tpm);
     set(out, "threads", flags.threads);
     set(out, "parseTimeoutMs", flags.parseTimeout);
     const batch = section(config, "batch");

@@ -222,3 +222,20 @@ describe("vectors that could never be found", () => {
     await expect(embedder().embed(["a", "b", "c"])).rejects.toThrow(/non-finite number at index 2/);
   });
 });
+
+describe("retryOverload: false", () => {
+  it("throws a 429 at once with its status and Retry-After, for a caller that paces itself", async () => {
+    server.injectFaults({ kind: "status", status: 429, retryAfter: "2" });
+    const error = await failure(embedder({ retryOverload: false }).embed(["limited"]));
+    expect(newRequests()).toHaveLength(1);
+    expect(error).toMatchObject({ status: 429, retryAfterMs: 2000, retryable: true });
+  });
+
+  it("still retries other transient failures, and 429s by default", async () => {
+    server.injectFaults({ kind: "status", status: 500 });
+    await embedder({ retryOverload: false }).embed(["once"]);
+    server.injectFaults({ kind: "status", status: 429, retryAfterMs: "5" });
+    await embedder().embed(["twice"]);
+    expect(newRequests()).toHaveLength(4);
+  });
+});

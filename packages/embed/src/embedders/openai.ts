@@ -34,6 +34,13 @@ export interface OpenAIEmbedderOptions {
    * once with {@link EndpointUnreachableError}; default 3. Any answer from the server resets it.
    */
   readonly unreachableAfter?: number;
+  /**
+   * Retry a 429 or 503 answer here, after its Retry-After (default true). False throws it at
+   * once, as an {@link EmbeddingRequestError} with its `status` and `retryAfterMs`, for a
+   * caller that paces itself: the embed pipeline's adaptive concurrency pauses every request
+   * on one clock, where retries here would each wait alone.
+   */
+  readonly retryOverload?: boolean;
 }
 
 /** Thrown when the options cannot make a working embedder (no API key, bad numbers). */
@@ -48,17 +55,20 @@ export class EmbeddingRequestError extends Error {
   readonly code: string;
   /** Whether the last failure was of a kind that a later attempt may get past (429, 5xx, timeout…). */
   readonly retryable: boolean;
+  /** The wait the server asked for (Retry-After), when it asked for one. */
+  readonly retryAfterMs: number | undefined;
   constructor(
     message: string,
     /** HTTP status of the last answer, if there was one. */
     readonly status: number | undefined,
     /** Attempts made, the first included. */
     readonly attempts: number,
-    options?: { cause?: unknown; code?: string; retryable?: boolean },
+    options?: { cause?: unknown; code?: string; retryable?: boolean; retryAfterMs?: number },
   ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = options?.code ?? "EMBED_FAILED";
     this.retryable = options?.retryable ?? false;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 
@@ -153,6 +163,7 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
   checkInteger("dimensions", options.dimensions, 1);
   const timeoutMs = options.timeoutMs ?? 60_000;
   const maxRetries = options.maxRetries ?? 5;
+  const retryOverload = options.retryOverload ?? true;
   const baseDelay = options.retryBaseDelayMs ?? 500;
   const maxDelay = options.maxRetryDelayMs ?? 60_000;
   checkInteger("timeoutMs", timeoutMs, 1);
@@ -285,7 +296,11 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
             // Something answered (even with an error or too slowly): the endpoint is reachable.
             connectionFailures = 0;
           }
-          if (!isRetryable(sdk, error) || tries > maxRetries) {
+          if (
+            !isRetryable(sdk, error) ||
+            tries > maxRetries ||
+            (!retryOverload && isOverloadAnswer(sdk, error))
+          ) {
             throw finalError(sdk, error, tries, endpoint);
           }
           const wait = Math.min(retryDelay(sdk, error, tries, baseDelay), maxDelay);
@@ -450,6 +465,18 @@ function decodeVector(embedding: unknown): number[] {
   throw new EmbedderResponseError("embedding is neither a number array nor a base64 string");
 }
 
+/** A 429 or 503 answer: the server is overloaded or rate-limiting. */
+function isOverloadAnswer(sdk: Sdk, error: unknown): boolean {
+  return error instanceof sdk.APIError && (error.status === 429 || error.status === 503);
+}
+
+/** The server's Retry-After of an answer, in milliseconds, if it sent one. */
+function requestedWait(sdk: Sdk, error: unknown): number | undefined {
+  const headers = error instanceof sdk.APIError ? error.headers : undefined;
+  if (!headers?.get("retry-after-ms") && !headers?.get("retry-after")) return undefined;
+  return retryDelay(sdk, error, 1, 0);
+}
+
 function isRetryable(sdk: Sdk, error: unknown): boolean {
   if (error instanceof EmbeddingTimeoutError) return true;
   if (error instanceof sdk.APIUserAbortError) return false;
@@ -537,6 +564,7 @@ function finalError(sdk: Sdk, error: unknown, tries: number, endpoint: string): 
       cause: error,
       ...(error instanceof EmbeddingTimeoutError ? { code: error.code } : {}),
       retryable: isRetryable(sdk, error),
+      ...(isOverloadAnswer(sdk, error) ? { retryAfterMs: requestedWait(sdk, error) } : {}),
     },
   );
 }

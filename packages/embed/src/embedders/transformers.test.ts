@@ -116,10 +116,13 @@ describe("transformers embedder (a local ONNX model, offline)", () => {
     );
   });
 
-  it("is built from the workflow config, which requires a model folder", () => {
+  it("is built from the workflow config, which requires a model folder or a hub model id", () => {
     expect(() => parseEmbedConfig({ embedder: { kind: "transformers" } })).toThrow(
-      /embedder\.modelPath: is required when kind is "transformers"/,
+      /embedder\.model: is required when kind is "transformers": a hub model id .* or else modelPath/,
     );
+    expect(() =>
+      parseEmbedConfig({ embedder: { kind: "transformers", model: "../../etc" } }),
+    ).toThrow(/embedder\.model = "\.\.\/\.\.\/etc": must be a hub model id "owner\/name"/);
     const config = parseEmbedConfig(
       { embedder: { kind: "transformers", modelPath: "tiny-bert", dimensions: 16 } },
       { cwd: dir },

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { assertVectors, type Embedder, EmbedderResponseError } from "./embedder.ts";
+import { findCachedModel, modelCachePath } from "./model-hub.ts";
 import { EmbedderConfigError } from "./openai.ts";
 
 /** Options of {@link createTransformersEmbedder}. */
@@ -9,8 +10,18 @@ export interface TransformersEmbedderOptions {
    * A local model folder in the Hugging Face layout: `config.json`, `tokenizer.json`,
    * `tokenizer_config.json` and `onnx/model.onnx` (or `onnx/model_quantized.onnx` with
    * `dtype: "q8"`), as `optimum-cli export onnx` or the `Xenova/*` repositories provide.
+   * Give this or `model`; this wins when both are given.
    */
-  readonly modelPath: string;
+  readonly modelPath?: string;
+  /**
+   * A hub model id (`Xenova/all-MiniLM-L6-v2`) whose files are already in the model cache
+   * (see `downloadHubModel`): the embedder itself never downloads.
+   */
+  readonly model?: string;
+  /** With `model`: the revision it was downloaded at; default `main`. */
+  readonly revision?: string;
+  /** With `model`: the model cache folder; default `defaultModelCacheDir()`. */
+  readonly cacheDir?: string;
   /** Vector length expected; must equal the model's `hidden_size`. Default: that size. */
   readonly dimensions?: number;
   /** How token vectors become one vector: their mean over the text (default) or the first. */
@@ -34,14 +45,15 @@ interface FeatureExtractor {
 /**
  * An embedder that runs a local ONNX model in-process through `@huggingface/transformers`
  * (an optional dependency), fully offline: remote models are switched off, so a model that is
- * not on disk fails instead of downloading. Vectors are pooled and L2-normalized.
+ * not on disk fails instead of downloading. A hub model is fetched beforehand, by
+ * `downloadHubModel`, into the cache this reads. Vectors are pooled and L2-normalized.
  *
  * The folder and its `config.json` are checked here, so a bad path fails before any file is
  * read; the library and the model load on the first `embed` call.
  */
 export function createTransformersEmbedder(options: TransformersEmbedderOptions): Embedder {
-  const modelPath = resolve(options.modelPath);
   const dtype = options.dtype ?? "fp32";
+  const { modelPath, name } = locateModel(options, dtype);
   const pooling = options.pooling ?? "mean";
   const suffix = options.endOfTextToken ?? "";
   const hiddenSize = readHiddenSize(modelPath);
@@ -62,10 +74,10 @@ export function createTransformersEmbedder(options: TransformersEmbedderOptions)
     loading ??= loadExtractor(modelPath, dtype);
     return loading;
   };
-  const source = `transformers model ${basename(modelPath)}`;
+  const source = `transformers model ${name}`;
 
   return {
-    id: `transformers:${basename(modelPath)}:${dtype}:${pooling}:${hiddenSize}${suffix ? ":eot" : ""}`,
+    id: `transformers:${name}:${dtype}:${pooling}:${hiddenSize}${suffix ? ":eot" : ""}`,
     dimensions: hiddenSize,
     async embed(texts, signal) {
       signal?.throwIfAborted();
@@ -95,6 +107,41 @@ export function createTransformersEmbedder(options: TransformersEmbedderOptions)
       );
     },
   };
+}
+
+/**
+ * The model's folder and the name its embedder id carries: a local folder's base name, or the
+ * hub id (with `@revision` for a revision other than `main`) of a cached hub model.
+ */
+function locateModel(
+  options: TransformersEmbedderOptions,
+  dtype: "fp32" | "q8",
+): { modelPath: string; name: string } {
+  if (options.modelPath !== undefined) {
+    const modelPath = resolve(options.modelPath);
+    return { modelPath, name: basename(modelPath) };
+  }
+  if (options.model === undefined) {
+    throw new EmbedderConfigError(
+      "transformers embedder: give modelPath (a local model folder) or model (a hub model id)",
+    );
+  }
+  const ref = {
+    model: options.model,
+    dtype,
+    ...(options.revision === undefined ? {} : { revision: options.revision }),
+    ...(options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir }),
+  };
+  const modelPath = findCachedModel(ref);
+  if (modelPath === undefined) {
+    throw new EmbedderConfigError(
+      `transformers embedder: model ${options.model} is not in the model cache ` +
+        `(${modelCachePath(ref)}); download it first: the sluice command does so unless ` +
+        "--offline is given, code calls downloadHubModel()",
+    );
+  }
+  const revision = options.revision ?? "main";
+  return { modelPath, name: revision === "main" ? options.model : `${options.model}@${revision}` };
 }
 
 function readHiddenSize(modelPath: string): number {

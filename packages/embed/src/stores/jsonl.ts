@@ -17,11 +17,14 @@ import {
   type Collection,
   type CollectionInfo,
   lastById,
+  type ScanOptions,
   type SearchHit,
   type SearchQuery,
   type StoreAccess,
+  type StoredChunk,
   type StoreIdentity,
   type StoreStats,
+  scanPageFiles,
   type VectorStore,
   VectorStoreError,
   validateRecords,
@@ -838,6 +841,51 @@ class JsonlStore implements VectorStore {
       },
     };
     return searchStore(query, this.dimensions, source);
+  }
+
+  /**
+   * The collection's live chunks as they are when the scan starts, in code-unit path order: the
+   * index gives their order (4 bytes per chunk), and each page's lines are read in file order.
+   */
+  async *scanChunks(collection: Collection, options?: ScanOptions): AsyncIterable<StoredChunk> {
+    this.assertOpen();
+    const pageFiles = scanPageFiles(options);
+    await this.queue;
+    const index = this.index;
+    const live = index.liveChunks(collection);
+    live.slots.sort(
+      (a, b) =>
+        compareCodeUnits(index.pathAt(a), index.pathAt(b)) ||
+        index.ordinalAt(a) - index.ordinalAt(b) ||
+        compareCodeUnits(live.ids[a] as string, live.ids[b] as string),
+    );
+    let start = 0;
+    while (start < live.slots.length) {
+      this.assertOpen();
+      // The next page: the chunks of the next `pageFiles` paths.
+      let end = start;
+      let files = 0;
+      let path: string | undefined;
+      while (end < live.slots.length) {
+        const next = index.pathAt(live.slots[end] as number);
+        if (next !== path) {
+          if (files === pageFiles) break;
+          files += 1;
+          path = next;
+        }
+        end += 1;
+      }
+      const page = live.slots.slice(start, end);
+      const byOffset = page.slice().sort((a, b) => index.offsetAt(a) - index.offsetAt(b));
+      const records = new Map<number, StoredChunk>();
+      await this.serial(() =>
+        this.readLines({ slots: byOffset, ids: live.ids }, true, (id, record, slot) => {
+          records.set(slot, hitOf({ ...record, id }));
+        }),
+      );
+      for (const slot of page) yield records.get(slot) as StoredChunk;
+      start = end;
+    }
   }
 
   /**

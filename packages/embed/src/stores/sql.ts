@@ -18,11 +18,14 @@ import {
   type CollectionInfo,
   hitOfRow,
   lastById,
+  type ScanOptions,
   type SearchHit,
   type SearchQuery,
   type StoreAccess,
+  type StoredChunk,
   type StoreIdentity,
   type StoreStats,
+  scanPageFiles,
   type VectorStore,
   VectorStoreError,
   validateRecords,
@@ -491,6 +494,38 @@ export class SqlVectorStore implements VectorStore {
     return rows
       .map((r) => ({ collection: r.collection, files: r.files, chunks: r.chunks }))
       .sort((a, b) => compareCodeUnits(a.collection, b.collection));
+  }
+
+  /**
+   * Pages by path through the `(collection, path)` index: the next `pageFiles` paths that have
+   * chunks, then their chunks, in the database's own text order (its default collation, which the index follows).
+   */
+  async *scanChunks(collection: Collection, options?: ScanOptions): AsyncIterable<StoredChunk> {
+    const pageFiles = scanPageFiles(options);
+    let after: string | undefined;
+    for (;;) {
+      this.assertOpen();
+      const paths = (
+        await this.sql.query<{ path: string }>(
+          `SELECT DISTINCT path FROM ${this.t.chunks}
+           WHERE collection = $1 ${after === undefined ? "" : "AND path > $3"}
+           ORDER BY 1 LIMIT $2`,
+          after === undefined ? [collection, pageFiles] : [collection, pageFiles, after],
+        )
+      ).map((r) => r.path);
+      const first = paths[0];
+      const last = paths.at(-1);
+      if (first === undefined || last === undefined) return;
+      const rows = await this.sql.query<ChunkRow>(
+        `SELECT id, collection, path, ordinal, text, start_line, end_line, metadata
+         FROM ${this.t.chunks}
+         WHERE collection = $1 AND path >= $2 AND path <= $3
+         ORDER BY path, ordinal, id`,
+        [collection, first, last],
+      );
+      for (const row of rows) yield hitOfRow(row);
+      after = last;
+    }
   }
 
   /** The best `query.k` chunks: exact (or HNSW) vector ranking and full-text ranking, fused. */

@@ -15,12 +15,15 @@ import {
   type CollectionInfo,
   hitOfRow,
   lastById,
+  type ScanOptions,
   type SearchHit,
   type SearchQuery,
   type StoreAccess,
+  type StoredChunk,
   type ChunkRow as StoredRow,
   type StoreIdentity,
   type StoreStats,
+  scanPageFiles,
   type VectorStore,
   VectorStoreError,
   validateRecords,
@@ -577,6 +580,43 @@ class SqliteStore implements VectorStore {
         a.collection < b.collection ? -1 : a.collection > b.collection ? 1 : 0,
       );
     });
+  }
+
+  /**
+   * Pages by path through the `(collection, path)` index: the next `pageFiles` paths that have
+   * chunks, then their chunks. Each page is one short query, so no statement stays open.
+   */
+  async *scanChunks(collection: Collection, options?: ScanOptions): AsyncIterable<StoredChunk> {
+    const pageFiles = scanPageFiles(options);
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.#run(() => {
+        const db = this.#open();
+        const paths = db
+          .prepare(
+            `SELECT DISTINCT path FROM chunks WHERE collection = ? ${after === undefined ? "" : "AND path > ?"}
+             ORDER BY path LIMIT ?`,
+          )
+          .pluck()
+          .all(
+            ...(after === undefined ? [collection] : [collection, after]),
+            pageFiles,
+          ) as string[];
+        const last = paths.at(-1);
+        if (last === undefined) return undefined;
+        const rows = db
+          .prepare(
+            `SELECT ${CHUNK_COLUMNS} FROM chunks AS c
+             WHERE c.collection = ? AND c.path >= ? AND c.path <= ?
+             ORDER BY c.path, c.ordinal, c.id`,
+          )
+          .all(collection, paths[0], last) as ChunkRow[];
+        return { last, chunks: rows.map(hitOf) };
+      });
+      if (page === undefined) return;
+      yield* page.chunks;
+      after = page.last;
+    }
   }
 
   async search(query: SearchQuery): Promise<SearchHit[]> {

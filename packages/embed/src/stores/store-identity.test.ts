@@ -3,6 +3,30 @@ import { embedderFlags, identityMismatch } from "./store-identity.ts";
 import { VectorStoreError } from "./vector-store.ts";
 
 describe("embedderFlags", () => {
+  it("names a hub model with --model, and its folder with --model-path", () => {
+    expect(
+      embedderFlags({
+        embedderId: "transformers:Xenova/all-MiniLM-L6-v2:384",
+        dimensions: 384,
+        embedder: {
+          kind: "transformers",
+          model: "Xenova/all-MiniLM-L6-v2",
+          revision: "main",
+          pooling: "mean",
+          dtype: "fp32",
+          dimensions: 384,
+        },
+      }),
+    ).toBe("--embedder transformers --model Xenova/all-MiniLM-L6-v2 --dimensions 384");
+    expect(
+      embedderFlags({
+        embedderId: "transformers:/models/mini:384",
+        dimensions: 384,
+        embedder: { kind: "transformers", modelPath: "/models/mini", dimensions: 384 },
+      }),
+    ).toBe("--embedder transformers --model-path /models/mini --dimensions 384");
+  });
+
   it("rebuilds the flags from the recorded embedder settings", () => {
     expect(
       embedderFlags({

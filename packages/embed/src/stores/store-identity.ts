@@ -16,10 +16,12 @@ export function embedderFlags(identity: StoreIdentity): string {
   const kind = stringField(settings, "kind");
   if (kind !== undefined) flags.push("--embedder", kind);
   const model = stringField(settings, "model");
-  if (model !== undefined && kind === "openai") flags.push("--model", model);
+  const modelPath = stringField(settings, "modelPath");
+  // A transformers store names its model by hub id or by folder, never both.
+  const byId = kind === "openai" || (kind === "transformers" && modelPath === undefined);
+  if (model !== undefined && byId) flags.push("--model", model);
   const baseUrl = stringField(settings, "baseUrl");
   if (baseUrl !== undefined && baseUrl !== DEFAULT_ENDPOINT) flags.push("--endpoint", baseUrl);
-  const modelPath = stringField(settings, "modelPath");
   if (modelPath !== undefined) flags.push("--model-path", modelPath);
   const dimensions = settings.dimensions;
   flags.push(

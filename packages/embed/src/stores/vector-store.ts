@@ -140,8 +140,39 @@ export interface VectorStore {
   collections(): Promise<CollectionInfo[]>;
   /** The best `k` chunks for the query, best first (see {@link SearchQuery}). */
   search(query: SearchQuery): Promise<SearchHit[]>;
+  /**
+   * Every chunk of a collection without its vector, read a page of files at a time: each file's
+   * chunks come together, by ordinal, files in the store's path order. Memory stays bounded by
+   * one page whatever the store's size. What a page holds is read when the scan reaches it, so
+   * the collection should not be written meanwhile.
+   */
+  scanChunks(collection: Collection, options?: ScanOptions): AsyncIterable<StoredChunk>;
   stats(): Promise<StoreStats>;
   close(): Promise<void>;
+}
+
+/** A stored chunk without its vector, as {@link VectorStore.scanChunks} reads it. */
+export type StoredChunk = Omit<ChunkRecord, "vector">;
+
+/** Options of {@link VectorStore.scanChunks}. */
+export interface ScanOptions {
+  /** Files read per page (default {@link SCAN_PAGE_FILES}). */
+  readonly pageFiles?: number;
+}
+
+/** Files per page of a chunk scan: a file holds at most `maxFileBytes` of text. */
+export const SCAN_PAGE_FILES = 64;
+
+/** The page size a scan uses, checked. */
+export function scanPageFiles(options: ScanOptions | undefined): number {
+  const n = options?.pageFiles ?? SCAN_PAGE_FILES;
+  if (!Number.isInteger(n) || n < 1) {
+    throw new VectorStoreError(
+      "invalid-argument",
+      `scanChunks pageFiles must be a positive integer, got ${n}`,
+    );
+  }
+  return n;
 }
 
 /** How a store is opened: to write (creating it if missing, taking the writer lock) or to read. */

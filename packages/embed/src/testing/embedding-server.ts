@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo, Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { hashEmbedding } from "../embedders/hash.ts";
+import { countCl100kTokens } from "../steps/split.ts";
 
 /** A failure the server answers the next request with, instead of embeddings. */
 export type EmbeddingFault =
@@ -49,6 +50,25 @@ export interface EmbeddingServerOptions {
   readonly apiKey?: string;
   /** Most inputs per request, as real APIs limit them; default 2048. */
   readonly maxInputs?: number;
+  /**
+   * Enforces requests and tokens per minute as a real API does: token buckets holding
+   * `burstMs` of each rate (default 10 s), refilling continuously; a request past either is
+   * answered 429 with `Retry-After` (default "1"). Tokens are counted with cl100k_base.
+   */
+  readonly rateLimits?: {
+    readonly rpm?: number;
+    readonly tpm?: number;
+    readonly burstMs?: number;
+    readonly retryAfter?: string;
+  };
+}
+
+/** What the rate limits of a server did: the figures a rate-limit benchmark reports. */
+export interface EmbeddingServerRateStats {
+  /** Requests answered 429 by the rate limits. */
+  readonly limited: number;
+  /** Requests the rate limits let through, with when (ms, `performance.now()`) and their tokens. */
+  readonly accepted: readonly { readonly at: number; readonly tokens: number }[];
 }
 
 /** What the server saw of one embeddings request. */
@@ -82,6 +102,8 @@ export interface EmbeddingServer {
   readonly requests: readonly RecordedRequest[];
   /** Request counts and concurrency so far. */
   load(): EmbeddingServerLoad;
+  /** What the rate limits did so far (all zero without `rateLimits`). */
+  rateStats(): EmbeddingServerRateStats;
   /** Queues faults; each answers one request, in order, before normal service resumes. */
   injectFaults(...faults: EmbeddingFault[]): void;
   /** Drops the faults still queued (a test that failed early may leave some behind). */
@@ -106,6 +128,8 @@ export async function startEmbeddingServer(
   const timers = new Set<NodeJS.Timeout>();
   const sockets = new Set<Socket>();
   const busy = { active: 0, requests: 0, max: 0, totalMs: 0, firstAt: 0, lastAt: 0 };
+  const limits = options.rateLimits === undefined ? undefined : rateGate(options.rateLimits);
+  const rate = { limited: 0, accepted: [] as { at: number; tokens: number }[] };
 
   const wait = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -142,6 +166,22 @@ export async function startEmbeddingServer(
     const parsed = parseRequest(body, maxInputs);
     if (typeof parsed === "string") return sendError(res, 400, parsed, "invalid_request_error");
 
+    if (limits !== undefined) {
+      const tokens = parsed.input.reduce((sum, text) => sum + countCl100kTokens(text), 0);
+      const at = performance.now();
+      if (!limits.admit(tokens, at)) {
+        rate.limited += 1;
+        return sendError(
+          res,
+          429,
+          "Rate limit reached: requests or tokens per minute",
+          "requests",
+          "rate_limit_exceeded",
+          { "retry-after": options.rateLimits?.retryAfter ?? "1" },
+        );
+      }
+      rate.accepted.push({ at, tokens });
+    }
     const fault = faults.shift();
     requests.push({ ...parsed, authorization, fault: fault?.kind });
     const arrived = performance.now();
@@ -256,6 +296,7 @@ export async function startEmbeddingServer(
       maxConcurrent: busy.max,
       meanConcurrent: busy.lastAt > busy.firstAt ? busy.totalMs / (busy.lastAt - busy.firstAt) : 0,
     }),
+    rateStats: () => ({ limited: rate.limited, accepted: rate.accepted }),
     injectFaults: (...more) => {
       faults.push(...more);
     },
@@ -270,6 +311,34 @@ export async function startEmbeddingServer(
       for (const socket of sockets) socket.destroy();
       server.closeAllConnections();
       await closed;
+    },
+  };
+}
+
+/** Two token buckets (requests, tokens) holding `burstMs` of their per-minute rates. */
+function rateGate(limits: NonNullable<EmbeddingServerOptions["rateLimits"]>) {
+  const burstMs = limits.burstMs ?? 10_000;
+  const bucket = (perMinute: number | undefined) => {
+    if (perMinute === undefined) return undefined;
+    const capacity = (perMinute * burstMs) / 60_000;
+    return { capacity, rate: perMinute / 60_000, level: capacity, last: performance.now() };
+  };
+  const req = bucket(limits.rpm);
+  const tok = bucket(limits.tpm);
+  const refill = (b: NonNullable<typeof req>, at: number) => {
+    b.level = Math.min(b.capacity, b.level + (at - b.last) * b.rate);
+    b.last = at;
+  };
+  return {
+    admit(tokens: number, at: number): boolean {
+      if (req !== undefined) refill(req, at);
+      if (tok !== undefined) refill(tok, at);
+      if ((req !== undefined && req.level < 1) || (tok !== undefined && tok.level < tokens)) {
+        return false;
+      }
+      if (req !== undefined) req.level -= 1;
+      if (tok !== undefined) tok.level -= tokens;
+      return true;
     },
   };
 }

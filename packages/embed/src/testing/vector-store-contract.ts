@@ -222,6 +222,60 @@ export function vectorStoreContract(open: OpenStore, options: ContractOptions): 
     }
   });
 
+  it("scans every chunk of one collection without vectors, a page of files at a time, also read-only", async () => {
+    const { name, store } = await fresh();
+    const files = ["b.md", "a.md", "c/d.md", "c/e.md", "z.md"];
+    const expected: ChunkRecord[] = [];
+    try {
+      for (const [f, path] of files.entries()) {
+        // Upserted with the ordinals out of order: the scan puts them back in order.
+        const records = [2, 0, 1].map((ordinal) =>
+          record(path, ordinal, `${path} part ${ordinal} of ${f}`),
+        );
+        await putFile(store, records, `h${f}`);
+        expected.push(...records);
+      }
+      await store.upsert([record("a.md", 0, "in the other collection", B)]);
+      // An uncommitted file's chunks are stored chunks too.
+      const loose = record("y.md", 0, "not committed");
+      await store.upsert([loose]);
+      expected.push(loose);
+    } finally {
+      await store.close();
+    }
+    const reader = await open(name, READ);
+    try {
+      const scan = async (pageFiles?: number) => {
+        const out: unknown[] = [];
+        for await (const chunk of reader.scanChunks(
+          A,
+          pageFiles === undefined ? {} : { pageFiles },
+        )) {
+          out.push(chunk);
+        }
+        return out;
+      };
+      const all = await scan();
+      const byPath = (a: ChunkRecord, b: ChunkRecord) =>
+        (a.path < b.path ? -1 : a.path > b.path ? 1 : 0) || a.ordinal - b.ordinal;
+      const wanted = [...expected].sort(byPath).map(({ vector: _, ...rest }) => rest);
+      expect(all).toEqual(wanted);
+      // Page boundaries never split a file or lose one.
+      expect(await scan(1)).toEqual(wanted);
+      expect(await scan(4)).toEqual(wanted);
+      const other: unknown[] = [];
+      for await (const chunk of reader.scanChunks(B)) other.push(chunk);
+      expect(other).toHaveLength(1);
+      const none: unknown[] = [];
+      for await (const chunk of reader.scanChunks("/no/such")) none.push(chunk);
+      expect(none).toEqual([]);
+      const bad = reader.scanChunks(A, { pageFiles: 0 })[Symbol.asyncIterator]();
+      expect(await rejection(bad.next())).toMatchObject({ code: "invalid-argument" });
+    } finally {
+      await reader.close();
+    }
+  });
+
   it("refuses to commit chunks that were never written", async () => {
     const { store } = await fresh();
     try {

@@ -5,7 +5,13 @@ import type { DiscoveredFile } from "../steps/discover.ts";
 import { type PreparePool, prepareConcurrency, preparePoolFor } from "./prepare-pool.ts";
 import type { ProgressSnapshot } from "./progress.ts";
 import { EmbedSession, type EmbedSummary, type EmbedWorkflowOptions } from "./session.ts";
-import { batchOptions, discoverIncrementally, prepare, workflowSteps } from "./steps.ts";
+import {
+  batchOptions,
+  discoverIncrementally,
+  embedLimits,
+  prepare,
+  workflowSteps,
+} from "./steps.ts";
 
 /**
  * The streaming pipeline over discovered files: every file flows through as soon as it can.
@@ -30,7 +36,7 @@ export function embedPipeline(config: EmbedConfig, session: EmbedSession, pool?:
       // As many finished batches as requests may wait for the store: requests in flight stay at
       // the embedder's concurrency while the store writes what came back.
       .map("embed", steps.embed, {
-        concurrency: config.embedder.concurrency,
+        ...embedLimits(config),
         ordered: false,
         buffer: config.embedder.concurrency,
       })

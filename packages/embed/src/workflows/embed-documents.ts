@@ -9,7 +9,13 @@ import {
   type EmbedWorkflowOptions,
   NoFilesError,
 } from "./session.ts";
-import { workflowSteps } from "./steps.ts";
+import { embedLimits, workflowSteps } from "./steps.ts";
+
+/** The embed stage's limits in the batch builder's terms. */
+function limitsOf(config: EmbedConfig) {
+  const { concurrency, rateLimit } = embedLimits(config);
+  return { concurrencyLimit: concurrency, ...(rateLimit === undefined ? {} : { rateLimit }) };
+}
 
 const KEYS = ["discover", "prepare", "batch", "embed", "store"];
 
@@ -37,7 +43,7 @@ export function embedBatchPipeline(
     .add("batch", c("batch", steps.batch))
     .map("embed", c("embed", steps.embed), {
       parallel: true,
-      concurrencyLimit: config.embedder.concurrency,
+      ...limitsOf(config),
       errorStrategy: "SKIP_FAILED",
     })
     .map("store", c("store", steps.store), { errorStrategy: "SKIP_FAILED" });

@@ -1,7 +1,15 @@
 // The stages of the embed-documents workflow, defined once: plain per-item functions over the
 // run's session, and the same functions as `createStep` steps. Both workflows use these; they
 // differ only in how they orchestrate them.
-import { createStep, type Step } from "sluice";
+import {
+  type AdaptiveConcurrencyOptions,
+  createStep,
+  isOverload,
+  isRetryable,
+  type RateLimitOption,
+  type RetryOptions,
+  type Step,
+} from "sluice";
 import { ThreadPoolError } from "sluice/node";
 import type { EmbedConfig } from "../config.ts";
 import { batchItems } from "../steps/batch.ts";
@@ -267,6 +275,60 @@ export interface WorkflowStepsOptions {
   readonly pool?: PreparePool;
 }
 
+/** Whether the embed stage paces itself: the OpenAI-compatible embedder, adaptive or limited. */
+function paced(config: EmbedConfig): boolean {
+  const e = config.embedder;
+  return (
+    e.kind === "openai" && (e.adaptiveConcurrency || e.rpm !== undefined || e.tpm !== undefined)
+  );
+}
+
+/**
+ * The embed stage's concurrency and rate limit: for the OpenAI-compatible embedder, the
+ * configured requests and tokens per minute (tokens counted as the batch budget counts them)
+ * and a concurrency that adapts to 429/503 answers; for the others, the fixed concurrency.
+ */
+export function embedLimits(config: EmbedConfig): {
+  concurrency: number | AdaptiveConcurrencyOptions;
+  rateLimit?: RateLimitOption;
+} {
+  const e = config.embedder;
+  if (e.kind !== "openai") return { concurrency: e.concurrency };
+  // A batch costs its tokens: the adaptive pace and the token limit both count them.
+  const weigh = (batch: readonly ChunkItem[]) => batch.reduce((sum, item) => sum + item.tokens, 0);
+  const concurrency = e.adaptiveConcurrency
+    ? { max: e.concurrency, adaptive: true, weigh }
+    : e.concurrency;
+  if (e.rpm === undefined && e.tpm === undefined) return { concurrency };
+  return {
+    concurrency,
+    rateLimit: {
+      ...(e.rpm === undefined ? {} : { requests: e.rpm }),
+      ...(e.tpm === undefined ? {} : { units: e.tpm }),
+      perMs: 60_000,
+      weigh,
+    },
+  };
+}
+
+/**
+ * The embed step's retry: `retryAttempts` for failures in general; a paced embed stage also
+ * retries a batch refused for rate limits (429/503) for as long as `rateLimitRetryMs` allows,
+ * so a run that respects a limit is not failed by it.
+ */
+function embedRetry(config: EmbedConfig): RetryOptions {
+  const e = config.embedder;
+  const base = { backoffMs: e.retryBackoffMs, maxBackoffMs: 10_000 };
+  if (!paced(config)) return { ...base, maxAttempts: e.retryAttempts };
+  return {
+    ...base,
+    maxAttempts: Number.POSITIVE_INFINITY,
+    maxElapsedMs: e.rateLimitRetryMs,
+    retryIf: (error, attempt) =>
+      isOverload(error) || (attempt < e.retryAttempts && isRetryable(error)),
+  };
+}
+
 /** Builds the steps; `embed` carries the per-batch retry policy of the config. */
 export function workflowSteps(
   config: EmbedConfig,
@@ -279,11 +341,7 @@ export function workflowSteps(
     ),
     batch: createStep("batch", ({ input, context }) => batchAll(input, context.config)),
     embed: createStep("embed", ({ input, context, signal }) => embedBatch(input, context, signal), {
-      retry: {
-        maxAttempts: config.embedder.retryAttempts,
-        backoffMs: config.embedder.retryBackoffMs,
-        maxBackoffMs: 10_000,
-      },
+      retry: embedRetry(config),
     }),
     store: createStep("store", ({ input, context }) => storeBatch(input, context)),
   };
