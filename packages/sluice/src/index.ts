@@ -23,6 +23,13 @@ export type {
   WithKey,
 } from "./builders/types.js";
 export { abortableSleep } from "./engine/abortable-sleep.js";
+export {
+  AckError,
+  type AcknowledgedSource,
+  type AckOutcome,
+  acknowledged,
+  type Delivery,
+} from "./engine/acknowledgement.js";
 export type { ItemContext } from "./engine/item-context.js";
 export type { ErrorRecord } from "./engine/run-env.js";
 export type { Source } from "./engine/sources.js";

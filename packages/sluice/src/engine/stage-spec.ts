@@ -25,6 +25,11 @@ export interface StageSpec {
    * that record no lineage run fused in one loop.
    */
   readonly fusable?: ItemOp | undefined;
+  /**
+   * Set by stages whose outputs cannot be traced to the inputs they came from (a streaming
+   * step's generator): a run with acknowledgements refuses them.
+   */
+  readonly untraced?: true | undefined;
 }
 
 /** Metrics objects for a run's stages, created before the run starts so they can be listed. */
@@ -53,7 +58,8 @@ export function buildChain(
   for (const m of metrics) m.events = env.events;
   const onFatal = (error: unknown) => env.onFatal(error);
   let upstream = new MeteredPuller(source, [], metrics[0], timed, onFatal, env.traceId);
-  let laterReadsState = false;
+  // Acknowledgements follow each item through its lineage, so every stage records it.
+  let laterReadsState = env.acks !== undefined;
   const track: boolean[] = new Array(stages.length).fill(false);
   for (let i = stages.length - 1; i >= 0; i--) {
     track[i] = laterReadsState;
