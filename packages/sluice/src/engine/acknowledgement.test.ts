@@ -133,6 +133,28 @@ describe("acknowledged sources", () => {
     }
   });
 
+  it("hands the failure to ack with the failed outcome", async () => {
+    const calls: unknown[][] = [];
+    const items = [{ value: 7, ack: (...args: unknown[]) => void calls.push(args) }];
+    await consume(
+      StreamingPipeline.start<number>()
+        .map(
+          "boom",
+          (): number => {
+            throw new Error("parse failed");
+          },
+          { errorStrategy: "SKIP_FAILED" },
+        )
+        .executeFrom(acknowledged(items)),
+      { outputs: [] },
+    );
+    expect(calls).toHaveLength(1);
+    const [outcome, error] = calls[0] as [string, { code: string; key: string; message: string }];
+    expect(outcome).toBe("failed");
+    expect(error.key).toBe("boom");
+    expect(error.message).toMatch(/parse failed/);
+  });
+
   it("a failed copy wins over done copies of the same delivery", async () => {
     const { items, acks, seen } = deliveries(1);
     await consume(

@@ -29,8 +29,11 @@ export type AckOutcome = "done" | "failed" | "filtered";
  */
 export interface Delivery<T> {
   readonly value: T;
-  /** Called once, never early; a returned promise is awaited before the run ends. */
-  readonly ack: (outcome: AckOutcome) => unknown;
+  /**
+   * Called once, never early; a returned promise is awaited before the run ends. With
+   * `failed`, `error` is the last failure (a `StreamingError`), e.g. for a dead-letter queue.
+   */
+  readonly ack: (outcome: AckOutcome, error?: unknown) => unknown;
 }
 
 const DELIVERIES: unique symbol = Symbol("sluice.acknowledged");
@@ -112,6 +115,8 @@ class AckRoot implements Lineage {
   /** Items alive in the pipeline that derive from this delivery. */
   live = 1;
   failed = false;
+  /** The last failure of an item derived from this delivery. */
+  error: unknown = undefined;
   done = false;
   constructor(
     readonly value: unknown,
@@ -143,11 +148,16 @@ export class AckLedger {
     if (n > 0) forEachRoot(lin, (root) => void (root.live += n));
   }
 
-  /** One item derived from `lin`'s deliveries has left the pipeline (or was dropped). */
-  release(lin: Lineage | null | undefined, outcome: AckOutcome): void {
+  /**
+   * One item derived from `lin`'s deliveries has left the pipeline (or was dropped); `error`
+   * is its failure when the outcome is `failed`.
+   */
+  release(lin: Lineage | null | undefined, outcome: AckOutcome, error?: unknown): void {
     forEachRoot(lin, (root) => {
-      if (outcome === "failed") root.failed = true;
-      else if (outcome === "done") root.done = true;
+      if (outcome === "failed") {
+        root.failed = true;
+        root.error = error;
+      } else if (outcome === "done") root.done = true;
       if (--root.live === 0) this.settle(root);
     });
   }
@@ -162,7 +172,7 @@ export class AckLedger {
     const outcome: AckOutcome = root.failed ? "failed" : root.done ? "done" : "filtered";
     let result: unknown;
     try {
-      result = root.ack(outcome);
+      result = outcome === "failed" ? root.ack(outcome, root.error) : root.ack(outcome);
     } catch (error) {
       this.fail(outcome, error);
       return;

@@ -149,7 +149,7 @@ export class ItemRecovery {
     if (op.strategy === "COLLECT_ERRORS") rt.env.collected.push(record);
     else if (op.strategy === "SPLIT_ERRORS") rt.env.split.push(record);
     // The failure has left the pipeline (recorded, collected or in `run.errors`).
-    rt.env.acks?.release(lin, "failed");
+    rt.env.acks?.release(lin, "failed", error);
     return SKIPPED;
   }
 }
