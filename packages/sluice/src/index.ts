@@ -23,7 +23,15 @@ export type {
   WithKey,
 } from "./builders/types.js";
 export { abortableSleep } from "./engine/abortable-sleep.js";
+export {
+  AckError,
+  type AcknowledgedSource,
+  type AckOutcome,
+  acknowledged,
+  type Delivery,
+} from "./engine/acknowledgement.js";
 export type { ItemContext } from "./engine/item-context.js";
+export type { PullSource } from "./engine/pull-source.js";
 export type { ErrorRecord } from "./engine/run-env.js";
 export type { Source } from "./engine/sources.js";
 export { type RunOptions, StreamingRun } from "./engine/streaming-run.js";

@@ -1,3 +1,10 @@
+import {
+  AckLedger,
+  type AcknowledgedSource,
+  type Delivery,
+  deliveriesOf,
+  isAcknowledged,
+} from "../engine/acknowledgement.js";
 import { isThenable } from "../engine/chunk.js";
 import type { ItemContext } from "../engine/item-context.js";
 import { EmitMode } from "../engine/item-worker.js";
@@ -575,7 +582,11 @@ export class StreamingPipeline<TInput, TOut, TState, TContext, TSnapshots = {}> 
    * for await (const out of pipeline.executeFrom(readableStream, { signal })) console.log(out);
    * ```
    */
-  executeFrom(source: Source<TInput>, options?: RunOptions): StreamingRun<TOut> {
+  executeFrom(
+    source: Source<TInput> | AcknowledgedSource<TInput>,
+    options?: RunOptions,
+  ): StreamingRun<TOut> {
+    if (isAcknowledged(source)) return this.runAcknowledged(source, options);
     const puller = toPuller(source);
     let used = false;
     return this.run(
@@ -646,13 +657,35 @@ export class StreamingPipeline<TInput, TOut, TState, TContext, TSnapshots = {}> 
     return run.metadata();
   }
 
+  private runAcknowledged(
+    source: AcknowledgedSource<TInput>,
+    options: RunOptions | undefined,
+  ): StreamingRun<TOut> {
+    const untraced = this.def.stages.find((s) => s.untraced === true);
+    if (untraced !== undefined) {
+      throw new TypeError(
+        `executeFrom: stage "${untraced.key}" (${untraced.kind}) cannot pass acknowledgements on: its outputs cannot be traced to its inputs; use map, flatMap, batch or window instead`,
+      );
+    }
+    const deliveries = deliveriesOf(source);
+    const acks = new AckLedger();
+    const puller = acks.puller(deliveries as Source<Delivery<unknown>>);
+    return this.run(
+      () => puller,
+      options,
+      Array.isArray(deliveries) ? deliveries.length : undefined,
+      acks,
+    );
+  }
+
   private run(
     source: () => ReturnType<typeof sourcePuller>,
     options: RunOptions | undefined,
     total: number | undefined,
+    acks?: AckLedger,
   ): StreamingRun<TOut> {
     return new StreamingRun<TOut>(
-      { stages: this.def.stages, source, contextBuilder: this.def.contextBuilder, total },
+      { stages: this.def.stages, source, contextBuilder: this.def.contextBuilder, total, acks },
       options,
     );
   }

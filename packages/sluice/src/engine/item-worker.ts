@@ -124,10 +124,16 @@ export class ItemRecovery {
       }
     }
     if (rt.stopped) return SKIPPED;
-    return this.fail(item, index, error, attempts);
+    return this.fail(item, index, lin, error, attempts);
   }
 
-  private fail(item: unknown, index: number, cause: unknown, attempts: number): typeof SKIPPED {
+  private fail(
+    item: unknown,
+    index: number,
+    lin: Lineage | null,
+    cause: unknown,
+    attempts: number,
+  ): typeof SKIPPED {
     const { rt, op } = this;
     rt.metrics.failed++;
     const error = wrapFailure(
@@ -155,6 +161,8 @@ export class ItemRecovery {
     const record = { item, error, key: rt.key, index };
     if (op.strategy === "COLLECT_ERRORS") rt.env.collected.push(record);
     else if (op.strategy === "SPLIT_ERRORS") rt.env.split.push(record);
+    // The failure has left the pipeline (recorded, collected or in `run.errors`).
+    rt.env.acks?.release(lin, "failed", error);
     return SKIPPED;
   }
 }

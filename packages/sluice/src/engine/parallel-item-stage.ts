@@ -332,6 +332,7 @@ export class ParallelItemStage extends Stage {
     if (this.readyCount === 0) return null;
     const { mode } = this.op;
     const key = this.rt.key;
+    const acks = this.rt.env.acks;
     const out = newChunk(this.rt.track);
     if (this.settings.ordered) {
       for (;;) {
@@ -339,13 +340,16 @@ export class ParallelItemStage extends Stage {
         if (done === undefined) break;
         this.finished.delete(this.deliverIndex++);
         this.readyCount--;
-        if (done !== SKIPPED && emitOne(mode, key, done.item, done.value, done.lin, out) > 0) {
+        if (
+          done !== SKIPPED &&
+          emitOne(mode, key, done.item, done.value, done.lin, out, acks) > 0
+        ) {
           this.outstanding++;
         }
       }
     } else {
       for (const done of this.queue) {
-        if (emitOne(mode, key, done.item, done.value, done.lin, out) > 0) this.outstanding++;
+        if (emitOne(mode, key, done.item, done.value, done.lin, out, acks) > 0) this.outstanding++;
       }
       this.queue = [];
       this.readyCount = 0;

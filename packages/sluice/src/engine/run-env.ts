@@ -1,6 +1,7 @@
 import type { StreamingError } from "../errors/step-error.js";
 import { EventSink } from "../metrics/events.js";
 import { StageMetrics } from "../metrics/stage-metrics.js";
+import type { AckLedger } from "./acknowledgement.js";
 import { AsyncQueue } from "./async-queue.js";
 import type { Lineage } from "./chunk.js";
 import { newItemController, reusable } from "./item-signals.js";
@@ -42,6 +43,8 @@ export class RunEnv {
   onFatal: (error: unknown) => void = () => {};
   /** Set once per run, when the context builder has run (at the first pull). */
   context: unknown = undefined;
+  /** The run's acknowledgements, when its source is `acknowledged(...)`. */
+  acks: AckLedger | undefined = undefined;
 
   constructor(
     readonly traceId: string,

@@ -101,7 +101,7 @@ export class SequentialItemStage extends PullingStage {
           if (recovered === SKIPPED) continue;
           result = recovered.value;
         } else if (this.perItem) this.rt.itemDone(index, now() - itemT0, lin);
-        emitOne(this.op.mode, this.rt.key, item, result, lin, out);
+        emitOne(this.op.mode, this.rt.key, item, result, lin, out, this.rt.env.acks);
         if (awaited && out.values.length > 0 && this.budget.spent()) break;
       }
       m.succeeded += this.ok;
@@ -155,7 +155,7 @@ export class SequentialItemStage extends PullingStage {
         if (perItem) rt.itemDone(index, now() - t0, lin);
         index++;
         ok++;
-        emitOne(mode, key, item, result, lin, out);
+        emitOne(mode, key, item, result, lin, out, rt.env.acks);
       }
       return LoopStop.NONE;
     } finally {

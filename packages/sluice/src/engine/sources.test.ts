@@ -281,7 +281,9 @@ describe("executeFrom: sources that are not iterable", () => {
         thrown = e;
       }
       expect(thrown).toBeInstanceOf(TypeError);
-      expect((thrown as Error).message).toMatch(/Iterable, AsyncIterable or ReadableStream/);
+      expect((thrown as Error).message).toMatch(
+        /Iterable, AsyncIterable, ReadableStream or PullSource/,
+      );
       expect((thrown as Error).message).toMatch(detail);
     });
   }

@@ -1,4 +1,5 @@
 import type { Chunk, Puller } from "./chunk.js";
+import { isPullSource, type PullSource, PullSourcePuller } from "./pull-source.js";
 import { keepShape } from "./shapes.js";
 
 /**
@@ -10,9 +11,10 @@ import { keepShape } from "./shapes.js";
  * outputsOf(["a", "b"]); // an Iterable
  * outputsOf(lines); // an AsyncIterable
  * outputsOf(new Blob(["a", "b"]).stream().pipeThrough(new TextDecoderStream())); // a Web ReadableStream
+ * outputsOf({ pull: async (demand) => (demand > 0 ? ["a"] : []) }); // a PullSource, asked for the demand
  * ```
  */
-export type Source<T> = Iterable<T> | AsyncIterable<T> | ReadableStream<T>;
+export type Source<T> = Iterable<T> | AsyncIterable<T> | ReadableStream<T> | PullSource<T>;
 
 function describe(value: unknown): string {
   if (value === null) return "null";
@@ -42,9 +44,10 @@ export function sourcePuller<T>(source: Source<T>, where = "executeFrom"): Pulle
       return new AsyncIterableSource(s as AsyncIterable<T>);
     }
     if (typeof s[Symbol.iterator] === "function") return new IterableSource(s as Iterable<T>);
+    if (isPullSource(source)) return new PullSourcePuller(source as PullSource<T>);
   }
   throw new TypeError(
-    `${where}: the source must be an Iterable, AsyncIterable or ReadableStream, got ${describe(source)}`,
+    `${where}: the source must be an Iterable, AsyncIterable, ReadableStream or PullSource, got ${describe(source)}`,
   );
 }
 

@@ -26,6 +26,11 @@ export interface StageSpec {
    * that record no lineage run fused in one loop.
    */
   readonly fusable?: ItemOp | undefined;
+  /**
+   * Set by stages whose outputs cannot be traced to the inputs they came from (a streaming
+   * step's generator): a run with acknowledgements refuses them.
+   */
+  readonly untraced?: true | undefined;
 }
 
 /** Metrics objects for a run's stages, created before the run starts so they can be listed. */
@@ -55,10 +60,12 @@ export function buildChain(
   const onFatal = (error: unknown) => env.onFatal(error);
   const perItem = env.events.itemEvents;
   // With item events on, every item carries lineage from the source on: its span id is its
-  // origin's, followed through every stage (see item-span.ts).
-  const origin = perItem ? new OriginPuller(source) : source;
+  // origin's, followed through every stage (see item-span.ts). Delivery roots (with
+  // acknowledgements on) already are such origins.
+  const origin = perItem && env.acks === undefined ? new OriginPuller(source) : source;
   let upstream = new MeteredPuller(origin, [], metrics[0], timed, onFatal, env.traceId);
-  let laterReadsState = false;
+  // Acknowledgements follow each item through its lineage, so every stage records it.
+  let laterReadsState = env.acks !== undefined;
   const track: boolean[] = new Array(stages.length).fill(false);
   for (let i = stages.length - 1; i >= 0; i--) {
     track[i] = perItem || laterReadsState;

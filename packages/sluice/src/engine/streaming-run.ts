@@ -4,7 +4,8 @@ import type { Logger } from "../metrics/logger.js";
 import type { RunMetadata, RunStatus } from "../metrics/metadata.js";
 import { type Progress, ProgressTracker } from "../metrics/progress.js";
 import type { StageMetrics } from "../metrics/stage-metrics.js";
-import { now, type Puller } from "./chunk.js";
+import type { AckLedger } from "./acknowledgement.js";
+import { type Chunk, now, type Puller } from "./chunk.js";
 import { newTraceId } from "./ids.js";
 import type { MeteredPuller } from "./metered-puller.js";
 import { type ErrorRecord, RunEnv } from "./run-env.js";
@@ -57,6 +58,8 @@ export interface RunPlan {
   readonly contextBuilder: (() => unknown) | undefined;
   /** Source items, when the source says (an array's length). */
   readonly total?: number | undefined;
+  /** The acknowledgements of an `acknowledged(...)` source; its puller feeds this ledger. */
+  readonly acks?: AckLedger | undefined;
 }
 
 const MAX_DEMAND = 512;
@@ -89,6 +92,9 @@ const DONE: IteratorReturnResult<void> = Object.freeze({ value: undefined, done:
 export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
   private buf: unknown[] = [];
   private pos = 0;
+  /** With acknowledgements: the lineage of `buf`'s items, and the first not yet released. */
+  private bufLins: Chunk["lins"];
+  private released = 0;
   /** The promise of the last `next()` call while any is unsettled; null when none is. */
   private pending: Promise<IteratorResult<T, void>> | null = null;
   /** `next()` calls not settled yet. */
@@ -126,6 +132,10 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
     this.demand = 1;
     const events = new EventSink(options.onEvent, options.logger, options.itemEvents === true);
     this.env = new RunEnv(options.traceId ?? newTraceId(), events);
+    if (plan.acks !== undefined) {
+      this.env.acks = plan.acks;
+      plan.acks.onError = (error) => this.env.onFatal(error);
+    }
     this.stages = stageMetrics(plan.stages, options.metrics !== false);
     this.progress = new ProgressTracker(options.expectedItems ?? plan.total);
   }
@@ -209,6 +219,8 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
 
   /** The next output; the first call starts the run (lazily, like a generator). */
   next(): Promise<IteratorResult<T, void>> {
+    // The consumer asking again is what says the outputs it had are done with.
+    if (this.env.acks !== undefined) this.releaseHanded();
     const last = this.pending;
     if (last === null && this.pos < this.buf.length && this.interrupted === undefined) {
       return Promise.resolve({ value: this.buf[this.pos++] as T, done: false });
@@ -231,6 +243,7 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
 
   /** Serves one queued `next()` call: from the chunk buffer, or by pulling the chain. */
   private readQueued(): Promise<IteratorResult<T, void>> {
+    if (this.env.acks !== undefined) this.releaseHanded();
     if (this.pos < this.buf.length && this.interrupted === undefined) {
       return Promise.resolve({ value: this.buf[this.pos++] as T, done: false });
     }
@@ -239,6 +252,15 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
 
   private onSettled(): void {
     if (--this.queued === 0) this.pending = null;
+  }
+
+  /** Acknowledges, as done, the outputs handed out since the last call. */
+  private releaseHanded(): void {
+    const acks = this.env.acks as AckLedger;
+    const lins = this.bufLins;
+    const end = this.pos;
+    for (let i = this.released; i < end; i++) acks.release(lins?.[i], "done");
+    this.released = end;
   }
 
   /**
@@ -360,6 +382,12 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
             await this.closing;
             return DONE;
           }
+          const acks = this.env.acks;
+          if (acks !== undefined) {
+            // Every output has been handed out: the consumer is done with them all.
+            this.releaseHanded();
+            await acks.drain();
+          }
           const collected = this.env.collected;
           if (collected.length > 0) throw collectedError(collected, this.env.traceId);
           await this.close("completed");
@@ -368,6 +396,8 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
         this.throwIfInterrupted();
         if (chunk.values.length === 0) continue;
         this.buf = chunk.values;
+        this.bufLins = chunk.lins;
+        this.released = 0;
         this.pos = 1;
         return { value: chunk.values[0] as T, done: false };
       }
@@ -415,7 +445,9 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
     const started = this.runStatus === "running";
     this.runStatus = status;
     this.buf = [];
+    this.bufLins = undefined;
     this.pos = 0;
+    this.released = 0;
     this.detachAbort?.();
     if (this.ticker !== undefined) clearInterval(this.ticker);
     const chain = this.tail ?? this.source ?? this.plan.source();
@@ -423,6 +455,9 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
     this.closing = (async () => {
       try {
         await chain.cancel();
+        // Acks already called settle before the run ends; a failure among them is the
+        // run's own error when it completed, and moot when it stopped.
+        await this.env.acks?.drain().catch(() => {});
       } finally {
         this.endedAt = Date.now();
         this.endedPerf = now();

@@ -78,6 +78,7 @@ class DistinctStage extends Stage {
             seen.delete(k);
             seen.set(k, true);
           }
+          this.rt.env.acks?.release(lins?.[i], "filtered");
           continue;
         }
         seen.set(k, true);

@@ -35,6 +35,8 @@ class SkipStage extends Stage {
       if (this.toSkip > 0) {
         const drop = Math.min(this.toSkip, values.length);
         this.toSkip -= drop;
+        const acks = this.rt.env.acks;
+        if (acks !== undefined) for (let i = 0; i < drop; i++) acks.release(lins?.[i], "filtered");
         values = values.slice(drop);
         lins = lins?.slice(drop);
       }

@@ -19,6 +19,7 @@ export function transformStage(
     kind: "transform",
     stepName: step.name,
     readsState: false,
+    untraced: true,
     create: (upstream, rt) => new TransformStage(upstream, rt, step),
   };
 }

@@ -82,6 +82,12 @@ class WhileStage extends PullingStage {
       // takeWhile keeps what precedes the cut; skipWhile keeps the cut item and what follows.
       const from = this.taking ? 0 : cut;
       const to = this.taking ? cut : values.length;
+      // What takeWhile cuts off stays unacknowledged (the run ends there); what skipWhile
+      // skips was dropped.
+      const acks = this.rt.env.acks;
+      if (acks !== undefined && !this.taking) {
+        for (let i = 0; i < from; i++) acks.release(lins?.[i], "filtered");
+      }
       if (this.taking && this.switched) this.upstream.cancel().catch(() => {});
       const outValues = from === 0 && to === values.length ? values : values.slice(from, to);
       const outLins = from === 0 && to === values.length ? lins : lins?.slice(from, to);

@@ -53,6 +53,7 @@ class WindowStage extends Stage {
         this.ended = true;
         if (this.position - 1 > this.lastCovered && this.buf.length > 0)
           this.emit(out, this.buf.length);
+        this.drop(this.buf.length);
         this.buf = [];
         this.bufLins = [];
         return out.values.length === 0 ? null : out;
@@ -60,7 +61,11 @@ class WindowStage extends Stage {
       const { values, lins } = chunk;
       for (let i = 0; i < values.length; i++) {
         const p = this.position++;
-        if (p < this.nextStart) continue; // in the gap of a hopping window
+        if (p < this.nextStart) {
+          // In the gap of a hopping window: no window holds it.
+          this.rt.env.acks?.release(lins?.[i], "filtered");
+          continue;
+        }
         this.buf.push(values[i]);
         if (this.rt.track) this.bufLins.push(lins?.[i] ?? null);
         if (this.buf.length === this.size) {
@@ -68,6 +73,7 @@ class WindowStage extends Stage {
           this.lastCovered = this.nextStart + this.size - 1;
           this.nextStart += this.slide;
           const drop = Math.min(this.slide, this.buf.length);
+          this.drop(drop);
           this.buf = this.buf.slice(drop);
           this.bufLins = this.bufLins.slice(drop);
         }
@@ -79,7 +85,18 @@ class WindowStage extends Stage {
   private emit(out: Chunk, count: number): void {
     const window = this.buf.slice(0, count);
     out.values.push(window);
-    out.lins?.push(groupLineage(this.rt.key, window, this.bufLins.slice(0, count)));
+    const members = this.bufLins.slice(0, count);
+    out.lins?.push(groupLineage(this.rt.key, window, members));
+    // The window is one more live item of each member's deliveries.
+    const acks = this.rt.env.acks;
+    if (acks !== undefined) for (const m of members) acks.retain(m, 1);
+  }
+
+  /** With acknowledgements on, the first `count` buffered items leave the stage. */
+  private drop(count: number): void {
+    const acks = this.rt.env.acks;
+    if (acks !== undefined)
+      for (let i = 0; i < count; i++) acks.release(this.bufLins[i], "filtered");
   }
 
   protected override release(): void {
