@@ -339,6 +339,34 @@ async function embedVsLangchainSection(): Promise<string[]> {
   return report === undefined ? [] : renderEmbedVsLangchain(report).split("\n");
 }
 
+/**
+ * Reports of the on-demand workflow benches that write their own markdown (rate limits,
+ * ask and reembed, scale-out), in this order, each as a section: their headings one level
+ * down, so each report's title becomes a section of BENCHMARKS.md.
+ */
+const ON_DEMAND_MARKDOWN = ["embed-rate-limits.md", "ask-reembed.md", "embed-scale-out.md"];
+
+async function onDemandSections(): Promise<string[]> {
+  const lines: string[] = [];
+  for (const name of ON_DEMAND_MARKDOWN) {
+    let text: string;
+    try {
+      text = await readFile(fileURLToPath(new URL(`./results/${name}`, import.meta.url)), "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") continue;
+      throw error;
+    }
+    lines.push(
+      ...text
+        .trimEnd()
+        .replace(/^(#+) /gm, "#$1 ")
+        .split("\n"),
+      "",
+    );
+  }
+  return lines;
+}
+
 function atScaleSection(atScale: AtScale | undefined): string[] {
   if (atScale === undefined) return [];
   const r = atScale.report;
@@ -361,6 +389,7 @@ export function renderMarkdown(
   atScale?: AtScale,
   storeCosts: readonly string[] = [],
   embedVsLangchain: readonly string[] = [],
+  onDemand: readonly string[] = [],
 ): string {
   const m = run.machine;
   const lines = [
@@ -388,6 +417,7 @@ export function renderMarkdown(
     ...atScaleSection(atScale),
     ...storeCosts,
     ...embedVsLangchain,
+    ...onDemand,
   ];
   for (const bench of run.cases) {
     lines.push(
@@ -417,6 +447,7 @@ export async function rerender(jsonPath: string, markdownPath: string): Promise<
       await readAtScale(markdownPath),
       await storeCostsSection(),
       await embedVsLangchainSection(),
+      await onDemandSections(),
     ),
   );
 }
@@ -444,6 +475,7 @@ export async function writeReport(
       await readAtScale(markdownPath),
       await storeCostsSection(),
       await embedVsLangchainSection(),
+      await onDemandSections(),
     ),
   );
 }
