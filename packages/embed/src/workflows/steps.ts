@@ -124,38 +124,17 @@ export async function prepare(
     const { kind, code, message } = file.problem;
     throw new StageFailure("discover", code, message, [{ path }], kind);
   }
-  const request: PrepareRequest = {
-    absolutePath: file.absolutePath,
-    relativePath: path,
-    storedHash: session.storedHashes.get(path),
-    settings: session.prepareSettings,
-  };
-  let prepared: PrepareOutcome;
-  try {
-    prepared = pool
-      ? await pool.run(request, signal ? { signal } : {})
-      : // Loaded only here: with a pool, the parser and tokenizer load in the workers alone.
-        await (await import("./prepare-file.ts")).prepareFile(request);
-  } catch (error) {
-    if (signal?.aborted || session.signal?.aborted) throw error;
-    const skip = error instanceof ThreadPoolError ? POOL_SKIPS[error.code] : undefined;
-    if (skip === undefined) {
-      const failure = StageFailure.wrap("prepare", "PREPARE_FAILED", error, [{ path }]);
-      // Workers that cannot start fail every file the same way: end the run with one error.
-      if (failure.code === "THREAD_START_FAILED") session.stopRun(error as Error);
-      throw failure;
-    }
-    prepared = {
-      type: "problem",
-      stage: "clean",
-      code: skip,
-      message:
-        skip === "PARSE_TIMEOUT"
-          ? `preparing the file took longer than ${session.config.parseTimeoutMs} ms`
-          : `preparing the file needs more than the worker's ${session.config.parseHeapMb} MB heap`,
-      kind: "skipped",
-    };
-  }
+  const prepared = await prepareOutcome(
+    {
+      absolutePath: file.absolutePath,
+      relativePath: path,
+      storedHash: session.storedHashes.get(path),
+      settings: session.prepareSettings,
+    },
+    session,
+    pool,
+    signal,
+  );
   switch (prepared.type) {
     case "unchanged":
       session.unchanged += 1;
@@ -178,6 +157,47 @@ export async function prepare(
         prepared.items.map((i) => i.draft.id),
       );
       return prepared.items;
+  }
+}
+
+/**
+ * What `prepareFile` makes of a request, in one of `pool`'s worker threads (on this thread
+ * without one). A file the pool gave up on for its own sake (past its deadline or heap) is a
+ * skipped `problem`; any other failure throws a StageFailure (workers that cannot start also
+ * stop the run). The queue worker prepares its messages through this too.
+ */
+export async function prepareOutcome(
+  request: PrepareRequest,
+  session: Pick<EmbedSession, "config" | "signal" | "stopRun">,
+  pool?: PreparePool,
+  signal?: AbortSignal,
+): Promise<PrepareOutcome> {
+  try {
+    return pool
+      ? await pool.run(request, signal ? { signal } : {})
+      : // Loaded only here: with a pool, the parser and tokenizer load in the workers alone.
+        (await import("./prepare-file.ts")).prepareFile(request);
+  } catch (error) {
+    if (signal?.aborted || session.signal?.aborted) throw error;
+    const skip = error instanceof ThreadPoolError ? POOL_SKIPS[error.code] : undefined;
+    if (skip === undefined) {
+      const failure = StageFailure.wrap("prepare", "PREPARE_FAILED", error, [
+        { path: request.relativePath },
+      ]);
+      // Workers that cannot start fail every file the same way: end the run with one error.
+      if (failure.code === "THREAD_START_FAILED") session.stopRun(error as Error);
+      throw failure;
+    }
+    return {
+      type: "problem",
+      stage: "clean",
+      code: skip,
+      message:
+        skip === "PARSE_TIMEOUT"
+          ? `preparing the file took longer than ${session.config.parseTimeoutMs} ms`
+          : `preparing the file needs more than the worker's ${session.config.parseHeapMb} MB heap`,
+      kind: "skipped",
+    };
   }
 }
 
@@ -211,7 +231,7 @@ export function batchOptions(config: EmbedConfig) {
 /** embed: one request per batch; a failure names every chunk of the batch. */
 export async function embedBatch(
   batch: readonly ChunkItem[],
-  session: EmbedSession,
+  session: Pick<EmbedSession, "embedder" | "stopRun">,
   signal?: AbortSignal,
 ): Promise<ChunkRecord[]> {
   try {
@@ -232,7 +252,7 @@ export async function embedBatch(
 /** store: upserts a batch, then commits every file whose chunks are now all stored. */
 export async function storeBatch(
   records: readonly ChunkRecord[],
-  session: EmbedSession,
+  session: Pick<EmbedSession, "store" | "stored">,
 ): Promise<number> {
   try {
     await session.store.upsert(records);
@@ -267,6 +287,15 @@ export interface WorkflowStepsOptions {
   readonly pool?: PreparePool;
 }
 
+/** The per-batch retry policy of the embed stage, from the config. */
+export function embedRetry(config: EmbedConfig) {
+  return {
+    maxAttempts: config.embedder.retryAttempts,
+    backoffMs: config.embedder.retryBackoffMs,
+    maxBackoffMs: 10_000,
+  };
+}
+
 /** Builds the steps; `embed` carries the per-batch retry policy of the config. */
 export function workflowSteps(
   config: EmbedConfig,
@@ -279,11 +308,7 @@ export function workflowSteps(
     ),
     batch: createStep("batch", ({ input, context }) => batchAll(input, context.config)),
     embed: createStep("embed", ({ input, context, signal }) => embedBatch(input, context, signal), {
-      retry: {
-        maxAttempts: config.embedder.retryAttempts,
-        backoffMs: config.embedder.retryBackoffMs,
-        maxBackoffMs: 10_000,
-      },
+      retry: embedRetry(config),
     }),
     store: createStep("store", ({ input, context }) => storeBatch(input, context)),
   };
