@@ -95,3 +95,13 @@ export function queueError(error: unknown, where: string, what: string): RedisQu
     { cause: error },
   );
 }
+
+/**
+ * A client for a `redis://` URL with this package's reconnect policy (see {@link connect}),
+ * for the commands a source and sink do not cover (results streams, `XPENDING`, `XDEL`).
+ * The caller closes it with `quit()`; give it to a source as its `connection` to keep the
+ * source's acknowledgements working until the caller is done.
+ */
+export function redisClient(url: string, options: ConnectOptions = {}): Redis {
+  return connect(url, options).client;
+}

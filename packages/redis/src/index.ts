@@ -1,7 +1,11 @@
+export type { Redis } from "ioredis";
 export {
   type ConnectOptions,
+  queueError,
   type RedisConnection,
   RedisQueueError,
+  redactUrl as redactRedisUrl,
+  redisClient,
 } from "./connection.js";
 export {
   type RedisStreamSink,
@@ -9,6 +13,7 @@ export {
   redisStreamSink,
 } from "./stream-sink.js";
 export {
+  type EntrySettlement,
   type RedisStreamSourceOptions,
   redisStreamSource,
   type StreamEntry,

@@ -153,6 +153,107 @@ describe("redisStreamSource", () => {
     expect(record["sluice:error"]).toMatch(/cannot parse job 3/);
   });
 
+  it("tells beforeAck each entry's outcome before acknowledging it, final only on its last delivery", async () => {
+    const stream = fresh();
+    await enqueue(stream, 4);
+    const heard: string[] = [];
+    const source = redisStreamSource({
+      connection: server.url,
+      stream,
+      group: "g",
+      consumer: "c",
+      blockMs: 30,
+      claimIdleMs: 50,
+      maxDeliveries: 2,
+      exitWhenIdle: true,
+      beforeAck: async (entry, { outcome, error, final }) => {
+        // Still pending while the hook runs: a result reported here is never lost.
+        const stillPending = (await admin.xpending(stream, "g", entry.id, entry.id, 1)).length;
+        heard.push(
+          `${numberOf(entry)}:${entry.deliveries}:${outcome}:${final}:${stillPending}` +
+            (error === undefined
+              ? ""
+              : `:${(error as Error).message.includes("odd") ? "odd" : "?"}`),
+        );
+      },
+    });
+    for await (const _ of StreamingPipeline.start<StreamEntry>()
+      .map(
+        "even",
+        (e) => {
+          if (numberOf(e) === 1) throw new Error("odd one");
+          return e;
+        },
+        { errorStrategy: "SKIP_FAILED" },
+      )
+      .filter("notThree", (e) => numberOf(e) !== 3)
+      .executeFrom(source)) {
+      // consumed
+    }
+    expect(heard.sort()).toEqual([
+      "0:1:done:true:1",
+      "1:1:failed:false:1:odd",
+      "1:2:failed:true:1:odd",
+      "2:1:done:true:1",
+      "3:1:filtered:true:1",
+    ]);
+    expect(await pending(stream)).toBe(0);
+  });
+
+  it("endSignal stops reading and lets the run finish and acknowledge what it read", async () => {
+    const stream = fresh();
+    await enqueue(stream, 50);
+    const end = new AbortController();
+    const source = redisStreamSource({
+      connection: server.url,
+      stream,
+      group: "g",
+      consumer: "c",
+      blockMs: 30_000,
+      endSignal: end.signal,
+    });
+    const seen: number[] = [];
+    for await (const n of StreamingPipeline.start<StreamEntry>()
+      .map(
+        "slow",
+        async (e) => {
+          await new Promise((r) => setTimeout(r, 5));
+          return numberOf(e);
+        },
+        { concurrency: 4 },
+      )
+      .executeFrom(source)) {
+      seen.push(n);
+      if (seen.length === 10) end.abort();
+    }
+    // Everything it read was finished and acknowledged; the rest is left for others.
+    expect(seen.length).toBeGreaterThanOrEqual(10);
+    expect(seen.length).toBeLessThan(50);
+    expect(await pending(stream)).toBe(0);
+    const info = (await admin.xinfo("GROUPS", stream)) as unknown[][];
+    const fields = info[0] as unknown[];
+    expect(fields[fields.indexOf("entries-read") + 1]).toBe(seen.length);
+
+    // An idle source blocked on an empty stream ends at once too.
+    const idle = new AbortController();
+    const run = StreamingPipeline.start<StreamEntry>().executeFrom(
+      redisStreamSource({
+        connection: server.url,
+        stream: fresh(),
+        group: "g",
+        consumer: "c",
+        blockMs: 30_000,
+        endSignal: idle.signal,
+      }),
+    );
+    const next = run.next();
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    idle.abort();
+    await expect(next).resolves.toEqual({ value: undefined, done: true });
+    expect(Date.now() - t0).toBeLessThan(5_000);
+  });
+
   it("a stop interrupts a blocking read at once", async () => {
     const stream = fresh();
     const run = StreamingPipeline.start<StreamEntry>().executeFrom(

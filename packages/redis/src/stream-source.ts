@@ -55,6 +55,29 @@ export interface RedisStreamSourceOptions extends ConnectOptions {
    * pending in the group: for batch jobs that drain a queue. Default false: wait for more.
    */
   readonly exitWhenIdle?: boolean;
+  /**
+   * Ends the source when aborted: no more reads (a blocking one is interrupted), so the run
+   * finishes what it has read, acknowledges it and completes. For a graceful stop (SIGTERM),
+   * unlike the run's own signal, which abandons the work in flight.
+   */
+  readonly endSignal?: AbortSignal;
+  /**
+   * Called before an entry is acknowledged, left pending after a failure, or dead-lettered,
+   * with whether that is its last delivery here (`final`: acknowledged, or dead-lettered).
+   * Report an entry's result here: a consumer that dies between the report and the `XACK`
+   * reports it again on redelivery, while one that acknowledged first could not. A rejection
+   * fails the run (`AckError`) and leaves the entry pending.
+   */
+  readonly beforeAck?: (entry: StreamEntry, settled: EntrySettlement) => Promise<void> | void;
+}
+
+/** What became of a delivered entry, as {@link RedisStreamSourceOptions.beforeAck} hears it. */
+export interface EntrySettlement {
+  readonly outcome: AckOutcome;
+  /** The last failure, with `failed`. */
+  readonly error?: unknown;
+  /** Whether the entry leaves the group's pending list now (done, filtered, or dead). */
+  readonly final: boolean;
 }
 
 /**
@@ -78,8 +101,10 @@ export function redisStreamSource(
   return acknowledged(new StreamReader(validate(options)));
 }
 
-type Settings = Required<Omit<RedisStreamSourceOptions, "unavailableAfterMs">> &
-  Pick<RedisStreamSourceOptions, "unavailableAfterMs">;
+type Settings = Required<
+  Omit<RedisStreamSourceOptions, "unavailableAfterMs" | "endSignal" | "beforeAck">
+> &
+  Pick<RedisStreamSourceOptions, "unavailableAfterMs" | "endSignal" | "beforeAck">;
 
 function validate(o: RedisStreamSourceOptions): Settings {
   checkConnection(o.connection);
@@ -123,10 +148,16 @@ class StreamReader implements PullSource<Delivery<StreamEntry>> {
   private nextClaimAt = 0;
   private claimCursor = "0-0";
   private closed = false;
+  /** The source ended itself (`endSignal`): acks of what it delivered are still to come. */
+  private ended = false;
+  /** Deliveries not acknowledged yet. */
+  private unsettled = 0;
+  private closeWhenSettled = false;
 
   constructor(private readonly s: Settings) {}
 
   async pull(demand: number, signal: AbortSignal): Promise<Delivery<StreamEntry>[] | null> {
+    if (this.s.endSignal?.aborted) return this.end();
     await (this.ready ??= this.init());
     const n = Math.min(demand, this.s.maxRead);
     if (Date.now() >= this.nextClaimAt) {
@@ -139,6 +170,7 @@ class StreamReader implements PullSource<Delivery<StreamEntry>> {
     // What it had read is pending in the group, and is claimed again later.
     const interrupt = () => blocking.disconnect();
     signal.addEventListener("abort", interrupt, { once: true });
+    this.s.endSignal?.addEventListener("abort", interrupt, { once: true });
     let reply: [string, RawEntry[]][] | null;
     try {
       reply = (await blocking.xreadgroup(
@@ -155,9 +187,11 @@ class StreamReader implements PullSource<Delivery<StreamEntry>> {
       )) as [string, RawEntry[]][] | null;
     } catch (error) {
       if (signal.aborted) return [];
+      if (this.s.endSignal?.aborted) return this.end();
       throw queueError(error, this.where, `XREADGROUP on ${this.s.stream}`);
     } finally {
       signal.removeEventListener("abort", interrupt);
+      this.s.endSignal?.removeEventListener("abort", interrupt);
     }
     if (signal.aborted) return [];
     const raw = reply?.[0]?.[1] ?? [];
@@ -166,10 +200,26 @@ class StreamReader implements PullSource<Delivery<StreamEntry>> {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
     this.blocking?.disconnect();
+    // A source ended by `endSignal` still has deliveries on their way to their acks: its
+    // client closes after the last of them.
+    if (this.ended && this.unsettled > 0) {
+      this.closeWhenSettled = true;
+      return;
+    }
+    await this.quit();
+  }
+
+  private async quit(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     const conn = this.conn;
     if (conn?.owned) await conn.client.quit().catch(() => conn.client.disconnect());
+  }
+
+  private end(): null {
+    this.ended = true;
+    return null;
   }
 
   private get where(): string {
@@ -218,11 +268,15 @@ class StreamReader implements PullSource<Delivery<StreamEntry>> {
       const deliveries = counts.get(id) ?? 1;
       const entry = { id, fields: toRecord(fields), deliveries };
       if (deliveries > this.s.maxDeliveries) {
-        const lastError = await this.command("HGET", () => this.client.hget(errorsKey(stream), id));
-        await this.deadLetter(
-          entry,
-          lastError ?? `not acknowledged after ${deliveries - 1} deliveries`,
-        );
+        const lastError =
+          (await this.command("HGET", () => this.client.hget(errorsKey(stream), id))) ??
+          `not acknowledged after ${deliveries - 1} deliveries`;
+        await this.s.beforeAck?.(entry, {
+          outcome: "failed",
+          error: new Error(lastError),
+          final: true,
+        });
+        await this.deadLetter(entry, lastError);
       } else {
         out.push(this.delivery(id, fields, deliveries));
       }
@@ -245,11 +299,27 @@ class StreamReader implements PullSource<Delivery<StreamEntry>> {
 
   private delivery(id: string, fields: string[], deliveries: number): Delivery<StreamEntry> {
     const entry: StreamEntry = { id, fields: toRecord(fields), deliveries };
-    return { value: entry, ack: (outcome, error) => this.ack(entry, outcome, error) };
+    this.unsettled += 1;
+    return {
+      value: entry,
+      ack: async (outcome, error) => {
+        try {
+          await this.ack(entry, outcome, error);
+        } finally {
+          this.unsettled -= 1;
+          if (this.closeWhenSettled && this.unsettled === 0) await this.quit();
+        }
+      },
+    };
   }
 
   private async ack(entry: StreamEntry, outcome: AckOutcome, error: unknown): Promise<void> {
     const { stream, group } = this.s;
+    const final = outcome !== "failed" || entry.deliveries >= this.s.maxDeliveries;
+    await this.s.beforeAck?.(
+      entry,
+      outcome === "failed" ? { outcome, error, final } : { outcome, final },
+    );
     if (outcome !== "failed") {
       await this.command("XACK", () => this.client.xack(stream, group, entry.id));
       if (entry.deliveries > 1)

@@ -5,9 +5,10 @@ import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import { ConfigError, type EmbedConfig, parseEmbedConfig } from "../config.ts";
 import type { Embedder } from "../embedders/embedder.ts";
+import { DEFAULT_QUEUE_NAME } from "../queue/messages.ts";
 import type { SearchHit, SearchMode, StoreIdentity, VectorStore } from "../stores/vector-store.ts";
 import { preparePoolFor } from "../workflows/prepare-pool.ts";
-import type { EmbedSummary } from "../workflows/session.ts";
+import type { EmbedSummary, EmbedWorkflowOptions } from "../workflows/session.ts";
 import { registerAskCommand } from "./ask-command.ts";
 import { capHeapGrowth } from "./heap-growth.ts";
 import { handleInterrupts } from "./interrupt.ts";
@@ -134,9 +135,63 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       .option("--chunk-overlap <n>", "repeated text between cut chunks", nonNegativeInt)
       .option("--error-report <file>", "write the JSON error report to this file")
       .option("--json", "print one JSON object (the summary) and nothing else")
-      .option("-q, --quiet", "no progress and no summary; the exit code tells"),
+      .option("-q, --quiet", "no progress and no summary; the exit code tells")
+      .option(
+        "--queue <redis-url>",
+        "enqueue the new and changed files on this Redis (redis://host:port[/db]) for `sluice worker`s, and wait for their results (needs a postgres:// store)",
+      )
+      .option(
+        "--queue-name <name>",
+        `the queue's name, the prefix of its Redis keys (default "${DEFAULT_QUEUE_NAME}")`,
+      ),
   ).action(async (dir: string, flags: EmbedFlags) => {
     code = await embedCommand(dir, flags, io);
+  });
+
+  addStoreFlags(
+    program
+      .command("worker")
+      .description(
+        "embed the files that `sluice embed --queue` enqueues, into the shared postgres:// store, until stopped",
+      )
+      .requiredOption("--queue <redis-url>", "the queue's Redis: redis://host:port[/db]")
+      .option(
+        "--queue-name <name>",
+        `the queue's name, the prefix of its Redis keys (default "${DEFAULT_QUEUE_NAME}")`,
+      )
+      .option(
+        "--exit-when-idle",
+        "exit once the queue is drained (nothing new, nothing pending); started on an empty queue, wait for its first file",
+      )
+      .option("--consumer <name>", "this worker's name in the group (default: host:pid)")
+      .option(
+        "--claim-idle <ms>",
+        "take over files another worker left pending this long (a dead worker's; default 60000)",
+        positiveInt,
+      )
+      .option(
+        "--max-deliveries <n>",
+        "a file that failed this many times is reported failed and dead-lettered (default 5)",
+        positiveInt,
+      )
+      .option("--concurrency <n>", "files read, cleaned and split at once", positiveInt)
+      .option("--embed-concurrency <n>", "embedding requests at once", positiveInt)
+      .option("--batch-size <n>", "most chunks per embedding request", positiveInt)
+      .option("--batch-tokens <n>", "most tokens per embedding request", positiveInt)
+      .option(
+        "--threads <n>",
+        "worker threads that read, parse and split files (default: cores - 1, at least 1; 0: none)",
+        nonNegativeInt,
+      )
+      .option(
+        "--parse-timeout <ms>",
+        "a file whose markdown takes longer to parse is skipped (PARSE_TIMEOUT; default 10000)",
+        positiveInt,
+      )
+      .option("--json", "print one JSON object (what this worker did) when it stops")
+      .option("-q, --quiet", "print nothing; the exit code tells"),
+  ).action(async (flags: WorkerFlags) => {
+    code = await workerCommand(flags, io);
   });
 
   addStoreFlags(
@@ -248,23 +303,28 @@ async function embedCommand(dir: string, flags: EmbedFlags, io: CliIo): Promise<
   if (recorded !== undefined) {
     config = parseEmbedConfig(withStoreEmbedder(input, recorded), { cwd: io.cwd });
   }
+  if (flags.queue !== undefined) checkQueueStore(config, "sluice embed --queue", flags.mode);
   const kind = flags.json || flags.quiet ? "none" : io.stderr.isTTY ? "tty" : "plain";
   const view = createProgressView(kind, io.stderr);
   let poller: ReturnType<typeof pollProgress> | undefined;
   // Ctrl-C: the first stops the run within a second (exit 130), a second exits at once.
   const interrupts = handleInterrupts({ stderr: io.stderr });
   // Prepare workers take a few hundred ms to start: started now, that overlaps loading the
-  // workflow and opening the store, rather than delaying the first file.
-  const pool = preparePoolFor(config, interrupts.signal);
+  // workflow and opening the store, rather than delaying the first file. A queue run prepares
+  // nothing itself: its workers do.
+  const pool = flags.queue === undefined ? preparePoolFor(config, interrupts.signal) : undefined;
   pool?.warmUp();
   let summary: EmbedSummary;
   let errorReport: typeof import("../workflows/session.ts")["errorReport"];
   try {
     // Loaded here so that --help and bad flags answer without loading the whole workflow.
+    const queue = flags.queue;
     const run =
-      flags.mode === "batch"
-        ? (await import("../workflows/embed-documents.ts")).embedDocuments
-        : (await import("../workflows/embed-documents-streaming.ts")).embedDocumentsStreaming;
+      queue !== undefined
+        ? await queuedRun(queue, flags.queueName)
+        : flags.mode === "batch"
+          ? (await import("../workflows/embed-documents.ts")).embedDocuments
+          : (await import("../workflows/embed-documents-streaming.ts")).embedDocumentsStreaming;
     ({ errorReport } = await import("../workflows/session.ts"));
     // A hub model is downloaded (once) before the run, with its own progress.
     const { prepareModelWithProgress } = await import("../embedders/model-hub-progress.ts");
@@ -284,7 +344,11 @@ async function embedCommand(dir: string, flags: EmbedFlags, io: CliIo): Promise<
   } catch (error) {
     if (interrupts.signal.aborted) {
       poller?.stop();
-      io.stderr.write("sluice: interrupted; what was stored stays stored, re-run to resume\n");
+      io.stderr.write(
+        flags.queue === undefined
+          ? "sluice: interrupted; what was stored stays stored, re-run to resume\n"
+          : "sluice: interrupted; the files already enqueued stay queued and the workers still store them, but this run no longer waits for them: re-run to prune and to report\n",
+      );
       return EXIT.interrupted;
     }
     throw error;
@@ -303,6 +367,125 @@ async function embedCommand(dir: string, flags: EmbedFlags, io: CliIo): Promise<
     io.stdout.write(humanSummary(summary, `${terminalText(where)} (${config.store.kind})`));
   }
   return summary.errors.length > 0 ? EXIT.failed : EXIT.ok;
+}
+
+/** The queue run as a workflow function of the same shape as the single-process ones. */
+async function queuedRun(queue: string, queueName: string | undefined) {
+  const { embedDocumentsQueued } = await import("../queue/coordinator.ts");
+  return (
+    config: EmbedConfig,
+    options: { cwd: string; signal: AbortSignal; onStart: EmbedWorkflowOptions["onStart"] },
+  ) =>
+    embedDocumentsQueued(config, {
+      ...options,
+      queue,
+      ...(queueName === undefined ? {} : { queueName }),
+    });
+}
+
+/**
+ * A queue run's processes share one store from many machines: only Postgres can be that (the
+ * local stores are files one process writes). Checked before anything is opened.
+ */
+function checkQueueStore(config: EmbedConfig, command: string, mode?: string): void {
+  if (config.store.kind !== "postgres") {
+    throw new UsageError(
+      `${command} needs a postgres:// store that every worker can reach; ${terminalText(config.store.location)} is a ${config.store.kind} store, which only one process on one machine can write`,
+    );
+  }
+  if (mode === "batch") {
+    throw new UsageError(`${command} runs no pipeline of its own: leave out --mode batch`);
+  }
+}
+
+/** Flags of `sluice worker`. */
+interface WorkerFlags extends StoreFlags {
+  queue: string;
+  queueName?: string;
+  exitWhenIdle?: boolean;
+  consumer?: string;
+  claimIdle?: number;
+  maxDeliveries?: number;
+  concurrency?: number;
+  embedConcurrency?: number;
+  batchSize?: number;
+  batchTokens?: number;
+  threads?: number;
+  parseTimeout?: number;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/**
+ * `sluice worker`: embeds queued files until stopped. SIGTERM or Ctrl-C stop reading and let
+ * the files read finish and be acknowledged (exit 0); a second signal abandons them (they stay
+ * pending, for other workers) and exits 130.
+ */
+async function workerCommand(flags: WorkerFlags, io: CliIo): Promise<number> {
+  const input = await configFromFlags({ ...flags, mode: "streaming" }, undefined, io.cwd);
+  let config = parseEmbedConfig(input, { cwd: io.cwd });
+  checkQueueStore(config, "sluice worker");
+  await checkStoreLocation(config.store);
+  // The store names its embedder, as for `sluice embed`: flags only override it.
+  const { readStoreIdentity } = await import("../stores/open.ts");
+  const recorded = (await readStoreIdentity(config.store))?.embedder;
+  if (recorded !== undefined) {
+    config = parseEmbedConfig(withStoreEmbedder(input, recorded), { cwd: io.cwd });
+  }
+  const { runQueueWorker } = await import("../queue/worker.ts");
+  const { redactRedisUrl } = await import("@sluice/redis");
+  const end = new AbortController();
+  const abort = new AbortController();
+  let signals = 0;
+  const onSignal = () => {
+    signals += 1;
+    if (signals === 1) {
+      if (!flags.quiet) {
+        io.stderr.write(
+          "sluice worker: stopping: finishing the files in hand (again to abandon them)\n",
+        );
+      }
+      end.abort();
+    } else abort.abort(new Error("interrupted"));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    if (!flags.quiet && !flags.json) {
+      io.stderr.write(
+        `sluice worker: taking files from ${terminalText(redactRedisUrl(flags.queue))} into ${terminalText(await displayLocation(config.store))}\n`,
+      );
+    }
+    const summary = await runQueueWorker(config, {
+      cwd: io.cwd,
+      queue: flags.queue,
+      ...(flags.queueName === undefined ? {} : { queueName: flags.queueName }),
+      ...(flags.consumer === undefined ? {} : { consumer: flags.consumer }),
+      ...(flags.claimIdle === undefined ? {} : { claimIdleMs: flags.claimIdle }),
+      ...(flags.maxDeliveries === undefined ? {} : { maxDeliveries: flags.maxDeliveries }),
+      exitWhenIdle: flags.exitWhenIdle === true,
+      endSignal: end.signal,
+      signal: abort.signal,
+    });
+    if (flags.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
+    else if (!flags.quiet) {
+      io.stderr.write(
+        `sluice worker ${terminalText(summary.consumer)}: ${summary.files} files (${summary.stored} stored, ${summary.unchanged} unchanged, ${summary.skipped} skipped, ${summary.failed} failed; ${summary.retried} deliveries left for a retry), ${summary.embedded} chunks in ${formatSeconds(summary.durationMs / 1000)}\n`,
+      );
+    }
+    return EXIT.ok;
+  } catch (error) {
+    if (abort.signal.aborted) {
+      io.stderr.write(
+        "sluice worker: interrupted; the files in hand stay pending for other workers\n",
+      );
+      return EXIT.interrupted;
+    }
+    throw error;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
 }
 
 /** The store's location for output: a Postgres URL without its password. */

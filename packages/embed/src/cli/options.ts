@@ -72,6 +72,10 @@ export interface EmbedFlags extends StoreFlags {
   json?: boolean;
   quiet?: boolean;
   errorReport?: string;
+  /** `--queue`: a queue run, its files embedded by `sluice worker`s through this Redis. */
+  queue?: string;
+  /** `--queue-name`: the queue's name (prefix of its Redis keys). */
+  queueName?: string;
 }
 
 /** Thrown for a usage problem the CLI reports with exit code 2. */

@@ -79,6 +79,44 @@ export function readTextFileSync(file: DiscoveredFile, options: ReadOptions = {}
   return decodeText(file, buffer, maxFileBytes);
 }
 
+/** A file's raw bytes, or why they were not read (`too-large` or `unreadable` only). */
+export type ReadBytesResult =
+  | { readonly ok: true; readonly bytes: Buffer; readonly contentHash: string }
+  | Extract<ReadResult, { ok: false }>;
+
+/**
+ * Reads a file's raw bytes with {@link readTextFile}'s size cap and I/O checks (the same skips
+ * and messages) and its content hash, without decoding: for a queue run's coordinator, which
+ * ships the bytes to a worker that decodes them exactly as a single-process run would.
+ */
+export async function readFileBytes(
+  file: DiscoveredFile,
+  options: ReadOptions = {},
+): Promise<ReadBytesResult> {
+  const maxFileBytes = options.maxFileBytes ?? 1024 * 1024;
+  let buffer: Buffer;
+  try {
+    const handle = await open(file.absolutePath, "r");
+    try {
+      const refused = refusedByStat(file, await handle.stat(), maxFileBytes);
+      if (refused) return refused as Extract<ReadResult, { ok: false }>;
+      buffer = await handle.readFile();
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    return unreadable(file, error) as Extract<ReadResult, { ok: false }>;
+  }
+  if (buffer.length > maxFileBytes) {
+    return tooLarge(file, buffer.length, maxFileBytes) as Extract<ReadResult, { ok: false }>;
+  }
+  return {
+    ok: true,
+    bytes: buffer,
+    contentHash: createHash("sha256").update(buffer).digest("hex"),
+  };
+}
+
 function skip(file: DiscoveredFile, reason: ReadSkipReason, message: string): ReadResult {
   return { ok: false, file, reason, message };
 }

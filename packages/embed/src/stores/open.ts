@@ -1,5 +1,10 @@
 import type { StoreKind } from "../config.ts";
-import type { StoreAccess, StoreIdentity, VectorStore } from "./vector-store.ts";
+import {
+  type StoreAccess,
+  type StoreIdentity,
+  type VectorStore,
+  VectorStoreError,
+} from "./vector-store.ts";
 
 /** Where a store is: the `store` section of a parsed config. */
 export interface StoreLocation {
@@ -18,6 +23,12 @@ export async function openVectorStore(
   store: StoreLocation,
   access: StoreAccess,
 ): Promise<VectorStore> {
+  if (access.mode === "write" && access.shared === true && store.kind !== "postgres") {
+    throw new VectorStoreError(
+      "invalid-argument",
+      `a ${store.kind} store (${store.location}) is a local file that only one process can write: a queue run (--queue, "sluice worker") needs a postgres:// store`,
+    );
+  }
   switch (store.kind) {
     case "sqlite": {
       const { openSqliteStore } = await import("./sqlite.ts");

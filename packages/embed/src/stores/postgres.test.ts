@@ -229,6 +229,33 @@ describe.skipIf(realPostgres === undefined)("Postgres writer lock, on a real ser
     }
   }, 30_000);
 
+  it("shared writers (a queue run) hold the lock together; an exclusive writer and they refuse each other", async () => {
+    const coordinator = await acquirePostgresWriterLock(realUrl, "queue_", { shared: true });
+    const worker = await acquirePostgresWriterLock(realUrl, "queue_", { shared: true });
+    const plain = await acquirePostgresWriterLock(realUrl, "queue_").catch((e: unknown) => e);
+    expect(plain).toMatchObject({ name: "VectorStoreError", code: "locked" });
+    expect((plain as Error).message).toBe(
+      `store ${realUrl.replace("secret", "***")} (tables queue_*) is being written by a queue run ("sluice embed --queue" and its "sluice worker"s); wait for it to finish, or stop its workers`,
+    );
+    await coordinator.release();
+    // One shared writer left is still a queue run.
+    await expect(acquirePostgresWriterLock(realUrl, "queue_")).rejects.toMatchObject({
+      code: "locked",
+    });
+    await worker.release();
+    const exclusive = await acquirePostgresWriterLock(realUrl, "queue_");
+    const late = await acquirePostgresWriterLock(realUrl, "queue_", { shared: true }).catch(
+      (e: unknown) => e,
+    );
+    expect(late).toMatchObject({ code: "locked" });
+    expect((late as Error).message).toContain('another "sluice embed" is writing to it');
+    expect((late as Error).message).toContain("a queue run shares the store only");
+    await exclusive.release();
+    // The refused probes left nothing behind: both modes can be had again.
+    await (await acquirePostgresWriterLock(realUrl, "queue_", { shared: true })).release();
+    await (await acquirePostgresWriterLock(realUrl, "queue_")).release();
+  });
+
   it("a reader on a database without the store creates nothing: not-found", async () => {
     const error = await openPostgresStore({
       url: realUrl,

@@ -100,17 +100,29 @@ export interface PostgresWriterLock {
   release(): Promise<void>;
 }
 
+/** Options of {@link acquirePostgresWriterLock}. */
+export interface PostgresWriterLockOptions {
+  /**
+   * Take the lock shared (`pg_try_advisory_lock_shared`): any number of shared writers (a queue
+   * run's coordinator and workers) hold it together, and none while an exclusive writer does.
+   */
+  readonly shared?: boolean;
+}
+
 /**
  * Takes the writer lock of the store with table prefix `prefix`: `pg_try_advisory_lock` on
- * {@link writerLockKey}, on a dedicated connection held until `release()` (a session lock ends
- * with its session, so a killed writer never leaves a stale lock). When another session holds it,
- * fails with code `locked`, naming the pid, host and start time that writer recorded in the
- * store's meta table.
+ * {@link writerLockKey} (or its shared form), on a dedicated connection held until `release()`
+ * (a session lock ends with its session, so a killed writer never leaves a stale lock). When it
+ * is held in the other mode (or, exclusive, in any mode), fails with code `locked`, naming the
+ * exclusive writer's pid, host and start time as recorded in the store's meta table, or that a
+ * queue run is writing.
  */
 export async function acquirePostgresWriterLock(
   url: string,
   prefix: string,
+  options: PostgresWriterLockOptions = {},
 ): Promise<PostgresWriterLock> {
+  const shared = options.shared === true;
   const client = new pg.Client({ connectionString: url });
   client.on("error", () => undefined);
   try {
@@ -122,23 +134,21 @@ export async function acquirePostgresWriterLock(
     );
   }
   const key = writerLockKey(prefix);
+  const suffix = shared ? "_shared" : "";
+  const query = async (sql: string) =>
+    (await client.query<{ ok: boolean }>(sql, [key])).rows[0]?.ok === true;
   try {
-    const { rows } = await client.query<{ locked: boolean }>(
-      "SELECT pg_try_advisory_lock($1::bigint) AS locked",
-      [key],
-    );
-    if (rows[0]?.locked !== true) {
-      const holder = await readWriterInfo(
-        async (sql, params = []) => (await client.query(sql, [...params])).rows,
-        prefix,
-      );
-      const who =
-        holder === undefined
-          ? "another session"
-          : `pid ${holder.pid} on host ${holder.hostname} (since ${holder.startedAt})`;
+    if (!(await query(`SELECT pg_try_advisory_lock${suffix}($1::bigint) AS ok`))) {
+      // Refused: by an exclusive writer, unless a shared lock can be had (then shared writers
+      // hold it). Probed, and let go at once.
+      const queueRun =
+        !shared && (await query("SELECT pg_try_advisory_lock_shared($1::bigint) AS ok"));
+      if (queueRun) await query("SELECT pg_advisory_unlock_shared($1::bigint) AS ok");
       throw new VectorStoreError(
         "locked",
-        `store ${describeStore(url, prefix)} is locked by ${who}: another "sluice embed" is writing to it; wait for it to finish`,
+        queueRun
+          ? `store ${describeStore(url, prefix)} is being written by a queue run ("sluice embed --queue" and its "sluice worker"s); wait for it to finish, or stop its workers`
+          : await exclusiveHolder(client, url, prefix, shared),
       );
     }
   } catch (error) {
@@ -151,11 +161,37 @@ export async function acquirePostgresWriterLock(
     async release() {
       if (!held) return;
       held = false;
-      await client.query("SELECT pg_advisory_unlock($1::bigint)", [key]).catch(() => undefined);
+      await client
+        .query(`SELECT pg_advisory_unlock${suffix}($1::bigint)`, [key])
+        .catch(() => undefined);
       await client.end().catch(() => undefined);
     },
   };
 }
+
+/** The `locked` message for a lock an exclusive writer holds, naming it when it recorded itself. */
+async function exclusiveHolder(
+  client: pg.Client,
+  url: string,
+  prefix: string,
+  shared: boolean,
+): Promise<string> {
+  const holder = await readWriterInfo(
+    async (sql, params = []) => (await client.query(sql, [...params])).rows,
+    prefix,
+  );
+  const who =
+    holder === undefined
+      ? "another session"
+      : `pid ${holder.pid} on host ${holder.hostname} (since ${holder.startedAt})`;
+  return (
+    `store ${describeStore(url, prefix)} is locked by ${who}: another "sluice embed" is writing to it; wait for it to finish` +
+    (shared ? " (a queue run shares the store only with other queue runs' processes)" : "")
+  );
+}
+
+/** unique_violation, duplicate_table, duplicate_object: what a lost table-creation race raises. */
+const CREATE_RACE_CODES = new Set(["23505", "42P07", "42710"]);
 
 /**
  * A store in a Postgres server with the pgvector extension (created if missing and allowed),
@@ -164,7 +200,8 @@ export async function acquirePostgresWriterLock(
  *
  * A writer takes the store's session advisory lock ({@link acquirePostgresWriterLock}) and
  * records its pid, host and start time in the meta table until `close()`; a second writer fails
- * with code `locked`, naming them. A reader takes no lock, never creates anything (no tables:
+ * with code `locked`, naming them. Shared writers (`access.shared`, a queue run's processes)
+ * take the lock shared and record nothing. A reader takes no lock, never creates anything (no tables:
  * `not-found`) and rejects writes (`read-only`).
  */
 export async function openPostgresStore(options: PostgresStoreOptions): Promise<SqlVectorStore> {
@@ -174,16 +211,33 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   tableNames(prefix);
   const location = describeStore(url, prefix);
   const removal = `drop its tables ${prefix}meta, ${prefix}files and ${prefix}chunks`;
-  const lock = access.mode === "write" ? await acquirePostgresWriterLock(url, prefix) : undefined;
+  const shared = access.mode === "write" && access.shared === true;
+  const lock =
+    access.mode === "write" ? await acquirePostgresWriterLock(url, prefix, { shared }) : undefined;
   let pool: pg.Pool | undefined;
   try {
     pool = await connectPool(url, options.maxConnections ?? 4);
-    return await openSqlVectorStore("postgres", pgPoolExecutor(pool), {
-      ...options,
-      location,
-      removal,
-      ...(lock === undefined ? {} : { writer: lock.writer, onClose: () => lock.release() }),
-    });
+    const executor = pgPoolExecutor(pool);
+    const open = () =>
+      openSqlVectorStore("postgres", executor, {
+        ...options,
+        location,
+        removal,
+        // Shared writers are many: none records itself as the writer (an exclusive writer's
+        // refusal says a queue run is writing instead).
+        ...(lock === undefined ? {} : { onClose: () => lock.release() }),
+        ...(lock === undefined || shared ? {} : { writer: lock.writer }),
+      });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await open();
+      } catch (error) {
+        // Shared writers starting together may race to create the tables: the loser's
+        // transaction fails on a duplicate, and finds them made on the next try.
+        const code = (error as { code?: unknown }).code;
+        if (!shared || attempt >= 3 || !CREATE_RACE_CODES.has(String(code))) throw error;
+      }
+    }
   } catch (error) {
     await pool?.end().catch(() => undefined);
     await lock?.release();

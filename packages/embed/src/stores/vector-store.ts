@@ -177,7 +177,16 @@ export function scanPageFiles(options: ScanOptions | undefined): number {
 
 /** How a store is opened: to write (creating it if missing, taking the writer lock) or to read. */
 export type StoreAccess =
-  | { readonly mode: "write"; readonly identity: StoreIdentity }
+  | {
+      readonly mode: "write";
+      readonly identity: StoreIdentity;
+      /**
+       * Share the writer lock with other shared writers (the coordinator and workers of a queue
+       * run, which write different files), while an exclusive writer is still refused, and
+       * refuses them. Only a Postgres store, reachable from several machines, allows it.
+       */
+      readonly shared?: boolean;
+    }
   | { readonly mode: "read" };
 
 /** Why a store refused an operation. */

@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import type { PGlite } from "@electric-sql/pglite";
 import { compareCodeUnits } from "../steps/discover.ts";
 import { createPgliteDatabase } from "../stores/pglite.ts";
 import {
@@ -95,19 +96,27 @@ export async function dumpJsonlStore(path: string): Promise<StoreDump> {
 export async function dumpPgliteStore(dataDir: string): Promise<StoreDump> {
   const db = await createPgliteDatabase(dataDir);
   try {
-    const rows = await db.query<ChunkRow & { embedding: string }>(
-      "SELECT id, collection, path, ordinal, text, start_line, end_line, metadata, embedding::text AS embedding FROM sluice_chunks",
-    );
-    const files = await db.query<{ collection: string; path: string; file_hash: string }>(
-      "SELECT collection, path, file_hash FROM sluice_files",
-    );
-    return canonical(
-      rows.rows.map((r) => ({ ...hitOfRow(r), vector: JSON.parse(r.embedding) as number[] })),
-      files.rows.map((r) => [r.collection, r.path, r.file_hash] as const),
-    );
+    return await dumpPgliteDatabase(db);
   } finally {
     await db.close();
   }
+}
+
+/**
+ * Reads every row of the store (default table prefix) in an open PGlite database: one a
+ * test serves over the wire protocol, say (see `startPostgresEndpoint`).
+ */
+export async function dumpPgliteDatabase(db: PGlite): Promise<StoreDump> {
+  const rows = await db.query<ChunkRow & { embedding: string }>(
+    "SELECT id, collection, path, ordinal, text, start_line, end_line, metadata, embedding::text AS embedding FROM sluice_chunks",
+  );
+  const files = await db.query<{ collection: string; path: string; file_hash: string }>(
+    "SELECT collection, path, file_hash FROM sluice_files",
+  );
+  return canonical(
+    rows.rows.map((r) => ({ ...hitOfRow(r), vector: JSON.parse(r.embedding) as number[] })),
+    files.rows.map((r) => [r.collection, r.path, r.file_hash] as const),
+  );
 }
 
 /**

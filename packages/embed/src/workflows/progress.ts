@@ -13,7 +13,7 @@ export interface StageProgress {
 
 /** A run's progress: what a progress view polls. */
 export interface ProgressSnapshot {
-  readonly mode: "streaming" | "batch";
+  readonly mode: "streaming" | "batch" | "queue";
   /** Milliseconds since the run started. */
   readonly elapsedMs: number;
   /** Files discovered (0 until discovery ends) and files settled: stored, unchanged or given up. */

@@ -27,6 +27,11 @@ export interface EmbedWorkflowOptions extends ParseConfigOptions {
   /** Called once the run starts, with a probe a progress view can poll. */
   readonly onStart?: (probe: ProgressProbe) => void;
   /**
+   * Open the store as a shared writer (a queue run's coordinator: see `StoreAccess.shared`);
+   * default exclusive.
+   */
+  readonly sharedWriter?: boolean;
+  /**
    * Prepare files in this pool, which stays the caller's (the run does not close it); default:
    * a pool made from the config's `threads`, deadline and heap limit, started with the run and
    * closed at its end.
@@ -36,7 +41,8 @@ export interface EmbedWorkflowOptions extends ParseConfigOptions {
 
 /** What a run did; both workflows return it. Times in milliseconds. */
 export interface EmbedSummary {
-  readonly mode: "streaming" | "batch";
+  /** The builder that ran, or `queue` for a run whose files went to `sluice worker`s. */
+  readonly mode: "streaming" | "batch" | "queue";
   /** The collection the run wrote to: the root's real path, or the configured name. */
   readonly collection: Collection;
   /** Files discovered under the root that match the pattern. */
@@ -212,6 +218,7 @@ export class EmbedSession {
     try {
       store = await openVectorStore(config.store, {
         mode: "write",
+        ...(options.sharedWriter ? { shared: true } : {}),
         identity: {
           embedderId: embedder.id,
           dimensions: embedder.dimensions,
@@ -332,6 +339,11 @@ export class EmbedSession {
   /** The error for a run whose discovery found nothing. */
   noFiles(): NoFilesError {
     return new NoFilesError(this.config.root, this.config.pattern, this.config.ignore);
+  }
+
+  /** Adds report entries made elsewhere (a queue worker's, for a file it could not store). */
+  recordEntries(entries: readonly ErrorEntry[]): void {
+    this.engineErrors.push(...entries);
   }
 
   /** Adds an item error the engine recorded (SPLIT_ERRORS or SKIP_FAILED). */

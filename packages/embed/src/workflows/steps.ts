@@ -132,38 +132,17 @@ export async function prepare(
     const { kind, code, message } = file.problem;
     throw new StageFailure("discover", code, message, [{ path }], kind);
   }
-  const request: PrepareRequest = {
-    absolutePath: file.absolutePath,
-    relativePath: path,
-    storedHash: session.storedHashes.get(path),
-    settings: session.prepareSettings,
-  };
-  let prepared: PrepareOutcome;
-  try {
-    prepared = pool
-      ? await pool.run(request, signal ? { signal } : {})
-      : // Loaded only here: with a pool, the parser and tokenizer load in the workers alone.
-        await (await import("./prepare-file.ts")).prepareFile(request);
-  } catch (error) {
-    if (signal?.aborted || session.signal?.aborted) throw error;
-    const skip = error instanceof ThreadPoolError ? POOL_SKIPS[error.code] : undefined;
-    if (skip === undefined) {
-      const failure = StageFailure.wrap("prepare", "PREPARE_FAILED", error, [{ path }]);
-      // Workers that cannot start fail every file the same way: end the run with one error.
-      if (failure.code === "THREAD_START_FAILED") session.stopRun(error as Error);
-      throw failure;
-    }
-    prepared = {
-      type: "problem",
-      stage: "clean",
-      code: skip,
-      message:
-        skip === "PARSE_TIMEOUT"
-          ? `preparing the file took longer than ${session.config.parseTimeoutMs} ms`
-          : `preparing the file needs more than the worker's ${session.config.parseHeapMb} MB heap`,
-      kind: "skipped",
-    };
-  }
+  const prepared = await prepareOutcome(
+    {
+      absolutePath: file.absolutePath,
+      relativePath: path,
+      storedHash: session.storedHashes.get(path),
+      settings: session.prepareSettings,
+    },
+    session,
+    pool,
+    signal,
+  );
   switch (prepared.type) {
     case "unchanged":
       session.unchanged += 1;
@@ -186,6 +165,47 @@ export async function prepare(
         prepared.items.map((i) => i.draft.id),
       );
       return prepared.items;
+  }
+}
+
+/**
+ * What `prepareFile` makes of a request, in one of `pool`'s worker threads (on this thread
+ * without one). A file the pool gave up on for its own sake (past its deadline or heap) is a
+ * skipped `problem`; any other failure throws a StageFailure (workers that cannot start also
+ * stop the run). The queue worker prepares its messages through this too.
+ */
+export async function prepareOutcome(
+  request: PrepareRequest,
+  session: Pick<EmbedSession, "config" | "signal" | "stopRun">,
+  pool?: PreparePool,
+  signal?: AbortSignal,
+): Promise<PrepareOutcome> {
+  try {
+    return pool
+      ? await pool.run(request, signal ? { signal } : {})
+      : // Loaded only here: with a pool, the parser and tokenizer load in the workers alone.
+        (await import("./prepare-file.ts")).prepareFile(request);
+  } catch (error) {
+    if (signal?.aborted || session.signal?.aborted) throw error;
+    const skip = error instanceof ThreadPoolError ? POOL_SKIPS[error.code] : undefined;
+    if (skip === undefined) {
+      const failure = StageFailure.wrap("prepare", "PREPARE_FAILED", error, [
+        { path: request.relativePath },
+      ]);
+      // Workers that cannot start fail every file the same way: end the run with one error.
+      if (failure.code === "THREAD_START_FAILED") session.stopRun(error as Error);
+      throw failure;
+    }
+    return {
+      type: "problem",
+      stage: "clean",
+      code: skip,
+      message:
+        skip === "PARSE_TIMEOUT"
+          ? `preparing the file took longer than ${session.config.parseTimeoutMs} ms`
+          : `preparing the file needs more than the worker's ${session.config.parseHeapMb} MB heap`,
+      kind: "skipped",
+    };
   }
 }
 
@@ -219,7 +239,7 @@ export function batchOptions(config: EmbedConfig) {
 /** embed: one request per batch; a failure names every chunk of the batch. */
 export async function embedBatch(
   batch: readonly ChunkItem[],
-  session: EmbedSession,
+  session: Pick<EmbedSession, "embedder" | "stopRun">,
   signal?: AbortSignal,
 ): Promise<ChunkRecord[]> {
   try {
@@ -240,7 +260,7 @@ export async function embedBatch(
 /** store: upserts a batch, then commits every file whose chunks are now all stored. */
 export async function storeBatch(
   records: readonly ChunkRecord[],
-  session: EmbedSession,
+  session: Pick<EmbedSession, "store" | "stored">,
 ): Promise<number> {
   try {
     await session.store.upsert(records);
@@ -316,7 +336,7 @@ export function embedLimits(config: EmbedConfig): {
  * retries a batch refused for rate limits (429/503) for as long as `rateLimitRetryMs` allows,
  * so a run that respects a limit is not failed by it.
  */
-function embedRetry(config: EmbedConfig): RetryOptions {
+export function embedRetry(config: EmbedConfig): RetryOptions {
   const e = config.embedder;
   const base = { backoffMs: e.retryBackoffMs, maxBackoffMs: 10_000 };
   if (!paced(config)) return { ...base, maxAttempts: e.retryAttempts };

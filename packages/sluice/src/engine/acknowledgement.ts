@@ -28,6 +28,7 @@ export type AckOutcome = "done" | "failed" | "filtered";
  * ```
  */
 export interface Delivery<T> {
+  /** What enters the pipeline. */
   readonly value: T;
   /**
    * Called once, never early; a returned promise is awaited before the run ends. With
@@ -47,6 +48,7 @@ const DELIVERIES: unique symbol = Symbol("sluice.acknowledged");
  * ```
  */
 export interface AcknowledgedSource<T> {
+  /** The deliveries, read once by the run. */
   readonly [DELIVERIES]: Source<Delivery<T>>;
 }
 
@@ -95,9 +97,12 @@ export function deliveriesOf<T>(source: AcknowledgedSource<T>): Source<Delivery<
  * ```
  */
 export class AckError extends Error {
+  /** Always `ACK_FAILED`. */
   readonly code = "ACK_FAILED";
   constructor(
+    /** The outcome the failed `ack` was called with. */
     readonly outcome: AckOutcome,
+    /** What the `ack` threw or rejected with. */
     override readonly cause: unknown,
   ) {
     super(

@@ -29,7 +29,10 @@ import {
 export type RateLimitOption =
   | (RateLimiterOptions & WeighOption)
   | RateLimiter
-  | ({ limiter: RateLimiter } & WeighOption);
+  | ({
+      /** A limiter shared with other stages and runs. */
+      limiter: RateLimiter;
+    } & WeighOption);
 
 /**
  * How many units an item costs under a rate limit.

@@ -24,7 +24,12 @@ export interface RateLimiterOptions {
    * enforce "per minute" limits over shorter windows, so a full minute's worth at once
    * would be refused.
    */
-  burst?: { requests?: number; units?: number };
+  burst?: {
+    /** Calls that may start at once. */
+    requests?: number;
+    /** Units that may be spent at once. */
+    units?: number;
+  };
 }
 
 /**
@@ -72,7 +77,13 @@ export interface RateLimiter {
   stats(): RateLimiterStats;
   /** The options it was made with, defaults filled in. */
   readonly options: Readonly<Required<Omit<RateLimiterOptions, "burst">>> & {
-    readonly burst: { readonly requests: number; readonly units: number };
+    /** The bucket sizes in effect. */
+    readonly burst: {
+      /** Calls that may start at once. */
+      readonly requests: number;
+      /** Units that may be spent at once. */
+      readonly units: number;
+    };
   };
 }
 
