@@ -3,6 +3,7 @@
 // options, embedBatch with the config's retry, storeBatch), so that its chunks are those of a
 // single-process run. Each file's result goes to its run's results stream before the entry is
 // acknowledged: a worker that dies in between reports it again on redelivery.
+
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,6 +29,7 @@ import { createEmbedder } from "../embedders/create.ts";
 import type { Embedder } from "../embedders/embedder.ts";
 import { openVectorStore } from "../stores/open.ts";
 import type { ChunkRecord, VectorStore } from "../stores/vector-store.ts";
+import { drainRun } from "../workflows/drain-run.ts";
 import type { ChunkItem } from "../workflows/prepare-file.ts";
 import { type PreparePool, prepareConcurrency, preparePoolFor } from "../workflows/prepare-pool.ts";
 import { type ErrorEntry, entriesOf, StageFailure } from "../workflows/report.ts";
@@ -492,19 +494,7 @@ export async function runQueueWorker(
         ),
       )
       .executeFrom(source, { signal: session.runSignal });
-    const errors = (async () => {
-      for await (const record of run.errors) session.recordError(record.error, record.key);
-    })();
-    try {
-      for await (const _ of run) {
-        // Stores and commits happen in the store stage; results are posted as entries settle.
-      }
-    } catch (error) {
-      throw session.fatal ?? error;
-    } finally {
-      await errors;
-    }
-    if (session.fatal) throw session.fatal;
+    await drainRun(run, session, (error, key) => session.recordError(error, key));
     return {
       consumer,
       ...session.counts,

@@ -1,12 +1,14 @@
-import { spawnSync } from "node:child_process";
-import { chownSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { hostname, tmpdir } from "node:os";
-import { join } from "node:path";
+import { hostname } from "node:os";
 import type { PGlite } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  findRealPostgres,
+  type RealPostgres,
+  type RealPostgresBinaries,
+  startRealPostgres,
+} from "../testing/real-postgres.ts";
 import { record, vectorStoreContract } from "../testing/vector-store-contract.ts";
 import { createPgliteDatabase } from "./pglite.ts";
 import {
@@ -130,61 +132,18 @@ describe("Postgres store over the wire protocol", () => {
 });
 
 // The advisory lock needs two real sessions, which PGlite cannot give: a real Postgres server
-// (no pgvector needed for the lock) when this machine has one. Postgres refuses to run as root,
-// so as root the server runs as the `postgres` user.
+// when this machine has one (testing/real-postgres.ts).
 const realPostgres = findRealPostgres();
 
-function findRealPostgres(): { bin: string; asUser: string[] } | undefined {
-  const probe = spawnSync("pg_config", ["--bindir"], { encoding: "utf8" });
-  const bin = probe.status === 0 ? probe.stdout.trim() : undefined;
-  if (bin === undefined || spawnSync(join(bin, "initdb"), ["--version"]).status !== 0) {
-    return undefined;
-  }
-  if (process.getuid?.() !== 0) return { bin, asUser: [] };
-  const hasUser = spawnSync("id", ["-u", "postgres"]).status === 0;
-  const hasRunuser = spawnSync("runuser", ["--version"]).status === 0;
-  return hasUser && hasRunuser ? { bin, asUser: ["runuser", "-u", "postgres", "--"] } : undefined;
-}
-
 describe.skipIf(realPostgres === undefined)("Postgres writer lock, on a real server", () => {
-  const server = realPostgres as NonNullable<typeof realPostgres>;
-  let base: string;
+  let server: RealPostgres | undefined;
   let realUrl: string;
-  const run = (tool: string, args: string[]) => {
-    const [command, ...prefix] = [...server.asUser, join(server.bin, tool)];
-    const result = spawnSync(command as string, [...prefix, ...args], { encoding: "utf8" });
-    if (result.status !== 0) throw new Error(`${tool} failed: ${result.stderr}`);
-  };
 
   beforeAll(async () => {
-    base = mkdtempSync(join(tmpdir(), "sluice-realpg-"));
-    if (server.asUser.length > 0) {
-      const uid = Number(spawnSync("id", ["-u", "postgres"], { encoding: "utf8" }).stdout);
-      const gid = Number(spawnSync("id", ["-g", "postgres"], { encoding: "utf8" }).stdout);
-      chownSync(base, uid, gid);
-    }
-    const port = await freePort();
-    run("initdb", ["-D", join(base, "data"), "-A", "trust", "-U", "postgres"]);
-    run("pg_ctl", [
-      "-D",
-      join(base, "data"),
-      "-o",
-      `-p ${port} -k ${base} -c listen_addresses=127.0.0.1`,
-      "-l",
-      join(base, "log"),
-      "-w",
-      "start",
-    ]);
-    realUrl = `postgres://postgres:secret@127.0.0.1:${port}/postgres`;
+    server = await startRealPostgres(realPostgres as RealPostgresBinaries);
+    realUrl = server.url;
   }, 60_000);
-  afterAll(() => {
-    if (base === undefined) return;
-    try {
-      run("pg_ctl", ["-D", join(base, "data"), "-m", "immediate", "-w", "stop"]);
-    } finally {
-      rmSync(base, { recursive: true, force: true });
-    }
-  });
+  afterAll(() => server?.stop());
 
   it("refuses a second writer naming the first, frees on release or when its session dies", async () => {
     const first = await acquirePostgresWriterLock(realUrl, "sluice_");
@@ -275,15 +234,3 @@ describe.skipIf(realPostgres === undefined)("Postgres writer lock, on a real ser
     }
   });
 });
-
-/** A TCP port nobody listens on at this moment. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}

@@ -2,6 +2,7 @@ import { performance } from "node:perf_hooks";
 import { type RunMetadata, StreamingPipeline } from "sluice";
 import type { EmbedConfig, EmbedConfigInput } from "../config.ts";
 import type { DiscoveredFile } from "../steps/discover.ts";
+import { drainRun } from "./drain-run.ts";
 import { type PreparePool, prepareConcurrency, preparePoolFor } from "./prepare-pool.ts";
 import type { ProgressSnapshot } from "./progress.ts";
 import { EmbedSession, type EmbedSummary, type EmbedWorkflowOptions } from "./session.ts";
@@ -66,19 +67,7 @@ export async function embedDocumentsStreaming(
       signal: session.runSignal,
     });
     options.onStart?.(() => snapshotOf(session, run.metadata()));
-    const errors = (async () => {
-      for await (const record of run.errors) session.recordEngineError(record.error, record.key);
-    })();
-    try {
-      for await (const _ of run) {
-        // Stored counts and commits happen in the store stage; nothing to collect here.
-      }
-    } catch (error) {
-      throw session.fatal ?? error;
-    } finally {
-      await errors;
-    }
-    if (session.fatal) throw session.fatal;
+    await drainRun(run, session, (error, key) => session.recordEngineError(error, key));
     // An abort that ended the run as item errors is still the run's end, not a success.
     options.signal?.throwIfAborted();
     return session.summary("streaming");

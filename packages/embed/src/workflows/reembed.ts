@@ -2,6 +2,7 @@
 // kind, as one StreamingPipeline: scan (a page of files at a time) → batch by count and token
 // budget → embed → store → commit each file once all its chunks are stored. A batch Pipeline
 // would hold the whole store in memory, which is what this workflow exists to avoid.
+
 import { performance } from "node:perf_hooks";
 import { type RunMetadata, StreamingPipeline } from "sluice";
 import {
@@ -23,6 +24,7 @@ import {
   type VectorStore,
   VectorStoreError,
 } from "../stores/vector-store.ts";
+import { drainRun } from "./drain-run.ts";
 import type { ChunkItem } from "./prepare-file.ts";
 import type { ProgressProbe, ProgressSnapshot } from "./progress.ts";
 import { type ErrorEntry, entriesOf, StageFailure, sortEntries } from "./report.ts";
@@ -409,19 +411,7 @@ export async function reembedStore(
       signal: session.runSignal,
     });
     options.onStart?.(() => session.snapshot(run.metadata()));
-    const errors = (async () => {
-      for await (const record of run.errors) session.recordEngineError(record.error, record.key);
-    })();
-    try {
-      for await (const _ of run) {
-        // Counts and commits happen in the store stage.
-      }
-    } catch (error) {
-      throw session.fatal ?? error;
-    } finally {
-      await errors;
-    }
-    if (session.fatal) throw session.fatal;
+    await drainRun(run, session, (error, key) => session.recordEngineError(error, key));
     options.signal?.throwIfAborted();
     return { ...session.summary(), collections };
   } finally {

@@ -1,5 +1,5 @@
 import type { Chunk, Lineage, Puller } from "../engine/chunk.js";
-import { newChunk, now } from "../engine/chunk.js";
+import { isThenable, newChunk, now } from "../engine/chunk.js";
 import { groupLineage } from "../engine/lineage.js";
 import type { StageRuntime } from "../engine/run-env.js";
 import { Stage } from "../engine/stage.js";
@@ -10,6 +10,11 @@ export interface GroupSettings {
   maxWeight: number | undefined;
   weigh: ((item: unknown) => number) | undefined;
   maxWaitMs: number | undefined;
+  /**
+   * `bufferUntil`'s predicate: closes the group after the item for which it is truthy, called
+   * with the group the item just joined. Synchronous.
+   */
+  closesAfter?: ((item: unknown, group: readonly unknown[]) => unknown) | undefined;
 }
 
 /** Most items asked of upstream at once when the group size is unbounded. */
@@ -17,7 +22,7 @@ const MAX_GROUP_DEMAND = 512;
 const TIMEOUT: unique symbol = Symbol("timeout");
 
 /**
- * The core of `batch` and `bufferTime`: collects items into arrays. The upstream pull stays
+ * The core of `batch`, `bufferTime` and `bufferUntil`: collects items into arrays. The upstream pull stays
  * pending across calls, so a timer can close a group while the source is idle; the timer is
  * cleared whenever the pull wins and on cancellation. The final partial group is emitted.
  */
@@ -117,8 +122,20 @@ export class GroupStage extends Stage {
       this.cur.push(item);
       if (this.rt.track) this.curLins.push(lins?.[i] ?? null);
       this.curWeight += w;
-      if (this.cur.length >= size) this.flush();
+      if (this.cur.length >= size || this.closes(item)) this.flush();
     }
+  }
+
+  private closes(item: unknown): boolean {
+    const closesAfter = this.settings.closesAfter;
+    if (closesAfter === undefined) return false;
+    const done = closesAfter(item, this.cur);
+    if (isThenable(done)) {
+      throw new TypeError(
+        `Stage "${this.rt.key}": bufferUntil's predicate must be synchronous, it returned a promise`,
+      );
+    }
+    return Boolean(done);
   }
 
   private flush(): void {
