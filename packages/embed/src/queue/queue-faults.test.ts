@@ -3,45 +3,44 @@
 // writing. Real parts throughout: the `sluice` CLI, redis-server, Postgres over the wire
 // protocol (PGlite) and, for the lock, a real Postgres server when this machine has one.
 import type { ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Redis, redisClient } from "@sluice/redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RedisServer, startRedisServer } from "../../../redis/src/testing/redis-server.ts";
 import { generateCorpus } from "../corpus/generate.ts";
 import { acquirePostgresWriterLock } from "../stores/postgres.ts";
 import {
   type EmbeddingServerProcess,
   startEmbeddingServerProcess,
 } from "../testing/embedding-server-process.ts";
-import { type PostgresEndpoint, startPostgresEndpoint } from "../testing/postgres-endpoint.ts";
+import {
+  counts,
+  type QueueHarness,
+  startQueueHarness,
+  summaryOf,
+} from "../testing/queue-harness.ts";
 import {
   findRealPostgres,
   type RealPostgres,
   startRealPostgres,
 } from "../testing/real-postgres.ts";
 import { type CliResult, runSluice } from "../testing/sluice-process.ts";
-import { dumpPgliteDatabase, dumpPgliteStore } from "../testing/store-dump.ts";
+import { dumpPgliteDatabase } from "../testing/store-dump.ts";
 import type { EmbedSummary } from "../workflows/session.ts";
 
-let redis: RedisServer;
-let admin: Redis;
-let pg: PostgresEndpoint;
+let h: QueueHarness;
+let redis: QueueHarness["redis"];
+let admin: QueueHarness["admin"];
+let pg: QueueHarness["pg"];
 let work: string;
 
 beforeAll(async () => {
-  [redis, pg] = await Promise.all([startRedisServer(), startPostgresEndpoint()]);
-  admin = redisClient(redis.url);
-  work = await mkdtemp(join(tmpdir(), "sluice-queue-faults-"));
+  h = await startQueueHarness("sluice-queue-faults-");
+  ({ redis, admin, pg, work } = h);
 }, 60_000);
 
 afterAll(async () => {
-  await admin?.quit();
-  await Promise.all([redis?.stop(), pg?.stop()]);
-  if (work) await rm(work, { recursive: true, force: true });
+  await h?.close();
 });
 
 const env = { ...process.env, OPENAI_API_KEY: "unused" };
@@ -56,72 +55,11 @@ const openai = (url: string) => [
   "32",
 ];
 
-function summaryOf(result: CliResult): EmbedSummary {
-  try {
-    return JSON.parse(result.stdout) as EmbedSummary;
-  } catch {
-    throw new Error(`no JSON summary (exit ${result.code}): ${result.stderr}`);
-  }
-}
-
-function counts(s: EmbedSummary) {
-  const { files, unchanged, chunks, embedded, skipped, failed, failedChunks, removed, committed } =
-    s;
-  return { files, unchanged, chunks, embedded, skipped, failed, failedChunks, removed, committed };
-}
-
-function worker(
-  queueName: string,
-  args: string[],
-  onSpawn?: (child: ChildProcess) => void,
-): Promise<CliResult> {
-  return runSluice(
-    { cwd: work, env, ...(onSpawn ? { onSpawn } : {}) },
-    "worker",
-    "--queue",
-    redis.url,
-    "--queue-name",
-    queueName,
-    "--store",
-    pg.url,
-    "--exit-when-idle",
-    "--threads",
-    "1",
-    ...args,
-  );
-}
-
-function coordinator(dir: string, queueName: string, args: string[]): Promise<CliResult> {
-  return runSluice(
-    { cwd: work, env },
-    "embed",
-    dir,
-    "--queue",
-    redis.url,
-    "--queue-name",
-    queueName,
-    "--store",
-    pg.url,
-    "--json",
-    ...args,
-  );
-}
-
-async function baseline(dir: string, args: string[]) {
-  const store = join(work, `baseline-${Math.random().toString(36).slice(2)}`);
-  const result = await runSluice(
-    { cwd: work, env },
-    "embed",
-    dir,
-    "--store",
-    store,
-    "--store-kind",
-    "pglite",
-    "--json",
-    ...args,
-  );
-  return { store, result, summary: summaryOf(result), dump: await dumpPgliteStore(store) };
-}
+const worker = (queueName: string, args: string[], onSpawn?: (c: ChildProcess) => void) =>
+  h.worker(queueName, args, onSpawn);
+const coordinator = (dir: string, queueName: string, args: string[]) =>
+  h.coordinator(dir, queueName, args);
+const baseline = (dir: string, args: string[]) => h.baseline(dir, args);
 
 /** Pending entries per consumer of the workers' group. */
 async function pendingBy(stream: string): Promise<Map<string, number>> {
@@ -147,7 +85,9 @@ describe("a queue run's failures", () => {
   it("a worker SIGKILLed mid-run loses nothing: the store equals a single-process run's, and so does a search", async () => {
     const dir = join(work, "corpus-kill");
     await generateCorpus(dir, { files: 120, seed: 11 });
-    const flags = [...openai(embedding.url), "--batch-size", "4", "--embed-concurrency", "1"];
+    // Two chunks a request at 100 ms: about 9 s of work for 4 workers, so the kill lands
+    // mid-run even when a loaded machine is slow to start the workers.
+    const flags = [...openai(embedding.url), "--batch-size", "2", "--embed-concurrency", "1"];
     const workerFlags = [...flags, "--claim-idle", "3000"];
     let victim: ChildProcess | undefined;
     const victimRun = worker("kill", [...workerFlags, "--consumer", "victim"], (c) => {

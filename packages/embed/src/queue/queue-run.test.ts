@@ -3,34 +3,33 @@
 // baseline is a single-process `sluice embed` of the same folder into a fresh store.
 import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, unlink, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type Redis, redisClient } from "@sluice/redis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RedisServer, startRedisServer } from "../../../redis/src/testing/redis-server.ts";
 import { generateCorpus } from "../corpus/generate.ts";
-import { type PostgresEndpoint, startPostgresEndpoint } from "../testing/postgres-endpoint.ts";
-import { type CliResult, runSluice } from "../testing/sluice-process.ts";
-import { dumpPgliteDatabase, dumpPgliteStore } from "../testing/store-dump.ts";
+import {
+  counts,
+  type QueueHarness,
+  startQueueHarness,
+  summaryOf,
+} from "../testing/queue-harness.ts";
+import { runSluice } from "../testing/sluice-process.ts";
+import { dumpPgliteDatabase } from "../testing/store-dump.ts";
 import type { EmbedSummary } from "../workflows/session.ts";
 
-let redis: RedisServer;
-let admin: Redis;
-let pg: PostgresEndpoint;
+let h: QueueHarness;
+let redis: QueueHarness["redis"];
+let admin: QueueHarness["admin"];
+let pg: QueueHarness["pg"];
 let work: string;
-let queues = 0;
 
 beforeAll(async () => {
-  [redis, pg] = await Promise.all([startRedisServer(), startPostgresEndpoint()]);
-  admin = redisClient(redis.url);
-  work = await mkdtemp(join(tmpdir(), "sluice-queue-"));
+  h = await startQueueHarness("sluice-queue-");
+  ({ redis, admin, pg, work } = h);
 }, 60_000);
 
 afterAll(async () => {
-  await admin?.quit();
-  await Promise.all([redis?.stop(), pg?.stop()]);
-  if (work) await rm(work, { recursive: true, force: true });
+  await h?.close();
 });
 
 const EMBEDDER = ["--embedder", "hash", "--dimensions", "32"];
@@ -41,78 +40,11 @@ async function freshStore(): Promise<void> {
   await pg.db.exec("DROP TABLE IF EXISTS sluice_chunks, sluice_files, sluice_meta CASCADE");
 }
 
-/** A worker process; resolves with its output once it exits. */
-function worker(
-  queueName: string,
-  extra: string[] = [],
-  onSpawn?: (child: ChildProcess) => void,
-): Promise<CliResult> {
-  return runSluice(
-    { cwd: work, env, ...(onSpawn ? { onSpawn } : {}) },
-    "worker",
-    "--queue",
-    redis.url,
-    "--queue-name",
-    queueName,
-    "--store",
-    pg.url,
-    "--exit-when-idle",
-    "--threads",
-    "1",
-    ...EMBEDDER,
-    ...extra,
-  );
-}
-
-function coordinator(dir: string, queueName: string, extra: string[] = []): Promise<CliResult> {
-  return runSluice(
-    { cwd: work, env },
-    "embed",
-    dir,
-    "--queue",
-    redis.url,
-    "--queue-name",
-    queueName,
-    "--store",
-    pg.url,
-    "--json",
-    ...EMBEDDER,
-    ...extra,
-  );
-}
-
-/** The single-process run of the same folder into a fresh PGlite folder store, and its dump. */
-async function baseline(dir: string, extra: string[] = []) {
-  const store = join(work, `baseline-${++queues}`);
-  const result = await runSluice(
-    { cwd: work, env },
-    "embed",
-    dir,
-    "--store",
-    store,
-    "--store-kind",
-    "pglite",
-    "--json",
-    ...EMBEDDER,
-    ...extra,
-  );
-  return { result, summary: summaryOf(result), dump: await dumpPgliteStore(store) };
-}
-
-function summaryOf(result: CliResult): EmbedSummary {
-  try {
-    return JSON.parse(result.stdout) as EmbedSummary;
-  } catch {
-    throw new Error(`no JSON summary (exit ${result.code}): ${result.stderr}`);
-  }
-}
-
-/** The counts two runs must agree on (not timings). */
-function counts(s: EmbedSummary) {
-  const { files, unchanged, chunks, embedded, skipped, failed, failedChunks, removed, committed } =
-    s;
-  return { files, unchanged, chunks, embedded, skipped, failed, failedChunks, removed, committed };
-}
+const worker = (queueName: string, extra: string[] = [], onSpawn?: (c: ChildProcess) => void) =>
+  h.worker(queueName, [...EMBEDDER, ...extra], onSpawn);
+const coordinator = (dir: string, queueName: string, extra: string[] = []) =>
+  h.coordinator(dir, queueName, [...EMBEDDER, ...extra]);
+const baseline = (dir: string, extra: string[] = []) => h.baseline(dir, [...EMBEDDER, ...extra]);
 
 /** A run's errors without timing-dependent attempt counts. */
 const errorsOf = (s: EmbedSummary) => s.errors.map(({ attempts: _a, ...e }) => e);
