@@ -25,7 +25,7 @@ describe("sluice reembed", () => {
     const moved = await sluice("reembed", "--from", "a.jsonl", "--to", "b.db");
     expect(moved.code).toBe(0);
     expect(moved.stdout).toMatch(
-      /^Re-embedded 15 files of 1 collections into .*b\.db \(sqlite\): 15 stored/,
+      /^Re-embedded 15 files of 1 collection into .*b\.db \(sqlite\): 15 stored/,
     );
     expect(await dumpSqliteStore(join(work, "b.db"))).toEqual(
       await dumpSqliteStore(join(work, "clean.db")),

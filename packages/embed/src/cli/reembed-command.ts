@@ -170,7 +170,7 @@ export async function reembedCommand(flags: ReembedFlags, io: CliIo): Promise<nu
 /** The end-of-run summary for people; the first line says what happened. */
 export function reembedText(s: ReembedSummary, target: string): string {
   const lines = [
-    `Re-embedded ${s.files} files of ${s.collections} collections into ${target}: ` +
+    `Re-embedded ${s.files} files of ${s.collections} collection${s.collections === 1 ? "" : "s"} into ${target}: ` +
       `${s.committed} stored, ${s.unchanged} already there` +
       `${s.failed > 0 ? `, ${s.failed} failed` : ""}${s.removed > 0 ? `, ${s.removed} removed` : ""}`,
     `  chunks     ${s.chunks} read, ${s.embedded} embedded`,
