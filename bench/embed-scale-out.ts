@@ -3,7 +3,7 @@
  * `sluice embed --queue` coordinator and 1, 2 and 4 `sluice worker` processes, in one run:
  *
  * ```sh
- * npm run bench:embed-scale-out -w bench -- [--files 400] [--latency 100] [--workers 1,2,4]
+ * npm run bench:embed-scale-out -w bench -- [--files 1000] [--latency 100] [--workers 1,2,4]
  *   [--out DIR] [--note TEXT]
  * ```
  *
@@ -35,7 +35,7 @@ import { machineInfo } from "./machine.ts";
 
 const { values } = parseArgs({
   options: {
-    files: { type: "string", default: "400" },
+    files: { type: "string", default: "1000" },
     latency: { type: "string", default: "100" },
     workers: { type: "string", default: "1,2,4" },
     out: { type: "string" },
