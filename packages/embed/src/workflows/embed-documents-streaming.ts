@@ -28,7 +28,6 @@ export function embedPipeline(config: EmbedConfig, session: EmbedSession, pool?:
       // order one file that takes its whole deadline (or a slow read) would hold back every file
       // behind it. The stores come out the same either way. Twice as many files as workers are
       // in flight, so that a worker finds its next file waiting when it finishes one.
-      // (`flatMap` of the streaming builder takes functions, not steps.)
       .flatMap("prepare", (file, ctx) => prepare(file, session, pool, ctx.signal), {
         concurrency: prepareConcurrency(config, pool),
         ordered: false,

@@ -141,6 +141,11 @@ describe("StreamingPipeline: per-item stages", () => {
     expectTypeOf<OutOf<typeof gen>>().toEqualTypeOf<boolean>();
     expectTypeOf<OutOf<typeof agen>>().toEqualTypeOf<{ s: string }>();
     expectTypeOf<OutOf<typeof promised>>().toEqualTypeOf<string | 1>();
+    const split = createStep<string, string[]>("split", ({ input }) => input.split(""));
+    const stepped = base.flatMap("a", split);
+    expectTypeOf<OutOf<typeof stepped>>().toEqualTypeOf<string>();
+    // @ts-expect-error a step over numbers does not take strings
+    base.flatMap("a", createStep<number, number[]>("n", ({ input }) => [input]));
     // @ts-expect-error a number is not iterable
     base.flatMap("a", (s) => s.length);
   });

@@ -232,9 +232,10 @@ export class StreamingPipeline<TInput, TOut, TState, TContext, TSnapshots = {}> 
   }
 
   /**
-   * Maps each item to an array, Iterable or AsyncIterable and passes on its elements. An
-   * async result is drained before its elements flow on, so a retried item never emits
-   * twice; its size is bounded by one item's expansion.
+   * Maps each item to an array, Iterable or AsyncIterable, with a function or a batch `Step`
+   * (run per item, its retry honoured), and passes on its elements. An async result is
+   * drained before its elements flow on, so a retried item never emits twice; its size is
+   * bounded by one item's expansion.
    *
    * @example
    * ```ts
@@ -243,22 +244,42 @@ export class StreamingPipeline<TInput, TOut, TState, TContext, TSnapshots = {}> 
    */
   flatMap<K extends string, O>(
     key: UniqueKey<K, TState>,
-    fn: ItemFn<TOut, Iterable<O> | AsyncIterable<O>, TState, TContext, TSnapshots>,
+    fnOrStep:
+      | ItemFn<TOut, Iterable<O> | AsyncIterable<O>, TState, TContext, TSnapshots>
+      | Step<TOut, Iterable<O> | AsyncIterable<O>, StateView<TState, TSnapshots>, TContext>,
     options?: ItemStageOptions,
   ): StreamingPipeline<TInput, O, WithKey<TState, K, O>, TContext, TSnapshots> {
     const k = checkKey(key, this.def.stages);
-    requireFunction(fn, "flatMap's function", k);
-    const f = fn as (item: unknown, ctx: unknown) => unknown;
+    const expand = (r: unknown) =>
+      isThenable(r) ? Promise.resolve(r).then(collectResult) : collectResult(r);
+    if (isStep(fnOrStep)) {
+      const step = fnOrStep as Step<unknown, unknown, unknown, unknown>;
+      return this.with(
+        itemStage(
+          {
+            key: k,
+            kind: "flatMap",
+            mode: EmitMode.FLAT,
+            invoke: (item, ctx) => expand(runStep(step, item, ctx as ItemContext)),
+            wantsCtx: true,
+            stepName: step.name,
+            stepRetry: step.retry,
+            defaultStrategy: this.def.defaultStrategy,
+            allowSplit: true,
+          },
+          options,
+        ),
+      );
+    }
+    requireFunction(fnOrStep, "flatMap's function", k);
+    const f = fnOrStep as (item: unknown, ctx: unknown) => unknown;
     return this.with(
       itemStage(
         {
           key: k,
           kind: "flatMap",
           mode: EmitMode.FLAT,
-          invoke: (item, ctx) => {
-            const r = f(item, ctx);
-            return isThenable(r) ? Promise.resolve(r).then(collectResult) : collectResult(r);
-          },
+          invoke: (item, ctx) => expand(f(item, ctx)),
           wantsCtx: wantsContext(f),
           defaultStrategy: this.def.defaultStrategy,
           allowSplit: true,

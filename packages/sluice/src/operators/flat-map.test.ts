@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { StreamingError, StreamingPipeline } from "../index.js";
+import { createStep, StreamingError, StreamingPipeline } from "../index.js";
 
 async function collect<T>(run: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -122,5 +122,27 @@ describe("flatMap", () => {
     expect(() =>
       StreamingPipeline.start<number>().flatMap("x", null as unknown as () => number[]),
     ).toThrow(TypeError);
+  });
+});
+
+describe("flatMap with a batch Step (createStep)", () => {
+  it("expands each item by the step's array, with its state, context, name and retry", async () => {
+    let calls = 0;
+    const words = createStep<string, string[], { line: string }, { sep: string }>(
+      "words",
+      ({ input, state, context }) => {
+        calls++;
+        if (calls === 1) throw Object.assign(new Error("flaky"), { status: 503 });
+        return `${state.line}${context.sep}${input}`.split(context.sep);
+      },
+      { retry: { maxAttempts: 2, backoffMs: 1 } },
+    );
+    const run = StreamingPipeline.start<string, { sep: string }>(() => ({ sep: " " }))
+      .map("line", (s) => s.trim())
+      .flatMap("words", words)
+      .executeFrom([" a b ", "c"]);
+    expect(await collect(run)).toEqual(["a", "b", "a", "b", "c", "c"]);
+    expect(run.metadata().stages[1]?.stepName).toBe("words");
+    expect(run.metadata().stages[1]?.counts.retried).toBe(1);
   });
 });
