@@ -144,8 +144,9 @@ describe("StreamingPipeline: per-item stages", () => {
     const split = createStep<string, string[]>("split", ({ input }) => input.split(""));
     const stepped = base.flatMap("a", split);
     expectTypeOf<OutOf<typeof stepped>>().toEqualTypeOf<string>();
+    const numbers = createStep<number, number[]>("n", ({ input }) => [input]);
     // @ts-expect-error a step over numbers does not take strings
-    base.flatMap("a", createStep<number, number[]>("n", ({ input }) => [input]));
+    base.flatMap("a", numbers);
     // @ts-expect-error a number is not iterable
     base.flatMap("a", (s) => s.length);
   });
