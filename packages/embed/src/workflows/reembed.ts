@@ -27,7 +27,7 @@ import {
 import { drainRun } from "./drain-run.ts";
 import type { ChunkItem } from "./prepare-file.ts";
 import type { ProgressProbe, ProgressSnapshot } from "./progress.ts";
-import { type ErrorEntry, entriesOf, StageFailure, sortEntries } from "./report.ts";
+import { commitFailure, type ErrorEntry, entriesOf, StageFailure, sortEntries } from "./report.ts";
 import { batchOptions } from "./steps.ts";
 
 /** Options of {@link reembedStore}. */
@@ -280,14 +280,7 @@ class ReembedSession {
       await this.target.commitFile(collection, path, hash, ids);
       this.committed += 1;
     } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      this.extra.push({
-        kind: "failed",
-        path,
-        stage: "commit",
-        code: typeof code === "string" ? code : "COMMIT_FAILED",
-        message: error instanceof Error ? error.message : String(error),
-      });
+      this.extra.push(commitFailure(path, error));
     }
   }
 

@@ -104,6 +104,18 @@ export function entriesOf(error: unknown, stageKey: string | undefined): ErrorEn
   }));
 }
 
+/** The report entry of a file whose commit failed: its chunks are stored, its hash is not. */
+export function commitFailure(path: string, error: unknown): ErrorEntry {
+  const code = (error as { code?: unknown }).code;
+  return {
+    kind: "failed",
+    path,
+    stage: "commit",
+    code: typeof code === "string" ? code : "COMMIT_FAILED",
+    message: error instanceof Error ? error.message : String(error),
+  };
+}
+
 /** Sorts entries by path, chunk, stage: the same report whatever order the work finished in. */
 export function sortEntries(entries: readonly ErrorEntry[]): ErrorEntry[] {
   return [...entries].sort(

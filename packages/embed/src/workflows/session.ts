@@ -16,7 +16,7 @@ import type { ChunkRecord, Collection, VectorStore } from "../stores/vector-stor
 import type { PrepareSettings } from "./prepare-file.ts";
 import type { PreparePool } from "./prepare-pool.ts";
 import type { ProgressProbe } from "./progress.ts";
-import { type ErrorEntry, entriesOf, sortEntries } from "./report.ts";
+import { commitFailure, type ErrorEntry, entriesOf, sortEntries } from "./report.ts";
 
 /** Options of `embedDocuments` and `embedDocumentsStreaming`. */
 export interface EmbedWorkflowOptions extends ParseConfigOptions {
@@ -296,14 +296,7 @@ export class EmbedSession {
       await this.store.commitFile(this.collection, path, versionHash, ids);
       this.committed += 1;
     } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      this.extra.push({
-        kind: "failed",
-        path,
-        stage: "commit",
-        code: typeof code === "string" ? code : "COMMIT_FAILED",
-        message: error instanceof Error ? error.message : String(error),
-      });
+      this.extra.push(commitFailure(path, error));
     } finally {
       this.filesDone += 1;
     }
