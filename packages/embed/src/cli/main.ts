@@ -44,6 +44,30 @@ function packageVersion(): string {
   return (JSON.parse(readFileSync(file, "utf8")) as { version: string }).version;
 }
 
+/**
+ * The flags that tune a run's stages, shared by `embed` and `worker`: one definition, so a
+ * worker takes every limit a single-process run does (`--rpm`/`--tpm` included).
+ */
+function addRunFlags(command: Command): Command {
+  return command
+    .option("--batch-size <n>", "most chunks per embedding request", positiveInt)
+    .option("--batch-tokens <n>", "most tokens per embedding request", positiveInt)
+    .option("--concurrency <n>", "files read, cleaned and split at once", positiveInt)
+    .option("--embed-concurrency <n>", "embedding requests at once", positiveInt)
+    .option("--rpm <n>", "requests per minute the embedding API allows (openai)", positiveInt)
+    .option("--tpm <n>", "tokens per minute the embedding API allows (openai)", positiveInt)
+    .option(
+      "--threads <n>",
+      "worker threads that read, parse and split files (default: cores - 1, at least 1; 0: none)",
+      nonNegativeInt,
+    )
+    .option(
+      "--parse-timeout <ms>",
+      "a file whose markdown takes longer to parse is skipped (PARSE_TIMEOUT; default 10000)",
+      positiveInt,
+    );
+}
+
 function addStoreFlags(command: Command): Command {
   return command
     .option(
@@ -92,8 +116,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     .version(packageVersion(), "--version", "print the version");
 
   addStoreFlags(
-    program
-      .command("embed")
+    addRunFlags(program.command("embed"))
       .description("embed the markdown files under <dir>, incrementally")
       .argument("<dir>", "folder to embed")
       .option("--pattern <glob>", 'files to embed, relative to <dir> (default: "**/*.md")')
@@ -114,22 +137,6 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
           .choices(["streaming", "batch"])
           .default("streaming"),
       )
-      .option("--batch-size <n>", "most chunks per embedding request", positiveInt)
-      .option("--batch-tokens <n>", "most tokens per embedding request", positiveInt)
-      .option("--concurrency <n>", "files read, cleaned and split at once", positiveInt)
-      .option("--embed-concurrency <n>", "embedding requests at once", positiveInt)
-      .option("--rpm <n>", "requests per minute the embedding API allows (openai)", positiveInt)
-      .option("--tpm <n>", "tokens per minute the embedding API allows (openai)", positiveInt)
-      .option(
-        "--threads <n>",
-        "worker threads that read, parse and split files (default: cores - 1, at least 1; 0: none)",
-        nonNegativeInt,
-      )
-      .option(
-        "--parse-timeout <ms>",
-        "a file whose markdown takes longer to parse is skipped (PARSE_TIMEOUT; default 10000)",
-        positiveInt,
-      )
       .option("--max-chunk-size <n>", "largest chunk (characters)", positiveInt)
       .option("--min-chunk-size <n>", "smaller chunks merge into a neighbour", nonNegativeInt)
       .option("--chunk-overlap <n>", "repeated text between cut chunks", nonNegativeInt)
@@ -149,8 +156,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   });
 
   addStoreFlags(
-    program
-      .command("worker")
+    addRunFlags(program.command("worker"))
       .description(
         "embed the files that `sluice embed --queue` enqueues, into the shared postgres:// store, until stopped",
       )
@@ -172,20 +178,6 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       .option(
         "--max-deliveries <n>",
         "a file that failed this many times is reported failed and dead-lettered (default 5)",
-        positiveInt,
-      )
-      .option("--concurrency <n>", "files read, cleaned and split at once", positiveInt)
-      .option("--embed-concurrency <n>", "embedding requests at once", positiveInt)
-      .option("--batch-size <n>", "most chunks per embedding request", positiveInt)
-      .option("--batch-tokens <n>", "most tokens per embedding request", positiveInt)
-      .option(
-        "--threads <n>",
-        "worker threads that read, parse and split files (default: cores - 1, at least 1; 0: none)",
-        nonNegativeInt,
-      )
-      .option(
-        "--parse-timeout <ms>",
-        "a file whose markdown takes longer to parse is skipped (PARSE_TIMEOUT; default 10000)",
         positiveInt,
       )
       .option("--json", "print one JSON object (what this worker did) when it stops")
@@ -410,6 +402,8 @@ interface WorkerFlags extends StoreFlags {
   embedConcurrency?: number;
   batchSize?: number;
   batchTokens?: number;
+  rpm?: number;
+  tpm?: number;
   threads?: number;
   parseTimeout?: number;
   json?: boolean;

@@ -85,4 +85,21 @@ describe("sluice embed against a rate-limited API", () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/embedder\.rpm.*applies to the "openai" embedder only/);
   }, 30_000);
+
+  it("gives a queue worker the same --rpm/--tpm as embed", async () => {
+    const run = await runSluice(
+      { cwd: dir },
+      "worker",
+      "--queue",
+      "redis://127.0.0.1:1",
+      "--store",
+      "postgres://127.0.0.1:1/none",
+      "--rpm",
+      "100",
+      "--quiet",
+    );
+    expect(run.code).toBe(2);
+    // The flag is taken and checked like embed's, not refused as unknown.
+    expect(run.stderr).toMatch(/embedder\.rpm.*applies to the "openai" embedder only/);
+  }, 30_000);
 });
