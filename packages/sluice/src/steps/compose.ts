@@ -6,6 +6,7 @@ import {
   type RetryOptions,
   withinRetryBudget,
 } from "../errors/retry-policy.js";
+import { stepTimer } from "./create-step.js";
 import type { Step, StepContext, StepResult } from "./step.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: any step, for the loose implementation signature
@@ -128,16 +129,7 @@ export function compose(...steps: AnyStep[]): AnyStep {
   const execute = async (
     ctx: StepContext<unknown, unknown, unknown>,
   ): Promise<StepResult<unknown>> => {
-    const startedAt = Date.now();
-    const t0 = now();
-    const metadata = () => ({
-      name,
-      traceId: ctx.traceId,
-      spanId: ctx.spanId,
-      startedAt,
-      endedAt: Date.now(),
-      durationMs: now() - t0,
-    });
+    const metadata = stepTimer(name, ctx);
     let input: unknown = ctx.input;
     for (const step of list) {
       const r = await runWithRetry(step, { ...ctx, input });

@@ -2,7 +2,7 @@ import { now } from "../engine/chunk.js";
 import { isRetryable, type RetryOptions, validateRetry } from "../errors/retry-policy.js";
 import { StepError } from "../errors/step-error.js";
 import { markWrapper, readCode, toError } from "../errors/to-error.js";
-import type { Step, StepContext, StepResult } from "./step.js";
+import type { Step, StepContext, StepMetadata, StepResult } from "./step.js";
 
 /**
  * Options of {@link createStep}.
@@ -17,6 +17,26 @@ import type { Step, StepContext, StepResult } from "./step.js";
 export interface StepOptions {
   /** Retry policy; pipelines apply it per call, per item in list stages. */
   retry?: RetryOptions;
+}
+
+/**
+ * Starts timing one execution of a step: each call of the returned function gives the
+ * step's metadata (name, trace and span ids, start, end and duration so far).
+ */
+export function stepTimer(
+  name: string,
+  ctx: Pick<StepContext<unknown, unknown, unknown>, "traceId" | "spanId">,
+): () => StepMetadata {
+  const startedAt = Date.now();
+  const t0 = now();
+  return () => ({
+    name,
+    traceId: ctx.traceId,
+    spanId: ctx.spanId,
+    startedAt,
+    endedAt: Date.now(),
+    durationMs: now() - t0,
+  });
 }
 
 /**
@@ -47,16 +67,7 @@ export function createStep<TInput, TOutput, TState = {}, TContext = unknown>(
   const execute = async (
     ctx: StepContext<TInput, TState, TContext>,
   ): Promise<StepResult<TOutput>> => {
-    const startedAt = Date.now();
-    const t0 = now();
-    const metadata = () => ({
-      name,
-      traceId: ctx.traceId,
-      spanId: ctx.spanId,
-      startedAt,
-      endedAt: Date.now(),
-      durationMs: now() - t0,
-    });
+    const metadata = stepTimer(name, ctx);
     try {
       const data = await fn(ctx);
       return { success: true, data, metadata: metadata() };
