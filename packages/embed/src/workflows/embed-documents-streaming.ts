@@ -4,7 +4,7 @@ import type { EmbedConfig, EmbedConfigInput } from "../config.ts";
 import type { DiscoveredFile } from "../steps/discover.ts";
 import { drainRun } from "./drain-run.ts";
 import { type PreparePool, prepareConcurrency, preparePoolFor } from "./prepare-pool.ts";
-import type { ProgressSnapshot } from "./progress.ts";
+import { type ProgressSnapshot, stagesProgress } from "./progress.ts";
 import { EmbedSession, type EmbedSummary, type EmbedWorkflowOptions } from "./session.ts";
 import {
   batchOptions,
@@ -83,14 +83,6 @@ function snapshotOf(session: EmbedSession, metadata: RunMetadata): ProgressSnaps
     files: { total: session.filesTotal, done: session.filesDone },
     embedded: session.embedded,
     errors: metadata.errors.length,
-    stages: metadata.stages.map((s) => ({
-      key: s.key,
-      in: s.counts.in,
-      out: s.counts.out,
-      failed: s.counts.failed,
-      retried: s.counts.retried,
-      inFlight: s.inFlight,
-      concurrency: s.concurrency,
-    })),
+    stages: stagesProgress(metadata.stages),
   };
 }

@@ -1,3 +1,5 @@
+import type { StageMetadata } from "sluice";
+
 /** One stage's figures at a moment of a run. */
 export interface StageProgress {
   readonly key: string;
@@ -23,6 +25,19 @@ export interface ProgressSnapshot {
   /** Failed or skipped items so far, all stages. */
   readonly errors: number;
   readonly stages: readonly StageProgress[];
+}
+
+/** A streaming run's stages as a progress view shows them, from the run's metadata. */
+export function stagesProgress(stages: readonly StageMetadata[]): StageProgress[] {
+  return stages.map((s) => ({
+    key: s.key,
+    in: s.counts.in,
+    out: s.counts.out,
+    failed: s.counts.failed,
+    retried: s.counts.retried,
+    inFlight: s.inFlight,
+    concurrency: s.concurrency,
+  }));
 }
 
 /** Reads the current progress; cheap enough to call every 100 ms. */

@@ -26,7 +26,7 @@ import {
 } from "../stores/vector-store.ts";
 import { drainRun } from "./drain-run.ts";
 import type { ChunkItem } from "./prepare-file.ts";
-import type { ProgressProbe, ProgressSnapshot } from "./progress.ts";
+import { type ProgressProbe, type ProgressSnapshot, stagesProgress } from "./progress.ts";
 import { commitFailure, type ErrorEntry, entriesOf, StageFailure, sortEntries } from "./report.ts";
 import { batchOptions } from "./steps.ts";
 
@@ -295,15 +295,7 @@ class ReembedSession {
       files: { total: this.filesTotal, done: this.committed + this.unchanged },
       embedded: this.embedded,
       errors: metadata.errors.length,
-      stages: metadata.stages.map((s) => ({
-        key: s.key,
-        in: s.counts.in,
-        out: s.counts.out,
-        failed: s.counts.failed,
-        retried: s.counts.retried,
-        inFlight: s.inFlight,
-        concurrency: s.concurrency,
-      })),
+      stages: stagesProgress(metadata.stages),
     };
   }
 
