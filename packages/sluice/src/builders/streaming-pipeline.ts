@@ -144,6 +144,47 @@ export class StreamingPipeline<TInput, TOut, TState, TContext, TSnapshots = {}> 
     return this.def.stages;
   }
 
+  /**
+   * A per-item stage over a function or a batch `Step` (run per item, its retry honoured);
+   * `after` shapes each call's result (flatMap's expansion). A plain function without `after`
+   * is called as it is, so sequential ones can fuse.
+   */
+  private callStage(
+    key: string,
+    kind: string,
+    mode: EmitMode,
+    fnOrStep: unknown,
+    options: ItemStageOptions | undefined,
+    after?: (result: unknown) => unknown,
+  ): StageSpec {
+    const base = { key, kind, mode, defaultStrategy: this.def.defaultStrategy, allowSplit: true };
+    if (isStep(fnOrStep)) {
+      const step = fnOrStep as Step<unknown, unknown, unknown, unknown>;
+      const run = (item: unknown, ctx: ItemContext | undefined) =>
+        runStep(step, item, ctx as ItemContext);
+      return itemStage(
+        {
+          ...base,
+          invoke: after === undefined ? run : (item, ctx) => after(run(item, ctx)),
+          wantsCtx: true,
+          stepName: step.name,
+          stepRetry: step.retry,
+        },
+        options,
+      );
+    }
+    requireFunction(fnOrStep, `${kind}'s function`, key);
+    const fn = fnOrStep as (item: unknown, ctx: unknown) => unknown;
+    return itemStage(
+      {
+        ...base,
+        invoke: after === undefined ? fn : (item, ctx) => after(fn(item, ctx)),
+        wantsCtx: wantsContext(fn),
+      },
+      options,
+    );
+  }
+
   /** The context builder, if any (for interop). */
   get contextBuilder(): (() => unknown) | undefined {
     return this.def.contextBuilder;
@@ -194,41 +235,7 @@ export class StreamingPipeline<TInput, TOut, TState, TContext, TSnapshots = {}> 
     options?: ItemStageOptions,
   ): StreamingPipeline<TInput, O, WithKey<TState, K, O>, TContext, TSnapshots> {
     const k = checkKey(key, this.def.stages);
-    if (isStep(fnOrStep)) {
-      const step = fnOrStep as Step<unknown, unknown, unknown, unknown>;
-      return this.with(
-        itemStage(
-          {
-            key: k,
-            kind: "map",
-            mode: EmitMode.MAP,
-            invoke: (item, ctx) => runStep(step, item, ctx as ItemContext),
-            wantsCtx: true,
-            stepName: step.name,
-            stepRetry: step.retry,
-            defaultStrategy: this.def.defaultStrategy,
-            allowSplit: true,
-          },
-          options,
-        ),
-      );
-    }
-    requireFunction(fnOrStep, "map's function", k);
-    const fn = fnOrStep as (item: unknown, ctx: unknown) => unknown;
-    return this.with(
-      itemStage(
-        {
-          key: k,
-          kind: "map",
-          mode: EmitMode.MAP,
-          invoke: fn,
-          wantsCtx: wantsContext(fn),
-          defaultStrategy: this.def.defaultStrategy,
-          allowSplit: true,
-        },
-        options,
-      ),
-    );
+    return this.with(this.callStage(k, "map", EmitMode.MAP, fnOrStep, options));
   }
 
   /**
@@ -250,43 +257,7 @@ export class StreamingPipeline<TInput, TOut, TState, TContext, TSnapshots = {}> 
     options?: ItemStageOptions,
   ): StreamingPipeline<TInput, O, WithKey<TState, K, O>, TContext, TSnapshots> {
     const k = checkKey(key, this.def.stages);
-    const expand = (r: unknown) =>
-      isThenable(r) ? Promise.resolve(r).then(collectResult) : collectResult(r);
-    if (isStep(fnOrStep)) {
-      const step = fnOrStep as Step<unknown, unknown, unknown, unknown>;
-      return this.with(
-        itemStage(
-          {
-            key: k,
-            kind: "flatMap",
-            mode: EmitMode.FLAT,
-            invoke: (item, ctx) => expand(runStep(step, item, ctx as ItemContext)),
-            wantsCtx: true,
-            stepName: step.name,
-            stepRetry: step.retry,
-            defaultStrategy: this.def.defaultStrategy,
-            allowSplit: true,
-          },
-          options,
-        ),
-      );
-    }
-    requireFunction(fnOrStep, "flatMap's function", k);
-    const f = fnOrStep as (item: unknown, ctx: unknown) => unknown;
-    return this.with(
-      itemStage(
-        {
-          key: k,
-          kind: "flatMap",
-          mode: EmitMode.FLAT,
-          invoke: (item, ctx) => expand(f(item, ctx)),
-          wantsCtx: wantsContext(f),
-          defaultStrategy: this.def.defaultStrategy,
-          allowSplit: true,
-        },
-        options,
-      ),
-    );
+    return this.with(this.callStage(k, "flatMap", EmitMode.FLAT, fnOrStep, options, expand));
   }
 
   /**
@@ -710,4 +681,9 @@ export class StreamingPipeline<TInput, TOut, TState, TContext, TSnapshots = {}> 
       options,
     );
   }
+}
+
+/** flatMap's result, drained into an array (an async result once it settles). */
+function expand(result: unknown): unknown {
+  return isThenable(result) ? Promise.resolve(result).then(collectResult) : collectResult(result);
 }
