@@ -438,17 +438,22 @@ export function renderMarkdown(
 /** Re-renders the markdown of a JSON report written by `writeReport`. */
 export async function rerender(jsonPath: string, markdownPath: string): Promise<void> {
   const run = JSON.parse(await readFile(jsonPath, "utf8")) as RunReport;
-  const rawData = relative(dirname(markdownPath), jsonPath);
-  await writeMarkdown(
-    markdownPath,
-    renderMarkdown(
-      run,
-      rawData,
-      await readAtScale(markdownPath),
-      await storeCostsSection(),
-      await embedVsLangchainSection(),
-      await onDemandSections(),
-    ),
+  await writeMarkdown(markdownPath, await renderWithSaved(run, jsonPath, markdownPath));
+}
+
+/** The markdown of `run` with the sections the on-demand benches saved beside it. */
+async function renderWithSaved(
+  run: RunReport,
+  jsonPath: string,
+  markdownPath: string,
+): Promise<string> {
+  return renderMarkdown(
+    run,
+    relative(dirname(markdownPath), jsonPath),
+    await readAtScale(markdownPath),
+    await storeCostsSection(),
+    await embedVsLangchainSection(),
+    await onDemandSections(),
   );
 }
 
@@ -466,16 +471,5 @@ export async function writeReport(
 ): Promise<void> {
   await mkdir(dirname(jsonPath), { recursive: true });
   await writeFile(jsonPath, `${JSON.stringify(run, null, 2)}\n`);
-  const rawData = relative(dirname(markdownPath), jsonPath);
-  await writeMarkdown(
-    markdownPath,
-    renderMarkdown(
-      run,
-      rawData,
-      await readAtScale(markdownPath),
-      await storeCostsSection(),
-      await embedVsLangchainSection(),
-      await onDemandSections(),
-    ),
-  );
+  await writeMarkdown(markdownPath, await renderWithSaved(run, jsonPath, markdownPath));
 }
