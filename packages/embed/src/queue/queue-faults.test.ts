@@ -85,37 +85,40 @@ describe("a queue run's failures", () => {
   it("a worker SIGKILLed mid-run loses nothing: the store equals a single-process run's, and so does a search", async () => {
     const dir = join(work, "corpus-kill");
     await generateCorpus(dir, { files: 120, seed: 11 });
-    // Two chunks a request at 100 ms: about 9 s of work for 4 workers, so the kill lands
-    // mid-run even when a loaded machine is slow to start the workers.
+    // Two chunks a request at 100 ms: about 9 s of work for 4 workers, 36 s for one.
     const flags = [...openai(embedding.url), "--batch-size", "2", "--embed-concurrency", "1"];
     const workerFlags = [...flags, "--claim-idle", "3000"];
     let victim: ChildProcess | undefined;
     const victimRun = worker("kill", [...workerFlags, "--consumer", "victim"], (c) => {
       victim = c;
     });
-    const others = Array.from({ length: 3 }, (_, i) =>
-      worker("kill", [...workerFlags, "--consumer", `w${i}`]),
-    );
-    const startedAt = Date.now();
     const run = coordinator(dir, "kill", flags);
+    let others: ReturnType<typeof worker>[] = [];
 
-    // Kill the victim about 3 s in, once it holds files and results are coming back.
+    // The victim works alone until it holds files and has reported results (its store is
+    // open: PGlite's one shared session does not take a client killed in the middle of
+    // opening well, which a Postgres server would). Only then do the other workers start,
+    // so on a machine of any speed the victim has work in hand when it is killed; it is
+    // killed once every other worker reads too (their stores open).
     let heldAtKill = 0;
-    const deadline = Date.now() + 40_000;
+    let state = "";
+    const deadline = Date.now() + 60_000;
     for (;;) {
       const results = await admin.keys("kill:results:*");
       const reported = results[0] ? await admin.xlen(results[0]) : 0;
       heldAtKill = (await pendingBy("kill:files")).get("victim") ?? 0;
-      // Every worker reading (its store open): PGlite's one shared session does not take a
-      // client killed in the middle of opening well, which a Postgres server would.
       const consumers = (
         (await admin
           .xinfo("CONSUMERS", "kill:files", "sluice-workers")
           .catch(() => [])) as unknown[]
       ).length;
-      if (Date.now() - startedAt >= 3_000 && reported > 10 && heldAtKill > 0 && consumers === 4)
-        break;
-      if (Date.now() > deadline) throw new Error("the run never got going");
+      state = `reported ${reported}, victim holds ${heldAtKill}, ${consumers} consumers, others started: ${others.length > 0}`;
+      if (others.length === 0 && reported > 0 && heldAtKill > 0)
+        others = Array.from({ length: 3 }, (_, i) =>
+          worker("kill", [...workerFlags, "--consumer", `w${i}`]),
+        );
+      if (others.length > 0 && heldAtKill > 0 && consumers === 4) break;
+      if (Date.now() > deadline) throw new Error(`the run never got going: ${state}`);
       await new Promise((r) => setTimeout(r, 50));
     }
     victim?.kill("SIGKILL");
