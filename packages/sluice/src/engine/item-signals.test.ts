@@ -106,6 +106,35 @@ describe("per-item signals are reused only when nothing is attached to them", ()
     expect(signals[3]?.aborted).toBe(true);
   });
 
+  it("a later run, of any pipeline, takes up the signals an earlier run left reusable", async () => {
+    // Building a signal is what costs on Node: a process that runs many short pipelines
+    // would otherwise build them again in every run.
+    const first = await signalsSeen(3, (s) => void s.aborted);
+    const second = await signalsSeen(3, (s) => void s.aborted);
+    if (signalPooling) expect(second[0]).toBe(first[0]);
+    else expect(new Set([...first, ...second]).size).toBe(6);
+  });
+
+  it("a signal aborted when its run stopped serves no later run", async () => {
+    const seen: AbortSignal[] = [];
+    const p = StreamingPipeline.start<number>().map(
+      "m",
+      (i: number, ctx: ItemContext) => {
+        seen.push(ctx.signal);
+        return new Promise<number>((resolve) => setTimeout(() => resolve(i), 20));
+      },
+      { concurrency: 4 },
+    );
+    const run = p.executeFrom([0, 1, 2, 3]);
+    await run.next();
+    await run.return();
+    const stopped = seen.filter((s) => s.aborted);
+    expect(stopped.length).toBeGreaterThan(0);
+    const later = await signalsSeen(8, (s) => void s.aborted, 8);
+    for (const s of later) expect(s.aborted).toBe(false);
+    for (const s of stopped) expect(later).not.toContain(s);
+  });
+
   it("many calls that add and remove listeners print no MaxListenersExceededWarning", async () => {
     const warnings: Error[] = [];
     const onWarning = (w: Error) => warnings.push(w);

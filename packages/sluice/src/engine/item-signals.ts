@@ -7,7 +7,8 @@
  * still be attached to it: not aborted, `onabort` unset, and every listener added through
  * its `addEventListener` removed again. Everything in Node that attaches to a signal (timers,
  * streams, `fetch`, `events.addAbortListener`) goes through that method, which each pooled
- * signal counts on itself. Elsewhere (browsers, Bun, Deno) signals are cheap to build and
+ * signal counts on itself. The pool is the process's, not a run's: a process that runs many
+ * short pipelines would otherwise build its signals again in every run. Elsewhere (browsers, Bun, Deno) signals are cheap to build and
  * some built-ins attach to them without listeners, so every call gets a fresh one.
  */
 
@@ -28,15 +29,30 @@ export const signalPooling = ((): boolean => {
   );
 })();
 
+/** Controllers of settled calls, ready to serve later calls of any run. */
+const spare: AbortController[] = [];
+/** Enough for every call of a few stages at a concurrency of hundreds; a few hundred KB. */
+const MAX_SPARE = 1024;
+
+/** A controller for one item's call: a spare one when there is one. */
+export function takeItemController(): AbortController {
+  return spare.pop() ?? newItemController();
+}
+
+/** The call settled: its controller serves a later call if nothing is attached to it. */
+export function returnItemController(controller: AbortController): void {
+  if (spare.length < MAX_SPARE && reusable(controller)) spare.push(controller);
+}
+
 /** A fresh controller for one item's call; counted when it may be pooled. */
-export function newItemController(): AbortController {
+function newItemController(): AbortController {
   const controller = new AbortController();
   if (signalPooling) countListeners(controller.signal);
   return controller;
 }
 
 /** Whether a settled call's controller can serve another call (see the module comment). */
-export function reusable(controller: AbortController): boolean {
+function reusable(controller: AbortController): boolean {
   if (!signalPooling) return false;
   const signal = controller.signal;
   if (signal.aborted || signal.onabort !== null) return false;

@@ -38,11 +38,37 @@ export class MeteredPuller implements Puller {
   ) {}
 
   pull(demand: number): Promise<Chunk | null> {
-    if (!this.started) this.start();
     // Plain reactions rather than an async wrapper, which would add a promise and a
     // microtask hop to every pull (a parallel stage's consumer pulls once per completion).
-    if (!this.timed) return this.inner.pull(demand).then(this.counted, this.rethrow);
-    return this.timedPull(demand);
+    return this.pullInner(demand).then(this.settled, this.rethrow);
+  }
+
+  /**
+   * `pull` in two halves, for the run's loop, which awaits the inner pull itself and so
+   * saves the reaction's promise and microtask hop per pull: this starts the pull, and the
+   * caller hands what it settles with to `pulled` or `pullFailed`.
+   */
+  pullInner(demand: number): Promise<Chunk | null> {
+    if (!this.started) this.start();
+    if (this.timed) {
+      const t = now();
+      this.chargeBlocked(t);
+      // Pulls never overlap: the start lives in fields.
+      this.pullStart = t;
+      this.waitedBefore = this.waitedSoFar();
+    }
+    return this.inner.pull(demand);
+  }
+
+  /** Records a chunk `pullInner`'s promise resolved with, and returns it. */
+  pulled(chunk: Chunk | null): Chunk | null {
+    if (this.timed) this.after(this.pullStart, this.waitedBefore, chunk);
+    return this.count(chunk);
+  }
+
+  /** Ends the stage as failed for an error `pullInner`'s promise rejected with: what to throw. */
+  pullFailed(error: unknown): unknown {
+    return this.failed(error);
   }
 
   pullNow(demand: number): Chunk | null | undefined {
@@ -65,7 +91,7 @@ export class MeteredPuller implements Puller {
       this.chargeBlocked(t);
       this.after(t, waitedBefore, chunk);
     }
-    return this.counted(chunk);
+    return this.count(chunk);
   }
 
   stop(): void {
@@ -86,8 +112,7 @@ export class MeteredPuller implements Puller {
   // Reactions are prototype methods bound per instance, not arrow fields: V8 keeps the
   // optimized code of a method alive with the method, but an arrow's only while some
   // closure from it lives, so a full GC between runs would send it back to the interpreter.
-  private readonly counted = this.count.bind(this);
-  private readonly timedChunk = this.onTimedChunk.bind(this);
+  private readonly settled = this.pulled.bind(this);
   private readonly rethrow = this.onRejected.bind(this);
 
   /** Counts a chunk out of the stage and into the next; null ends the stage as completed. */
@@ -101,20 +126,6 @@ export class MeteredPuller implements Puller {
     if (last !== undefined) last.out += n;
     if (this.downstream !== undefined) this.downstream.in += n;
     return chunk;
-  }
-
-  private timedPull(demand: number): Promise<Chunk | null> {
-    const t = now();
-    this.chargeBlocked(t);
-    // Pulls never overlap: the start lives in fields, and one reaction serves every pull.
-    this.pullStart = t;
-    this.waitedBefore = this.waitedSoFar();
-    return this.inner.pull(demand).then(this.timedChunk, this.rethrow);
-  }
-
-  private onTimedChunk(chunk: Chunk | null): Chunk | null {
-    this.after(this.pullStart, this.waitedBefore, chunk);
-    return this.count(chunk);
   }
 
   private onRejected(error: unknown): never {

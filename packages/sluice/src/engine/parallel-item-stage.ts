@@ -16,22 +16,41 @@ export interface ParallelSettings {
   buffer: number;
 }
 
-interface Waiter {
-  resolve: (chunk: Chunk | null) => void;
-  reject: (error: unknown) => void;
-}
-
 const resolved = Promise.resolve();
+const idleReject = (_error: unknown): void => {};
 
-/** A finished item waiting for delivery: its input, lineage and result. */
-interface Done {
-  item: unknown;
-  lin: Lineage | null;
-  value: unknown;
+/**
+ * Finished items waiting for delivery, as parallel arrays rather than an object per item:
+ * the input, its lineage and the result, which is SKIPPED for an item whose failure was
+ * absorbed or whose stage stopped (it delivers nothing). In ordered mode item `i` lives in
+ * slot `i % size`: the items between the next to deliver and the last started never number
+ * more than the stage's bound, so slots are never shared. In completion order they are
+ * appended and emptied by each delivery.
+ */
+class Finished {
+  readonly items: unknown[] = [];
+  readonly lins: (Lineage | null)[] = [];
+  readonly values: unknown[] = [];
+  readonly full: boolean[] = [];
+  length = 0;
+
+  constructor(readonly size: number) {}
+
+  put(slot: number, item: unknown, lin: Lineage | null, value: unknown): void {
+    this.items[slot] = item;
+    this.lins[slot] = lin;
+    this.values[slot] = value;
+    this.full[slot] = true;
+  }
+
+  /** Empties a slot, so it pins no item that already left. */
+  clear(slot: number): void {
+    this.items[slot] = undefined;
+    this.lins[slot] = null;
+    this.values[slot] = undefined;
+    this.full[slot] = false;
+  }
 }
-
-/** An item whose failure was absorbed, or whose stage stopped: it delivers nothing. */
-type Settled = Done | typeof SKIPPED;
 
 /**
  * A per-item stage with up to `concurrency` items in flight, ordered or not.
@@ -50,8 +69,7 @@ export class ParallelItemStage extends Stage {
   private pos = 0;
   private nextIndex = 0;
   private deliverIndex = 0;
-  private readonly finished = new Map<number, Settled>();
-  private queue: Done[] = [];
+  private finished: Finished;
   private readyCount = 0;
   /** Input items of the last chunk handed downstream: theirs until downstream asks again. */
   private outstanding = 0;
@@ -61,7 +79,8 @@ export class ParallelItemStage extends Stage {
   private pulling = false;
   private failure: { error: unknown } | null = null;
   /** The pending `pull`, settled by the completion or upstream chunk that answers it. */
-  private waiter: Waiter | null = null;
+  private resolveWaiter: ((chunk: Chunk | null) => void) | null = null;
+  private rejectWaiter: (error: unknown) => void = idleReject;
   /** Resolves `cancel()`'s wait once the last running item settles. */
   private drained: (() => void) | null = null;
   private readonly limit: number;
@@ -76,6 +95,7 @@ export class ParallelItemStage extends Stage {
     super(upstream, [rt]);
     this.recovery = new ItemRecovery(rt, op);
     this.limit = settings.concurrency + settings.buffer;
+    this.finished = new Finished(this.limit);
     rt.metrics.busyFromInFlight = true;
     rt.metrics.buffered = () => this.readyCount + Math.max(0, this.vals.length - this.pos);
   }
@@ -91,9 +111,16 @@ export class ParallelItemStage extends Stage {
       return Promise.reject(error);
     }
     if (answer !== undefined) return Promise.resolve(answer);
-    return new Promise<Chunk | null>((resolve, reject) => {
-      this.waiter = { resolve, reject };
-    });
+    return new Promise<Chunk | null>(this.park);
+  }
+
+  // A bound method, not a closure per pull: a parallel stage's consumer pulls once per
+  // completion, and the waiter's two functions in fields cost no object either.
+  private readonly park = this.parkWaiter.bind(this);
+
+  private parkWaiter(resolve: (chunk: Chunk | null) => void, reject: (error: unknown) => void) {
+    this.resolveWaiter = resolve;
+    this.rejectWaiter = reject;
   }
 
   protected override onStop(): void {
@@ -108,8 +135,7 @@ export class ParallelItemStage extends Stage {
   }
 
   protected override release(): void {
-    this.finished.clear();
-    this.queue = [];
+    this.finished = new Finished(this.limit);
     this.vals = [];
   }
 
@@ -133,19 +159,19 @@ export class ParallelItemStage extends Stage {
 
   /** Answers the pending pull if there is now something to answer it with. */
   private notify(): void {
-    const waiter = this.waiter;
-    if (waiter === null) return;
+    const resolve = this.resolveWaiter;
+    if (resolve === null) return;
     // Cleared first: poll may fail the stage, which notifies again.
-    this.waiter = null;
+    this.resolveWaiter = null;
     let answer: Chunk | null | undefined;
     try {
       answer = this.poll();
     } catch (error) {
-      waiter.reject(error);
+      this.rejectWaiter(error);
       return;
     }
-    if (answer === undefined) this.waiter = waiter;
-    else waiter.resolve(answer);
+    if (answer === undefined) this.resolveWaiter = resolve;
+    else resolve(answer);
   }
 
   /** Starts what the bounds allow and asks upstream for more when the input runs dry. */
@@ -225,14 +251,14 @@ export class ParallelItemStage extends Stage {
       value = this.op.invoke(item, ctx);
     } catch (error) {
       ctx?.release();
-      this.recoverOne(item, index, lin, t0, error).then((d) => this.complete(index, d));
+      this.recoverOne(item, index, lin, t0, error).then((v) => this.complete(index, item, lin, v));
       return;
     }
     if (!isThenable(value)) {
       ctx?.release();
       // Settled a microtask later, like an async result: settling now would re-enter pump.
-      const d = this.succeeded(item, lin, value, index, t0);
-      resolved.then(() => this.complete(index, d));
+      this.succeeded(index, lin, t0);
+      resolved.then(() => this.complete(index, item, lin, value));
       return;
     }
     void this.track(value, item, index, lin, t0, ctx);
@@ -257,60 +283,61 @@ export class ParallelItemStage extends Stage {
       v = await value;
     } catch (error) {
       ctx?.release();
-      this.complete(index, await this.recoverOne(item, index, lin, t0, error));
+      this.complete(index, item, lin, await this.recoverOne(item, index, lin, t0, error));
       return;
     }
     ctx?.release();
-    this.complete(index, this.succeeded(item, lin, v, index, t0));
+    this.succeeded(index, lin, t0);
+    this.complete(index, item, lin, v);
   }
 
-  /** One item settled: its slot frees, and `cancel()` stops waiting after the last. */
-  private complete(index: number, done: Settled): void {
+  /**
+   * One item settled with `value` (SKIPPED: nothing to deliver): its slot frees, and
+   * `cancel()` stops waiting after the last.
+   */
+  private complete(index: number, item: unknown, lin: Lineage | null, value: unknown): void {
     this.running--;
     this.rt.metrics.leave();
-    this.settle(index, done);
+    this.settle(index, item, lin, value);
     if (this.running === 0 && this.drained !== null) this.drained();
   }
 
-  private succeeded(
-    item: unknown,
-    lin: Lineage | null,
-    value: unknown,
-    index: number,
-    t0: number,
-  ): Done {
+  private succeeded(index: number, lin: Lineage | null, t0: number): void {
     const rt = this.rt;
     rt.metrics.succeeded++;
     if (rt.metrics.timed) rt.itemDone(index, now() - t0, lin);
-    return { item, lin, value };
   }
 
-  /** Retry and error strategy for a failed item; never rejects (FAIL_FAST fails the stage). */
+  /**
+   * Retry and error strategy for a failed item: the recovered result, or SKIPPED. Never
+   * rejects (FAIL_FAST fails the stage).
+   */
   private async recoverOne(
     item: unknown,
     index: number,
     lin: Lineage | null,
     t0: number,
     error: unknown,
-  ): Promise<Settled> {
+  ): Promise<unknown> {
     if (this.closed) return SKIPPED;
     try {
       const recovered = await this.recovery.recover(item, index, lin, error);
       if (this.rt.metrics.timed) this.rt.itemDone(index, now() - t0, lin);
-      return recovered === SKIPPED ? SKIPPED : { item, lin, value: recovered.value };
+      return recovered === SKIPPED ? SKIPPED : recovered.value;
     } catch (fatal) {
       this.failWith(fatal);
       return SKIPPED;
     }
   }
 
-  private settle(index: number, done: Settled): void {
+  private settle(index: number, item: unknown, lin: Lineage | null, value: unknown): void {
     if (!this.closed && this.failure === null) {
+      const finished = this.finished;
       if (this.settings.ordered) {
-        this.finished.set(index, done);
+        finished.put(index % finished.size, item, lin, value);
         this.readyCount++;
-      } else if (done !== SKIPPED) {
-        this.queue.push(done);
+      } else if (value !== SKIPPED) {
+        finished.put(finished.length++, item, lin, value);
         this.readyCount++;
       }
     }
@@ -334,24 +361,30 @@ export class ParallelItemStage extends Stage {
     const key = this.rt.key;
     const acks = this.rt.env.acks;
     const out = newChunk(this.rt.track);
+    const f = this.finished;
     if (this.settings.ordered) {
       for (;;) {
-        const done = this.finished.get(this.deliverIndex);
-        if (done === undefined) break;
-        this.finished.delete(this.deliverIndex++);
+        const slot = this.deliverIndex % f.size;
+        if (!f.full[slot]) break;
+        const value = f.values[slot];
+        const item = f.items[slot];
+        const lin = f.lins[slot] ?? null;
+        f.clear(slot);
+        this.deliverIndex++;
         this.readyCount--;
-        if (
-          done !== SKIPPED &&
-          emitOne(mode, key, done.item, done.value, done.lin, out, acks) > 0
-        ) {
+        if (value !== SKIPPED && emitOne(mode, key, item, value, lin, out, acks) > 0) {
           this.outstanding++;
         }
       }
     } else {
-      for (const done of this.queue) {
-        if (emitOne(mode, key, done.item, done.value, done.lin, out, acks) > 0) this.outstanding++;
+      for (let slot = 0; slot < f.length; slot++) {
+        const item = f.items[slot];
+        const value = f.values[slot];
+        const lin = f.lins[slot] ?? null;
+        f.clear(slot);
+        if (emitOne(mode, key, item, value, lin, out, acks) > 0) this.outstanding++;
       }
-      this.queue = [];
+      f.length = 0;
       this.readyCount = 0;
     }
     return out.values.length > 0 ? out : null;

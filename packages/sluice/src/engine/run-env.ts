@@ -4,7 +4,7 @@ import { StageMetrics } from "../metrics/stage-metrics.js";
 import type { AckLedger } from "./acknowledgement.js";
 import { AsyncQueue } from "./async-queue.js";
 import type { Lineage } from "./chunk.js";
-import { newItemController, reusable } from "./item-signals.js";
+import { returnItemController, takeItemController } from "./item-signals.js";
 import { itemSpanId } from "./item-span.js";
 import { keepShape } from "./shapes.js";
 import { SnapshotStore } from "./state-view.js";
@@ -73,8 +73,6 @@ export class StageRuntime {
   ) {}
 
   private readonly active = new Set<AbortController>();
-  /** Controllers of settled calls, ready to serve later ones (see `item-signals.ts`). */
-  private readonly pool: AbortController[] = [];
 
   /** The stage's signal: aborted when the stage stops (streaming steps and batch steps see it). */
   get signal(): AbortSignal {
@@ -95,16 +93,15 @@ export class StageRuntime {
       this.abortOne(c);
       return c;
     }
-    const c = this.pool.pop() ?? newItemController();
+    const c = takeItemController();
     this.active.add(c);
     return c;
   }
 
   /** The item's call settled: its signal no longer needs to follow the stage's. */
   releaseItem(c: AbortController): void {
-    // The pool never holds more than the calls once in flight at the same time; after the
-    // stop `active` is empty, so nothing goes back to it.
-    if (this.active.delete(c) && reusable(c)) this.pool.push(c);
+    // After the stop `active` is empty: an aborted controller never goes back to the pool.
+    if (this.active.delete(c)) returnItemController(c);
   }
 
   /** Whether the stage has stopped: no call or retry of it may start any more. */
@@ -143,7 +140,6 @@ export class StageRuntime {
     if (this.controller !== undefined) this.abortOne(this.controller);
     for (const item of this.active) this.abortOne(item);
     this.active.clear();
-    this.pool.length = 0;
   }
 
   /**

@@ -118,6 +118,36 @@ describe("next() called again before the previous call settled", () => {
   });
 });
 
+describe("next() calls in overlapping waves", () => {
+  it("hand out every item once, in order, whatever settles when", async () => {
+    const n = 300;
+    const run = StreamingPipeline.start<number>()
+      .map(
+        "slow",
+        async (x: number) => {
+          if (x % 3 === 0) await sleep(x % 2);
+          return x;
+        },
+        { concurrency: 8 },
+      )
+      .executeFrom(Array.from({ length: n }, (_, i) => i));
+    const calls: Promise<IteratorResult<number, void>>[] = [];
+    // Waves of 1 to 4 calls, each wave made after only the first call of the one before
+    // settled: calls whose result is known but not yet settled meet new calls.
+    for (let wave = 0; calls.length < n + 4; wave++) {
+      const size = 1 + (wave % 4);
+      const first = run.next();
+      calls.push(first);
+      for (let i = 1; i < size; i++) calls.push(run.next());
+      await first;
+    }
+    const results = await Promise.all(calls);
+    const values = results.filter((r) => r.done !== true).map((r) => r.value);
+    expect(values).toEqual(Array.from({ length: n }, (_, i) => i));
+    expect(results.slice(n).every((r) => r.done === true)).toBe(true);
+  });
+});
+
 describe("cancellation by the consumer", () => {
   for (const concurrency of [1, 4]) {
     it(`break aborts in-flight work, closes the source and settles first (concurrency ${concurrency})`, async () => {

@@ -95,10 +95,10 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
   /** With acknowledgements: the lineage of `buf`'s items, and the first not yet released. */
   private bufLins: Chunk["lins"];
   private released = 0;
-  /** The promise of the last `next()` call while any is unsettled; null when none is. */
-  private pending: Promise<IteratorResult<T, void>> | null = null;
-  /** `next()` calls not settled yet. */
-  private queued = 0;
+  /** The promise of the last `next()` call that had to wait (pull the chain or queue). */
+  private last: Promise<IteratorResult<T, void>> = Promise.resolve(DONE);
+  /** `next()` calls whose result is not known yet: pulling the chain, or queued behind one. */
+  private unread = 0;
   private runStatus: RunStatus = "pending";
   /** The chain's last stage, from the first pull on. */
   private tail: MeteredPuller | undefined;
@@ -221,37 +221,30 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
   next(): Promise<IteratorResult<T, void>> {
     // The consumer asking again is what says the outputs it had are done with.
     if (this.env.acks !== undefined) this.releaseHanded();
-    const last = this.pending;
-    if (last === null && this.pos < this.buf.length && this.interrupted === undefined) {
+    if (this.unread === 0 && this.pos < this.buf.length && this.interrupted === undefined) {
       return Promise.resolve({ value: this.buf[this.pos++] as T, done: false });
     }
-    // A call made while another is pending reads once that one settled. It reads directly,
-    // not through `next()`, which would find its own promise pending and wait on itself.
-    const p = last === null ? this.fill() : last.then(this.readNext, this.readNext);
-    this.pending = p;
-    this.queued++;
-    // One shared reaction per call, not a closure: calls settle in order, so the count
-    // reaching zero means the last one settled.
-    p.then(this.settledOne, this.settledOne);
+    // A call made while another waits reads once that one has its result. It reads directly,
+    // not through `next()`, which would find itself waiting and wait on itself. The count
+    // is kept by the readers themselves, not by a reaction on each call's promise: that
+    // would cost a promise and a microtask per item where completions come one at a time.
+    const p = this.unread++ === 0 ? this.fill() : this.last.then(this.readNext, this.readNext);
+    this.last = p;
     return p;
   }
 
-  // Bound methods rather than arrow fields: a method's optimized code outlives a GC between
-  // runs, an arrow's does not (see MeteredPuller).
+  // A bound method rather than an arrow field: a method's optimized code outlives a GC
+  // between runs, an arrow's does not (see MeteredPuller).
   private readonly readNext = this.readQueued.bind(this);
-  private readonly settledOne = this.onSettled.bind(this);
 
   /** Serves one queued `next()` call: from the chunk buffer, or by pulling the chain. */
-  private readQueued(): Promise<IteratorResult<T, void>> {
+  private readQueued(): IteratorResult<T, void> | Promise<IteratorResult<T, void>> {
     if (this.env.acks !== undefined) this.releaseHanded();
     if (this.pos < this.buf.length && this.interrupted === undefined) {
-      return Promise.resolve({ value: this.buf[this.pos++] as T, done: false });
+      this.unread--;
+      return { value: this.buf[this.pos++] as T, done: false };
     }
     return this.fill();
-  }
-
-  private onSettled(): void {
-    if (--this.queued === 0) this.pending = null;
   }
 
   /** Acknowledges, as done, the outputs handed out since the last call. */
@@ -361,6 +354,7 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
     this.close(status).catch(() => {});
   }
 
+  /** Pulls the chain for one `next()` call; that call's result is known when it returns. */
   private async fill(): Promise<IteratorResult<T, void>> {
     try {
       if (this.runStatus === "pending") await this.start();
@@ -373,7 +367,15 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
         // A stop settles this pull (with null once in-flight work settled): no race needed.
         const demand = this.demand;
         const t0 = timedTail ? 0 : now();
-        const chunk = await tail.pull(demand);
+        // The tail's two halves rather than its `pull`: one promise less per pull.
+        const pulling = tail.pullInner(demand);
+        let settled: Chunk | null;
+        try {
+          settled = await pulling;
+        } catch (error) {
+          throw tail.pullFailed(error);
+        }
+        const chunk = tail.pulled(settled);
         const elapsedMs = timedTail ? tail.lastPullMs : now() - t0;
         this.adaptDemand(demand, elapsedMs, chunk === null ? 0 : chunk.values.length);
         if (chunk === null) {
@@ -414,6 +416,8 @@ export class StreamingRun<T> implements AsyncGenerator<T, void, undefined> {
       await this.close("failed");
       if (closedBefore) return DONE;
       throw error;
+    } finally {
+      this.unread--;
     }
   }
 
