@@ -41,10 +41,16 @@ export function assertVectors(
         `${source} returned a vector of ${vector.length} dimensions at index ${i}, expected ${dimensions}`,
       );
     }
-    if (!vector.every(Number.isFinite)) {
-      throw new EmbedderResponseError(`${source} returned a non-finite number at index ${i}`);
+    // One plain pass rather than two `every` callbacks: this runs on every number received.
+    let zero = true;
+    for (let j = 0; j < vector.length; j++) {
+      const x = vector[j] as number;
+      if (!Number.isFinite(x)) {
+        throw new EmbedderResponseError(`${source} returned a non-finite number at index ${i}`);
+      }
+      if (x !== 0) zero = false;
     }
-    if (vector.every((x) => x === 0)) {
+    if (zero) {
       throw new EmbedderResponseError(
         `${source} returned an all-zero vector at index ${i}, which no search could ever find`,
       );

@@ -207,6 +207,22 @@ describe("decodeEmbeddings", () => {
     ]);
   });
 
+  it("decodes base64 exactly wherever its bytes land, as plain number arrays", () => {
+    // Small decodes share Node's buffer pool at any offset; large ones get their own buffer.
+    const vectors = Array.from({ length: 40 }, (_, i) =>
+      Array.from({ length: 1 + (i % 7) * (i < 20 ? 1 : 300) }, (_, j) =>
+        Math.fround(Math.sin(i * 31 + j) * 10 ** ((j % 9) - 4)),
+      ),
+    );
+    const data = vectors.map((v, index) => ({
+      index,
+      embedding: Buffer.from(new Float32Array(v).buffer).toString("base64"),
+    }));
+    const decoded = decodeEmbeddings(data, vectors.length);
+    expect(decoded).toEqual(vectors);
+    for (const v of decoded) expect(Array.isArray(v)).toBe(true);
+  });
+
   it("rejects missing, repeated and malformed entries", () => {
     expect(() => decodeEmbeddings([{ index: 0, embedding: [1] }], 2)).toThrow(/1 vectors for 2/);
     expect(() =>

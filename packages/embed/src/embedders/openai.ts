@@ -455,9 +455,16 @@ function decodeVector(embedding: unknown): number[] {
     if (bytes.length % 4 !== 0) {
       throw new EmbedderResponseError("base64 embedding is not a whole number of float32 values");
     }
-    // Copy into an aligned buffer: a Buffer's byteOffset need not be a multiple of 4.
-    const floats = new Float32Array(new Uint8Array(bytes).buffer);
-    return Array.from(floats);
+    // A view where the bytes are aligned (a large decode gets a buffer of its own), else a
+    // copy: a pooled Buffer's byteOffset need not be a multiple of 4. Then a plain loop:
+    // Array.from over a typed array goes through the iterator, about 6 times slower here.
+    const floats =
+      bytes.byteOffset % 4 === 0
+        ? new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4)
+        : new Float32Array(new Uint8Array(bytes).buffer);
+    const vector = new Array<number>(floats.length);
+    for (let i = 0; i < floats.length; i++) vector[i] = floats[i] as number;
+    return vector;
   }
   if (Array.isArray(embedding) && embedding.every((x) => typeof x === "number")) {
     return embedding as number[];

@@ -99,6 +99,25 @@ describe("JSONL store", () => {
     expect(await readFile(path, "utf8")).toBe(before);
   });
 
+  it("writes each line, vector included, byte for byte as JSON.stringify does, open and compacted", async () => {
+    const path = join(dir, "exact-lines.jsonl");
+    const store = await openJsonlStore({ path, access: write });
+    const tricky = [-0, 0.1, 1e21, 1e-7, 5e-324, -1.5e-10, 123456789.125, Math.fround(0.3)];
+    const a = { ...rec(A, "a.md", 0, "exact"), vector: [...tricky, ...tricky.map((x) => -x)] };
+    await store.upsert([a, rec(A, "b.md", 0, "plain")]);
+    const check = async () => {
+      const text = (await readFile(path, "utf8")).split("\n").filter(Boolean);
+      for (const line of text) expect(line).toBe(JSON.stringify(JSON.parse(line)));
+      const chunk = text.map((l) => JSON.parse(l)).find((l) => l.id === a.id);
+      expect(chunk.vector).toEqual(a.vector.map((x) => (Object.is(x, -0) ? 0 : x)));
+      return text.length;
+    };
+    expect(await check()).toBe(3);
+    await store.commitFile(A, "a.md", "ha", [a.id]);
+    await store.close();
+    expect(await check()).toBe(4);
+  });
+
   it("writer: drops a torn last line left by a crash and keeps working", async () => {
     const path = join(dir, "torn.jsonl");
     const store = await openJsonlStore({ path, access: write });

@@ -591,6 +591,17 @@ class JsonlIndex {
   }
 }
 
+/**
+ * A line's JSON text: what `JSON.stringify` writes, but a chunk's vector (its last key) is
+ * joined rather than stringified, over twice as fast for 1,536 numbers and the same bytes for
+ * finite ones, which `validateRecords` ensures.
+ */
+function lineText(line: Line): string {
+  if (line.type !== "chunk") return JSON.stringify(line);
+  const { vector, ...rest } = line;
+  return `${JSON.stringify(rest).slice(0, -1)},"vector":[${vector.join(",")}]}`;
+}
+
 /** The chunk line `raw` as a record, or null unless it is a chunk line of `id`. */
 function parseChunkLine(raw: Buffer, id: string): ChunkRecord | null {
   try {
@@ -707,9 +718,12 @@ class JsonlStore implements VectorStore {
   private async appendNow(lines: readonly Line[]): Promise<void> {
     const appender = this.assertWritable();
     if (lines.length === 0) return;
-    const texts = lines.map((l) => JSON.stringify(l));
+    // Encoded once per line: each line's length in bytes comes with it, no second pass.
+    const encoded = lines.map((l) => Buffer.from(`${lineText(l)}\n`, "utf8"));
     try {
-      await appender.appendFile(`${texts.join("\n")}\n`, "utf8");
+      await appender.appendFile(
+        encoded.length === 1 ? (encoded[0] as Buffer) : Buffer.concat(encoded),
+      );
     } catch (error) {
       // Part of the text may have reached the file: later lines start where the file ends.
       this.index.bytes = await appender.stat().then(
@@ -720,7 +734,7 @@ class JsonlStore implements VectorStore {
     }
     let offset = this.index.bytes;
     lines.forEach((line, i) => {
-      const length = Buffer.byteLength(texts[i] as string);
+      const length = (encoded[i] as Buffer).length - 1;
       if (line.type !== "meta") this.index.apply(line, offset, length);
       offset += length + 1;
     });
@@ -742,7 +756,7 @@ class JsonlStore implements VectorStore {
         startLine: r.startLine,
         endLine: r.endLine,
         metadata: r.metadata,
-        vector: [...r.vector],
+        vector: r.vector,
       })),
     );
   }

@@ -238,7 +238,10 @@ export function validateRecords(records: readonly ChunkRecord[], dimensions: num
     if (record.vector.length !== dimensions) {
       fail(`vector has ${record.vector.length} dimensions, the store has ${dimensions}`);
     }
-    if (!record.vector.every(Number.isFinite)) fail("vector has a non-finite number");
+    const vector = record.vector;
+    for (let i = 0; i < vector.length; i++) {
+      if (!Number.isFinite(vector[i])) fail("vector has a non-finite number");
+    }
   }
 }
 
