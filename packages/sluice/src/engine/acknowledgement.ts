@@ -129,8 +129,6 @@ class AckRoot implements Lineage {
   ) {}
 }
 
-const OUTCOME_RANK = { filtered: 0, done: 1, failed: 2 } as const;
-
 /**
  * The acknowledgements of one run. Every item in the pipeline carries a lineage node that
  * leads to the deliveries it derives from; stages report each item they drop (`release`)
@@ -145,7 +143,7 @@ export class AckLedger {
 
   /** A puller over the deliveries that hands on their values with a root per item. */
   puller(source: Source<Delivery<unknown>>): Puller {
-    return new DeliveryPuller(sourcePuller(source), this);
+    return new DeliveryPuller(sourcePuller(source));
   }
 
   /** `n` more items alive that derive from `lin`'s deliveries. */
@@ -219,10 +217,7 @@ function forEachRoot(lin: Lineage | null | undefined, fn: (root: AckRoot) => voi
 /** Unwraps deliveries into values, each with a root lineage node holding its `ack`. */
 class DeliveryPuller implements Puller {
   private seen = 0;
-  constructor(
-    private readonly inner: Puller,
-    private readonly ledger: AckLedger,
-  ) {}
+  constructor(private readonly inner: Puller) {}
 
   async pull(demand: number): Promise<Chunk | null> {
     const chunk = await this.inner.pull(demand);
