@@ -108,7 +108,9 @@ function counted<I, O>(
         counter.out++;
         return result.data;
       } catch (error) {
-        counter.failed++;
+        // A call cut off by the run's own stop (Ctrl-C, a fatal error) did not fail: the
+        // pool's signal can reject it before the pipeline has heard of the abort.
+        if (!ctx.context.runSignal.aborted) counter.failed++;
         throw error;
       } finally {
         counter.inFlight--;
