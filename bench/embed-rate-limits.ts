@@ -54,7 +54,7 @@ const CASES: readonly Case[] = [
   },
 ];
 
-interface CaseResult {
+export interface CaseResult {
   readonly name: string;
   readonly exitCode: number | null;
   readonly wallS: number;
@@ -193,6 +193,49 @@ function render(
   ].join("\n");
 }
 
+/** One run of the three cases: each result, and the report as markdown. */
+export interface RateLimitsReport {
+  readonly results: readonly CaseResult[];
+  readonly markdown: string;
+}
+
+/**
+ * Runs the three cases over `files` generated files and writes `embed-rate-limits.json` and
+ * `.md` into `out`; `log` gets a line per case as it ends.
+ */
+export async function runRateLimitsBench(
+  files: number,
+  out: string,
+  log: (line: string) => void = () => {},
+): Promise<RateLimitsReport> {
+  const m = machineInfo();
+  const dir = await mkdtemp(join(os.tmpdir(), "sluice-bench-rate-limits-"));
+  try {
+    await generateCorpus(join(dir, "docs"), { files });
+    const results: CaseResult[] = [];
+    for (const [i, c] of CASES.entries()) {
+      const r = await runCase(dir, c, i);
+      results.push(r);
+      log(
+        `${r.name}: exit ${r.exitCode}, failed chunks ${r.failedChunks}, requests ${r.requests}, ` +
+          `429 ${r.limited} (${pct(r.share429)}), tokens/min past the burst ${pct(r.rateShare)} of the limit, ${r.wallS.toFixed(1)} s\n`,
+      );
+    }
+    await mkdir(out, { recursive: true });
+    const when = new Date().toISOString();
+    const machine = `${m.cpuModel}, ${m.cores} cores, Node ${m.node}, load average at start ${m.loadAverage.map((x) => x.toFixed(2)).join(" / ")}`;
+    await writeFile(
+      join(out, "embed-rate-limits.json"),
+      `${JSON.stringify({ when, files, rpm: RPM, tpm: TPM, results }, null, 2)}\n`,
+    );
+    const markdown = render(results, files, when, machine);
+    await writeFile(join(out, "embed-rate-limits.md"), markdown);
+    return { results, markdown };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { files: { type: "string", default: "200" }, out: { type: "string" } },
@@ -202,31 +245,11 @@ async function main(): Promise<void> {
     process.stderr.write(`--files must be a positive integer, got ${values.files}\n`);
     process.exit(2);
   }
-  const m = machineInfo();
-  const dir = await mkdtemp(join(os.tmpdir(), "sluice-bench-rate-limits-"));
-  try {
-    await generateCorpus(join(dir, "docs"), { files });
-    const results: CaseResult[] = [];
-    for (const [i, c] of CASES.entries()) {
-      const r = await runCase(dir, c, i);
-      results.push(r);
-      process.stdout.write(
-        `${r.name}: exit ${r.exitCode}, failed chunks ${r.failedChunks}, requests ${r.requests}, ` +
-          `429 ${r.limited} (${pct(r.share429)}), tokens/min past the burst ${pct(r.rateShare)} of the limit, ${r.wallS.toFixed(1)} s\n`,
-      );
-    }
-    const out = resolve(values.out ?? join(BENCH_DIR, "results"));
-    await mkdir(out, { recursive: true });
-    const when = new Date().toISOString();
-    const machine = `${m.cpuModel}, ${m.cores} cores, Node ${m.node}, load average at start ${m.loadAverage.map((x) => x.toFixed(2)).join(" / ")}`;
-    await writeFile(
-      join(out, "embed-rate-limits.json"),
-      `${JSON.stringify({ when, files, rpm: RPM, tpm: TPM, results }, null, 2)}\n`,
-    );
-    await writeFile(join(out, "embed-rate-limits.md"), render(results, files, when, machine));
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  await runRateLimitsBench(files, resolve(values.out ?? join(BENCH_DIR, "results")), (line) =>
+    process.stdout.write(line),
+  );
 }
 
-await main();
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  await main();
+}
