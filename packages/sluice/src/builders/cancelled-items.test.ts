@@ -48,7 +48,7 @@ describe("calls failed by the run's own cancellation", () => {
       const result = await pending;
       expect(result.success).toBe(false);
       expect(result.metadata.status).toBe("cancelled");
-      const stage = result.metadata.stages.find((s) => s.key === "work");
+      const stage = result.metadata.stages?.find((s) => s.key === "work");
       expect(stage?.counts.failed).toBe(0);
       expect(result.metadata.errors).toEqual([]);
     });
