@@ -12,7 +12,7 @@ import type { BenchCase, Implementation } from "../types.ts";
 import {
   add,
   chainInput,
-  chainReference,
+  chainMeasurement,
   doubleAsync,
   halfAsync,
   incAsync,
@@ -199,13 +199,6 @@ export const asyncChain: BenchCase = {
   description:
     "The sync-chain pipeline with its three maps async (`async x => …`), the filters sync, summed. Reports ns per input item.",
   baseline: "async-generators",
-  columns: ["nsPerItem"],
-  warmRuns: 3,
-  figures: [{ key: "warmNsPerItem", header: "warm ns/item", digits: 1 }],
-  variants: (quick) => {
-    const size = quick ? 20_000 : 1_000_000;
-    return [{ name: `n=${size}`, params: { size } }];
-  },
-  reference: ({ size }) => chainReference(size),
+  ...chainMeasurement,
   implementations,
 };

@@ -1,7 +1,8 @@
 /**
- * The five stages shared by `sync-chain` and `async-chain`: three maps and two
- * filters over numbers, summed at the end.
+ * The five stages shared by `sync-chain`, `async-chain` and `merge-sources`: three maps and
+ * two filters over numbers, summed at the end, and how those cases measure them.
  */
+import type { BenchCase } from "../types.ts";
 
 /** Stage 1: map x → 2x. */
 export const double = (x: number): number => x * 2;
@@ -41,3 +42,18 @@ export function chainReference(size: number): number {
 
 /** Summing reducer. */
 export const add = (acc: number, x: number): number => acc + x;
+
+/**
+ * What the chain cases measure alike: ns per input item, cold and over 3 warm runs, at one
+ * size (1M items; 20k in quick mode), checked against {@link chainReference}.
+ */
+export const chainMeasurement = {
+  columns: ["nsPerItem"],
+  warmRuns: 3,
+  figures: [{ key: "warmNsPerItem", header: "warm ns/item", digits: 1 }],
+  variants: (quick: boolean) => {
+    const size = quick ? 20_000 : 1_000_000;
+    return [{ name: `n=${size}`, params: { size } }];
+  },
+  reference: ({ size }: { size: number }) => chainReference(size),
+} satisfies Partial<BenchCase>;

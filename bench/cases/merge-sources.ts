@@ -7,7 +7,7 @@ import { loadSluice } from "../lib/sluice.ts";
 import type { BenchCase, Implementation } from "../types.ts";
 import {
   chainInput,
-  chainReference,
+  chainMeasurement,
   double,
   half,
   inc,
@@ -66,14 +66,7 @@ export const mergeSources: BenchCase = {
   name: "merge-sources",
   description: `Integers 0…n−1 through the 5 sync stages of sync-chain, summed: from \`merge\` of ${MERGED_SOURCES} arrays of n/${MERGED_SOURCES}, against one array of n. Reports ns per input item.`,
   baseline: "sluice-single",
-  columns: ["nsPerItem"],
-  warmRuns: 3,
-  figures: [{ key: "warmNsPerItem", header: "warm ns/item", digits: 1 }],
-  variants: (quick) => {
-    const size = quick ? 20_000 : 1_000_000;
-    return [{ name: `n=${size}`, params: { size } }];
-  },
+  ...chainMeasurement,
   // The sum does not depend on the order in which the merged items arrive.
-  reference: ({ size }) => chainReference(size),
   implementations,
 };

@@ -10,7 +10,7 @@ import type { BenchCase, Implementation } from "../types.ts";
 import {
   add,
   chainInput,
-  chainReference,
+  chainMeasurement,
   double,
   half,
   inc,
@@ -200,13 +200,6 @@ export const syncChain: BenchCase = {
   description:
     "Integers 0…n−1 through 5 synchronous stages (map ×2, filter %3, map +1, filter %5, map ×0.5), summed. Reports ns per input item.",
   baseline: "async-generators",
-  columns: ["nsPerItem"],
-  warmRuns: 3,
-  figures: [{ key: "warmNsPerItem", header: "warm ns/item", digits: 1 }],
-  variants: (quick) => {
-    const size = quick ? 20_000 : 1_000_000;
-    return [{ name: `n=${size}`, params: { size } }];
-  },
-  reference: ({ size }) => chainReference(size),
+  ...chainMeasurement,
   implementations,
 };
