@@ -13,12 +13,7 @@ import {
   type EmbeddingServerProcess,
   startEmbeddingServerProcess,
 } from "../testing/embedding-server-process.ts";
-import {
-  counts,
-  type QueueHarness,
-  startQueueHarness,
-  summaryOf,
-} from "../testing/queue-harness.ts";
+import { counts, summaryOf, useQueueHarness } from "../testing/queue-harness.ts";
 import {
   findRealPostgres,
   type RealPostgres,
@@ -28,20 +23,7 @@ import { type CliResult, runSluice } from "../testing/sluice-process.ts";
 import { dumpPgliteDatabase } from "../testing/store-dump.ts";
 import type { EmbedSummary } from "../workflows/session.ts";
 
-let h: QueueHarness;
-let redis: QueueHarness["redis"];
-let admin: QueueHarness["admin"];
-let pg: QueueHarness["pg"];
-let work: string;
-
-beforeAll(async () => {
-  h = await startQueueHarness("sluice-queue-faults-");
-  ({ redis, admin, pg, work } = h);
-}, 60_000);
-
-afterAll(async () => {
-  await h?.close();
-});
+const q = useQueueHarness("sluice-queue-faults-");
 
 const env = { ...process.env, OPENAI_API_KEY: "unused" };
 const openai = (url: string) => [
@@ -55,15 +37,9 @@ const openai = (url: string) => [
   "32",
 ];
 
-const worker = (queueName: string, args: string[], onSpawn?: (c: ChildProcess) => void) =>
-  h.worker(queueName, args, onSpawn);
-const coordinator = (dir: string, queueName: string, args: string[]) =>
-  h.coordinator(dir, queueName, args);
-const baseline = (dir: string, args: string[]) => h.baseline(dir, args);
-
 /** Pending entries per consumer of the workers' group. */
 async function pendingBy(stream: string): Promise<Map<string, number>> {
-  const summary = (await admin.xpending(stream, "sluice-workers").catch(() => [0])) as [
+  const summary = (await q.admin.xpending(stream, "sluice-workers").catch(() => [0])) as [
     number,
     unknown,
     unknown,
@@ -83,17 +59,17 @@ describe("a queue run's failures", () => {
   });
 
   it("a worker SIGKILLed mid-run loses nothing: the store equals a single-process run's, and so does a search", async () => {
-    const dir = join(work, "corpus-kill");
+    const dir = join(q.work, "corpus-kill");
     await generateCorpus(dir, { files: 120, seed: 11 });
     // Two chunks a request at 100 ms: about 9 s of work for 4 workers, 36 s for one.
     const flags = [...openai(embedding.url), "--batch-size", "2", "--embed-concurrency", "1"];
     const workerFlags = [...flags, "--claim-idle", "3000"];
     let victim: ChildProcess | undefined;
-    const victimRun = worker("kill", [...workerFlags, "--consumer", "victim"], (c) => {
+    const victimRun = q.worker("kill", [...workerFlags, "--consumer", "victim"], (c) => {
       victim = c;
     });
-    const run = coordinator(dir, "kill", flags);
-    let others: ReturnType<typeof worker>[] = [];
+    const run = q.coordinator(dir, "kill", flags);
+    let others: ReturnType<typeof q.worker>[] = [];
 
     // The victim works alone until it holds files and has reported results (its store is
     // open: PGlite's one shared session does not take a client killed in the middle of
@@ -104,18 +80,18 @@ describe("a queue run's failures", () => {
     let state = "";
     const deadline = Date.now() + 60_000;
     for (;;) {
-      const results = await admin.keys("kill:results:*");
-      const reported = results[0] ? await admin.xlen(results[0]) : 0;
+      const results = await q.admin.keys("kill:results:*");
+      const reported = results[0] ? await q.admin.xlen(results[0]) : 0;
       heldAtKill = (await pendingBy("kill:files")).get("victim") ?? 0;
       const consumers = (
-        (await admin
+        (await q.admin
           .xinfo("CONSUMERS", "kill:files", "sluice-workers")
           .catch(() => [])) as unknown[]
       ).length;
       state = `reported ${reported}, victim holds ${heldAtKill}, ${consumers} consumers, others started: ${others.length > 0}`;
       if (others.length === 0 && reported > 0 && heldAtKill > 0)
         others = Array.from({ length: 3 }, (_, i) =>
-          worker("kill", [...workerFlags, "--consumer", `w${i}`]),
+          q.worker("kill", [...workerFlags, "--consumer", `w${i}`]),
         );
       if (others.length > 0 && heldAtKill > 0 && consumers === 4) break;
       if (Date.now() > deadline) throw new Error(`the run never got going: ${state}`);
@@ -133,14 +109,14 @@ describe("a queue run's failures", () => {
     expect(queued.committed).toBe(120);
 
     // Batch sizes and concurrency change neither chunk ids nor vectors: the baseline runs fast.
-    const single = await baseline(dir, openai(embedding.url));
+    const single = await q.baseline(dir, openai(embedding.url));
     expect(counts(queued)).toEqual(counts(single.summary));
-    expect(await dumpPgliteDatabase(pg.db)).toEqual(single.dump);
+    expect(await dumpPgliteDatabase(q.pg.db)).toEqual(single.dump);
     for (const query of ["backpressure in a stream operator"]) {
       const search = (store: string[]) =>
-        runSluice({ cwd: work, env }, "search", query, "--json", "-k", "5", ...store);
+        runSluice({ cwd: q.work, env }, "search", query, "--json", "-k", "5", ...store);
       const [a, b] = await Promise.all([
-        search(["--store", pg.url]),
+        search(["--store", q.pg.url]),
         search(["--store", single.store, "--store-kind", "pglite"]),
       ]);
       expect(a.code, a.stderr).toBe(0);
@@ -173,17 +149,17 @@ describe("an embedding endpoint that fails every request", () => {
   });
 
   it("ends with the files reported failed after maxDeliveries, dead-lettered, exit 1 like a single-process run", async () => {
-    await pg.db.exec("DROP TABLE IF EXISTS sluice_chunks, sluice_files, sluice_meta CASCADE");
-    const dir = join(work, "corpus-failing");
+    await q.pg.db.exec("DROP TABLE IF EXISTS sluice_chunks, sluice_files, sluice_meta CASCADE");
+    const dir = join(q.work, "corpus-failing");
     await generateCorpus(dir, { files: 4, seed: 2 });
     const flags = [...openai(url), "--batch-size", "1000"];
-    const w = worker("fail", [...flags, "--max-deliveries", "2", "--claim-idle", "1000"]);
-    const result = await coordinator(dir, "fail", flags);
+    const w = q.worker("fail", [...flags, "--max-deliveries", "2", "--claim-idle", "1000"]);
+    const result = await q.coordinator(dir, "fail", flags);
     const done = await w;
     expect(done.code, done.stderr).toBe(0);
     // Delivered, failed and left pending, then delivered again and reported failed.
     expect(done.stderr).toMatch(/[1-9]\d* failed; [1-9]\d* deliveries left for a retry/);
-    const single = await baseline(dir, flags);
+    const single = await q.baseline(dir, flags);
 
     expect(result.code).toBe(1);
     expect(single.result.code).toBe(1);
@@ -193,7 +169,7 @@ describe("an embedding endpoint that fails every request", () => {
     const strip = (s: EmbedSummary) => s.errors.map(({ attempts: _a, ...e }) => e);
     expect(strip(queued)).toEqual(strip(single.summary));
     // Each failed file went to the dead-letter stream with its last error.
-    const dead = (await admin.xrange("fail:files:dead", "-", "+")) as [string, string[]][];
+    const dead = (await q.admin.xrange("fail:files:dead", "-", "+")) as [string, string[]][];
     expect(dead).toHaveLength(4);
     for (const [, fields] of dead) {
       expect(fields[fields.indexOf("sluice:deliveries") + 1]).toBe("2");
@@ -212,12 +188,12 @@ describe.skipIf(realPostgres === undefined)("the writer lock, on a real Postgres
   afterAll(() => server?.stop());
 
   it("refuses a plain sluice embed while a queue run writes, and a worker while a plain run does", async () => {
-    const dir = join(work, "corpus-lock");
+    const dir = join(q.work, "corpus-lock");
     await generateCorpus(dir, { files: 2, seed: 1 });
     const queueRun = await acquirePostgresWriterLock(server.url, "sluice_", { shared: true });
     try {
       const plain = await runSluice(
-        { cwd: work, env },
+        { cwd: q.work, env },
         "embed",
         dir,
         "--store",
@@ -234,10 +210,10 @@ describe.skipIf(realPostgres === undefined)("the writer lock, on a real Postgres
     const single = await acquirePostgresWriterLock(server.url, "sluice_");
     try {
       const w = await runSluice(
-        { cwd: work, env },
+        { cwd: q.work, env },
         "worker",
         "--queue",
-        redis.url,
+        q.redis.url,
         "--store",
         server.url,
         "--embedder",

@@ -5,46 +5,28 @@ import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { generateCorpus } from "../corpus/generate.ts";
-import {
-  counts,
-  type QueueHarness,
-  startQueueHarness,
-  summaryOf,
-} from "../testing/queue-harness.ts";
+import { counts, summaryOf, useQueueHarness } from "../testing/queue-harness.ts";
 import { runSluice } from "../testing/sluice-process.ts";
 import { dumpPgliteDatabase } from "../testing/store-dump.ts";
 import type { EmbedSummary } from "../workflows/session.ts";
 
-let h: QueueHarness;
-let redis: QueueHarness["redis"];
-let admin: QueueHarness["admin"];
-let pg: QueueHarness["pg"];
-let work: string;
-
-beforeAll(async () => {
-  h = await startQueueHarness("sluice-queue-");
-  ({ redis, admin, pg, work } = h);
-}, 60_000);
-
-afterAll(async () => {
-  await h?.close();
-});
+const q = useQueueHarness("sluice-queue-");
 
 const EMBEDDER = ["--embedder", "hash", "--dimensions", "32"];
 const env = { ...process.env, OPENAI_API_KEY: "unused" };
 
 /** Empties the queue store between tests (one PGlite serves them all). */
 async function freshStore(): Promise<void> {
-  await pg.db.exec("DROP TABLE IF EXISTS sluice_chunks, sluice_files, sluice_meta CASCADE");
+  await q.pg.db.exec("DROP TABLE IF EXISTS sluice_chunks, sluice_files, sluice_meta CASCADE");
 }
 
 const worker = (queueName: string, extra: string[] = [], onSpawn?: (c: ChildProcess) => void) =>
-  h.worker(queueName, [...EMBEDDER, ...extra], onSpawn);
+  q.worker(queueName, [...EMBEDDER, ...extra], onSpawn);
 const coordinator = (dir: string, queueName: string, extra: string[] = []) =>
-  h.coordinator(dir, queueName, [...EMBEDDER, ...extra]);
-const baseline = (dir: string, extra: string[] = []) => h.baseline(dir, [...EMBEDDER, ...extra]);
+  q.coordinator(dir, queueName, [...EMBEDDER, ...extra]);
+const baseline = (dir: string, extra: string[] = []) => q.baseline(dir, [...EMBEDDER, ...extra]);
 
 /** A run's errors without timing-dependent attempt counts. */
 const errorsOf = (s: EmbedSummary) => s.errors.map(({ attempts: _a, ...e }) => e);
@@ -61,7 +43,7 @@ async function queueRun(dir: string, queueName: string, n: number, workerFlags: 
 describe("sluice embed --queue with sluice workers", () => {
   it("stores exactly what a single-process run stores, and reports the same summary", async () => {
     await freshStore();
-    const dir = join(work, "corpus-120");
+    const dir = join(q.work, "corpus-120");
     await generateCorpus(dir, { files: 120, seed: 7 });
     const { result, workers } = await queueRun(dir, "q1", 2);
     expect(result.code, result.stderr).toBe(0);
@@ -73,7 +55,7 @@ describe("sluice embed --queue with sluice workers", () => {
     expect(counts(queued)).toEqual(counts(single.summary));
     expect(queued.committed).toBe(120);
     expect(queued.errors).toEqual([]);
-    const dump = await dumpPgliteDatabase(pg.db);
+    const dump = await dumpPgliteDatabase(q.pg.db);
     expect(dump.chunks.length).toBe(single.summary.chunks);
     // Chunks (ids, texts, lines, metadata, vectors) and committed file hashes, all equal.
     expect(dump).toEqual(single.dump);
@@ -81,17 +63,17 @@ describe("sluice embed --queue with sluice workers", () => {
     const perWorker = workers.map((w) => Number(/: (\d+) files/.exec(w.stderr)?.[1] ?? 0));
     expect(perWorker.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(120);
     expect(Math.min(...perWorker)).toBeGreaterThan(0);
-    expect(await admin.xlen("q1:files")).toBe(0);
-    expect(await admin.keys("q1:results:*")).toEqual([]);
+    expect(await q.admin.xlen("q1:files")).toBe(0);
+    expect(await q.admin.keys("q1:results:*")).toEqual([]);
   }, 90_000);
 
   it("refuses a store that is not Postgres, before opening anything", async () => {
-    const dir = join(work, "corpus-sqlite");
+    const dir = join(q.work, "corpus-sqlite");
     await generateCorpus(dir, { files: 1, seed: 1 });
-    const store = join(work, "local.db");
+    const store = join(q.work, "local.db");
     const [embed, w] = await Promise.all([
-      runSluice({ cwd: work, env }, "embed", dir, "--queue", redis.url, "--store", store),
-      runSluice({ cwd: work, env }, "worker", "--queue", redis.url, "--store", store),
+      runSluice({ cwd: q.work, env }, "embed", dir, "--queue", q.redis.url, "--store", store),
+      runSluice({ cwd: q.work, env }, "worker", "--queue", q.redis.url, "--store", store),
     ]);
     for (const [result, command] of [
       [embed, "sluice embed --queue"],
@@ -106,12 +88,12 @@ describe("sluice embed --queue with sluice workers", () => {
 
   it("a re-run enqueues only the changed file and prunes the deleted one", async () => {
     await freshStore();
-    const dir = join(work, "corpus-rerun");
+    const dir = join(q.work, "corpus-rerun");
     await generateCorpus(dir, { files: 30, seed: 3 });
     const first = await queueRun(dir, "q3", 1);
     expect(first.result.code, first.result.stderr).toBe(0);
 
-    const files = (await dumpPgliteDatabase(pg.db)).files;
+    const files = (await dumpPgliteDatabase(q.pg.db)).files;
     const paths = Object.keys(Object.values(files)[0] ?? {});
     const [changed, deleted] = [paths[4] as string, paths[9] as string];
     await writeFile(join(dir, changed), "# Changed\n\nA new paragraph about compost and mulch.\n");
@@ -122,7 +104,7 @@ describe("sluice embed --queue with sluice workers", () => {
     const watcher = (async () => {
       const deadline = Date.now() + 20_000;
       while (seen.length === 0 && Date.now() < deadline) {
-        const entries = (await admin.xrange("q3:files", "-", "+")) as [string, string[]][];
+        const entries = (await q.admin.xrange("q3:files", "-", "+")) as [string, string[]][];
         for (const [, fields] of entries) seen.push(fields[fields.indexOf("path") + 1] as string);
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -142,7 +124,7 @@ describe("sluice embed --queue with sluice workers", () => {
       removed: 1,
       failed: 0,
     });
-    const after = await dumpPgliteDatabase(pg.db);
+    const after = await dumpPgliteDatabase(q.pg.db);
     const afterPaths = Object.keys(Object.values(after.files)[0] ?? {});
     expect(afterPaths).not.toContain(deleted);
     expect(afterPaths).toContain(changed);
@@ -156,12 +138,12 @@ describe("sluice embed --queue with sluice workers", () => {
 
   it("reports binary and oversized files skipped, as a single-process run does", async () => {
     await freshStore();
-    const dir = join(work, "corpus-problems");
+    const dir = join(q.work, "corpus-problems");
     await generateCorpus(dir, { files: 5, seed: 5 });
     await writeFile(join(dir, "binary.md"), Buffer.from([0x23, 0x20, 0x00, 0x01, 0x02]));
     await writeFile(join(dir, "huge.md"), `# Huge\n\n${"word ".repeat(3_000)}\n`);
-    const cap = ["--config", join(work, "cap.json")];
-    await writeFile(join(work, "cap.json"), JSON.stringify({ maxFileBytes: 10_000 }));
+    const cap = ["--config", join(q.work, "cap.json")];
+    await writeFile(join(q.work, "cap.json"), JSON.stringify({ maxFileBytes: 10_000 }));
     const w = worker("q4", cap);
     const queued = await coordinator(dir, "q4", cap);
     expect((await w).code).toBe(0);
@@ -175,6 +157,6 @@ describe("sluice embed --queue with sluice workers", () => {
       ["binary.md", "skipped", "BINARY_FILE"],
       ["huge.md", "skipped", "FILE_TOO_LARGE"],
     ]);
-    expect(await dumpPgliteDatabase(pg.db)).toEqual(single.dump);
+    expect(await dumpPgliteDatabase(q.pg.db)).toEqual(single.dump);
   }, 90_000);
 });

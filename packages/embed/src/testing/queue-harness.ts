@@ -8,6 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Redis, redisClient } from "@sluice/redis";
+import { afterAll, beforeAll } from "vitest";
 import { type RedisServer, startRedisServer } from "../../../redis/src/testing/redis-server.ts";
 import type { EmbedSummary } from "../workflows/session.ts";
 import { type PostgresEndpoint, startPostgresEndpoint } from "./postgres-endpoint.ts";
@@ -116,4 +117,40 @@ export function counts(s: EmbedSummary) {
   const { files, unchanged, chunks, embedded, skipped, failed, failedChunks, removed, committed } =
     s;
   return { files, unchanged, chunks, embedded, skipped, failed, failedChunks, removed, committed };
+}
+
+/**
+ * The harness of the calling test file: started before its first test, closed after its last.
+ * What it returns can be captured at the top of the file and used inside the tests.
+ */
+export function useQueueHarness(prefix: string): QueueHarness {
+  let started: QueueHarness | undefined;
+  beforeAll(async () => {
+    started = await startQueueHarness(prefix);
+  }, 60_000);
+  afterAll(async () => {
+    await started?.close();
+  });
+  const harness = (): QueueHarness => {
+    if (started === undefined) throw new Error("the queue harness is used before it started");
+    return started;
+  };
+  return {
+    get redis() {
+      return harness().redis;
+    },
+    get admin() {
+      return harness().admin;
+    },
+    get pg() {
+      return harness().pg;
+    },
+    get work() {
+      return harness().work;
+    },
+    worker: (...args) => harness().worker(...args),
+    coordinator: (...args) => harness().coordinator(...args),
+    baseline: (...args) => harness().baseline(...args),
+    close: () => harness().close(),
+  };
 }
