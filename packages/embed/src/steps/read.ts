@@ -25,6 +25,9 @@ export type ReadResult =
       readonly message: string;
     };
 
+/** A file that was not read, and why. */
+type ReadFailure = Extract<ReadResult, { ok: false }>;
+
 /** Options of {@link readTextFile}. */
 export interface ReadOptions {
   /** Larger files are skipped as `too-large`; default 1 MiB. */
@@ -41,20 +44,25 @@ export async function readTextFile(
   options: ReadOptions = {},
 ): Promise<ReadResult> {
   const maxFileBytes = options.maxFileBytes ?? 1024 * 1024;
-  let buffer: Buffer;
+  const read = await readCapped(file, maxFileBytes);
+  return Buffer.isBuffer(read) ? decodeText(file, read, maxFileBytes) : read;
+}
+
+/** A file's bytes, unless it is not a regular file, is over the cap by its size, or fails. */
+async function readCapped(
+  file: DiscoveredFile,
+  maxFileBytes: number,
+): Promise<Buffer | ReadFailure> {
   try {
     const handle = await open(file.absolutePath, "r");
     try {
-      const refused = refusedByStat(file, await handle.stat(), maxFileBytes);
-      if (refused) return refused;
-      buffer = await handle.readFile();
+      return refusedByStat(file, await handle.stat(), maxFileBytes) ?? (await handle.readFile());
     } finally {
       await handle.close();
     }
   } catch (error) {
     return unreadable(file, error);
   }
-  return decodeText(file, buffer, maxFileBytes);
 }
 
 /**
@@ -82,7 +90,7 @@ export function readTextFileSync(file: DiscoveredFile, options: ReadOptions = {}
 /** A file's raw bytes, or why they were not read (`too-large` or `unreadable` only). */
 export type ReadBytesResult =
   | { readonly ok: true; readonly bytes: Buffer; readonly contentHash: string }
-  | Extract<ReadResult, { ok: false }>;
+  | ReadFailure;
 
 /**
  * Reads a file's raw bytes with {@link readTextFile}'s size cap and I/O checks (the same skips
@@ -94,22 +102,10 @@ export async function readFileBytes(
   options: ReadOptions = {},
 ): Promise<ReadBytesResult> {
   const maxFileBytes = options.maxFileBytes ?? 1024 * 1024;
-  let buffer: Buffer;
-  try {
-    const handle = await open(file.absolutePath, "r");
-    try {
-      const refused = refusedByStat(file, await handle.stat(), maxFileBytes);
-      if (refused) return refused as Extract<ReadResult, { ok: false }>;
-      buffer = await handle.readFile();
-    } finally {
-      await handle.close();
-    }
-  } catch (error) {
-    return unreadable(file, error) as Extract<ReadResult, { ok: false }>;
-  }
-  if (buffer.length > maxFileBytes) {
-    return tooLarge(file, buffer.length, maxFileBytes) as Extract<ReadResult, { ok: false }>;
-  }
+  const buffer = await readCapped(file, maxFileBytes);
+  if (!Buffer.isBuffer(buffer)) return buffer;
+  // The file may have grown between stat and read.
+  if (buffer.length > maxFileBytes) return tooLarge(file, buffer.length, maxFileBytes);
   return {
     ok: true,
     bytes: buffer,
@@ -117,7 +113,7 @@ export async function readFileBytes(
   };
 }
 
-function skip(file: DiscoveredFile, reason: ReadSkipReason, message: string): ReadResult {
+function skip(file: DiscoveredFile, reason: ReadSkipReason, message: string): ReadFailure {
   return { ok: false, file, reason, message };
 }
 
@@ -126,18 +122,18 @@ function refusedByStat(
   file: DiscoveredFile,
   info: { isFile(): boolean; readonly size: number },
   maxFileBytes: number,
-): ReadResult | undefined {
+): ReadFailure | undefined {
   if (!info.isFile()) return skip(file, "unreadable", `not a regular file: ${file.relativePath}`);
   if (info.size > maxFileBytes) return tooLarge(file, info.size, maxFileBytes);
   return undefined;
 }
 
-function tooLarge(file: DiscoveredFile, bytes: number, maxFileBytes: number): ReadResult {
+function tooLarge(file: DiscoveredFile, bytes: number, maxFileBytes: number): ReadFailure {
   const message = `${file.relativePath} is ${bytes} bytes, over the limit of ${maxFileBytes}`;
   return skip(file, "too-large", message);
 }
 
-function unreadable(file: DiscoveredFile, error: unknown): ReadResult {
+function unreadable(file: DiscoveredFile, error: unknown): ReadFailure {
   const code = (error as NodeJS.ErrnoException).code ?? "error";
   return skip(file, "unreadable", `cannot read ${file.relativePath}: ${code}`);
 }
