@@ -30,6 +30,7 @@ import type { Embedder } from "../embedders/embedder.ts";
 import { openVectorStore } from "../stores/open.ts";
 import type { ChunkRecord, VectorStore } from "../stores/vector-store.ts";
 import { drainRun } from "../workflows/drain-run.ts";
+import { fileKey, type PendingFile, PendingFiles } from "../workflows/pending-files.ts";
 import type { ChunkItem } from "../workflows/prepare-file.ts";
 import { type PreparePool, prepareConcurrency, preparePoolFor } from "../workflows/prepare-pool.ts";
 import { type ErrorEntry, entriesOf, StageFailure } from "../workflows/report.ts";
@@ -116,16 +117,10 @@ interface FileDelivery {
 }
 
 /** A file whose chunks are on their way to the store: it commits when the last one is stored. */
-interface OpenFile {
-  readonly collection: string;
-  readonly path: string;
+interface OpenFile extends PendingFile {
   readonly versionHash: string;
-  readonly ids: readonly string[];
-  readonly remaining: Set<string>;
   readonly delivery: FileDelivery;
 }
-
-const fileKey = (collection: string, path: string) => `${collection}\u0000${path}`;
 
 /**
  * A worker's state, and the context its stages see: what `embedBatch` and `storeBatch` need of
@@ -137,7 +132,7 @@ class WorkerSession {
   readonly runSignal: AbortSignal;
   private readonly active = new Map<string, FileDelivery>();
   private readonly byEntry = new WeakMap<StreamEntry, FileDelivery>();
-  private readonly open = new Map<string, OpenFile>();
+  private readonly open = new PendingFiles<OpenFile>();
   /** Per collection, the committed hashes as of a run's first message here. */
   private readonly hashes = new Map<
     string,
@@ -231,11 +226,10 @@ class WorkerSession {
           path: message.path,
           versionHash: outcome.versionHash,
           ids,
-          remaining: new Set(ids),
           delivery,
         };
         if (ids.length === 0) await this.commit(file);
-        else this.open.set(key, file);
+        else this.open.add(file);
         return outcome.items;
       }
     }
@@ -244,17 +238,10 @@ class WorkerSession {
   /** Records stored chunks and commits every file that is now complete (as `EmbedSession`). */
   async stored(records: readonly ChunkRecord[]): Promise<void> {
     this.embedded += records.length;
-    const complete: OpenFile[] = [];
-    for (const record of records) {
-      const file = this.open.get(fileKey(record.collection, record.path));
-      if (file === undefined || !file.remaining.delete(record.id)) continue;
+    const complete = this.open.stored(records, (file) => {
       file.delivery.embedded += 1;
-      if (file.remaining.size === 0) complete.push(file);
-    }
-    for (const file of complete) {
-      this.open.delete(fileKey(file.collection, file.path));
-      await this.commit(file);
-    }
+    });
+    for (const file of complete) await this.commit(file);
   }
 
   private async commit(file: OpenFile): Promise<void> {
@@ -329,7 +316,10 @@ class WorkerSession {
     } finally {
       if (delivery !== undefined) {
         if (this.active.get(delivery.key) === delivery) this.active.delete(delivery.key);
-        if (this.open.get(delivery.key)?.delivery === delivery) this.open.delete(delivery.key);
+        const { path, settings } = delivery.message;
+        if (this.open.get(settings.collection, path)?.delivery === delivery) {
+          this.open.delete(settings.collection, path);
+        }
         delivery.settle();
       }
     }

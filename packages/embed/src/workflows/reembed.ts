@@ -25,6 +25,7 @@ import {
   VectorStoreError,
 } from "../stores/vector-store.ts";
 import { drainRun } from "./drain-run.ts";
+import { type PendingFile, PendingFiles } from "./pending-files.ts";
 import type { ChunkItem } from "./prepare-file.ts";
 import { type ProgressProbe, type ProgressSnapshot, stagesProgress } from "./progress.ts";
 import { commitFailure, type ErrorEntry, entriesOf, StageFailure, sortEntries } from "./report.ts";
@@ -85,14 +86,10 @@ interface FileGroup {
   readonly done: boolean;
 }
 
-interface OpenFile {
+/** A file waiting for its chunks to be stored, and the hash it commits with. */
+interface OpenFile extends PendingFile {
   readonly hash: string;
-  readonly ids: readonly string[];
-  readonly remaining: Set<string>;
 }
-
-/** A file key: collection and path. */
-const keyOf = (collection: Collection, path: string) => `${collection}\u0000${path}`;
 
 /**
  * The hash the target records for a file: the source's own when the embedder is the same (what
@@ -115,7 +112,7 @@ class ReembedSession {
   filesTotal = 0;
   fatal: Error | undefined;
   readonly startedAt = performance.now();
-  private readonly open = new Map<string, OpenFile>();
+  private readonly open = new PendingFiles<OpenFile>();
   private readonly extra: ErrorEntry[] = [];
   private readonly engineErrors: ErrorEntry[] = [];
   private readonly stopper = new AbortController();
@@ -219,7 +216,7 @@ class ReembedSession {
     this.chunks += chunks.length;
     const ids = chunks.map((c) => c.id);
     if (targetHash !== undefined) {
-      this.open.set(keyOf(collection, path), { hash: targetHash, ids, remaining: new Set(ids) });
+      this.open.add({ collection, path, hash: targetHash, ids });
     }
     return chunks.map((draft) => ({ draft, tokens: countCl100kTokens(draft.text) }));
   }
@@ -258,19 +255,8 @@ class ReembedSession {
       );
     }
     this.embedded += records.length;
-    const complete: { collection: Collection; path: string; file: OpenFile }[] = [];
-    for (const record of records) {
-      const key = keyOf(record.collection, record.path);
-      const file = this.open.get(key);
-      if (file === undefined) continue;
-      file.remaining.delete(record.id);
-      if (file.remaining.size === 0) {
-        this.open.delete(key);
-        complete.push({ collection: record.collection, path: record.path, file });
-      }
-    }
-    for (const { collection, path, file } of complete) {
-      await this.commit(collection, path, file.hash, file.ids);
+    for (const file of this.open.stored(records)) {
+      await this.commit(file.collection, file.path, file.hash, file.ids);
     }
     return records.length;
   }

@@ -13,6 +13,7 @@ import type { Embedder } from "../embedders/embedder.ts";
 import { DiscoverError } from "../steps/discover.ts";
 import { openVectorStore } from "../stores/open.ts";
 import type { ChunkRecord, Collection, VectorStore } from "../stores/vector-store.ts";
+import { type PendingFile, PendingFiles } from "./pending-files.ts";
 import type { PrepareSettings } from "./prepare-file.ts";
 import type { PreparePool } from "./prepare-pool.ts";
 import type { ProgressProbe } from "./progress.ts";
@@ -133,10 +134,9 @@ export async function collectionOf(
   return config.collection ?? real.replace(/\\/g, "/");
 }
 
-interface OpenFile {
+/** A file of this run waiting for its chunks to be stored. */
+interface OpenFile extends PendingFile {
   readonly versionHash: string;
-  readonly remaining: Set<string>;
-  readonly ids: readonly string[];
 }
 
 /**
@@ -165,7 +165,7 @@ export class EmbedSession {
   /** Failures recorded outside the engine's error strategies (commits). */
   private readonly extra: ErrorEntry[] = [];
   private readonly engineErrors: ErrorEntry[] = [];
-  private readonly open = new Map<string, OpenFile>();
+  private readonly open = new PendingFiles<OpenFile>();
   /** Set by {@link stopRun}: the failure that ended the run, which the workflow throws. */
   fatal: Error | undefined;
   private readonly stopper = new AbortController();
@@ -267,7 +267,7 @@ export class EmbedSession {
       await this.commit(path, versionHash, ids);
       return;
     }
-    this.open.set(path, { versionHash, remaining: new Set(ids), ids });
+    this.open.add({ collection: this.collection, path, versionHash, ids });
   }
 
   /** Records stored chunks and commits every file that is now complete. */
@@ -276,18 +276,8 @@ export class EmbedSession {
       this.firstStoredAt = performance.now();
     }
     this.embedded += records.length;
-    const complete: string[] = [];
-    for (const record of records) {
-      const file = this.open.get(record.path);
-      if (file === undefined) continue;
-      file.remaining.delete(record.id);
-      if (file.remaining.size === 0) complete.push(record.path);
-    }
-    for (const path of complete) {
-      const file = this.open.get(path);
-      if (file === undefined) continue;
-      this.open.delete(path);
-      await this.commit(path, file.versionHash, file.ids);
+    for (const file of this.open.stored(records)) {
+      await this.commit(file.path, file.versionHash, file.ids);
     }
   }
 
