@@ -29,7 +29,7 @@ import { type PendingFile, PendingFiles } from "./pending-files.ts";
 import type { ChunkItem } from "./prepare-file.ts";
 import { type ProgressProbe, type ProgressSnapshot, stagesProgress } from "./progress.ts";
 import { commitFailure, type ErrorEntry, entriesOf, StageFailure, sortEntries } from "./report.ts";
-import { batchOptions } from "./steps.ts";
+import { batchOptions, storeBatch } from "./steps.ts";
 
 /** Options of {@link reembedStore}. */
 export interface ReembedOptions extends ParseConfigOptions {
@@ -243,22 +243,16 @@ class ReembedSession {
   }
 
   /** store: upserts a batch, then commits every file whose chunks are now all stored. */
-  async store(records: readonly ChunkRecord[]): Promise<number> {
-    try {
-      await this.target.upsert(records);
-    } catch (error) {
-      throw StageFailure.wrap(
-        "store",
-        "STORE_FAILED",
-        error,
-        records.map((r) => ({ path: r.path, chunkId: r.id })),
-      );
-    }
+  store(records: readonly ChunkRecord[]): Promise<number> {
+    return storeBatch(records, { store: this.target, stored: (r) => this.stored(r) });
+  }
+
+  /** Records stored chunks and commits every file that is now complete. */
+  private async stored(records: readonly ChunkRecord[]): Promise<void> {
     this.embedded += records.length;
     for (const file of this.open.stored(records)) {
       await this.commit(file.collection, file.path, file.hash, file.ids);
     }
-    return records.length;
   }
 
   private async commit(collection: Collection, path: string, hash: string, ids: readonly string[]) {
