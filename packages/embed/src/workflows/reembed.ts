@@ -28,8 +28,8 @@ import { drainRun } from "./drain-run.ts";
 import { type PendingFile, PendingFiles } from "./pending-files.ts";
 import type { ChunkItem } from "./prepare-file.ts";
 import { type ProgressProbe, type ProgressSnapshot, stagesProgress } from "./progress.ts";
-import { commitFailure, type ErrorEntry, entriesOf, StageFailure, sortEntries } from "./report.ts";
-import { batchOptions, storeBatch } from "./steps.ts";
+import { commitFailure, type ErrorEntry, entriesOf, sortEntries } from "./report.ts";
+import { batchOptions, embedBatch, storeBatch } from "./steps.ts";
 
 /** Options of {@link reembedStore}. */
 export interface ReembedOptions extends ParseConfigOptions {
@@ -222,24 +222,8 @@ class ReembedSession {
   }
 
   /** embed: one request per batch; a failure names every chunk of the batch. */
-  async embed(batch: readonly ChunkItem[], signal: AbortSignal): Promise<ChunkRecord[]> {
-    try {
-      const vectors = await this.embedder.embed(
-        batch.map((item) => item.draft.text),
-        signal,
-      );
-      return batch.map((item, i) => ({ ...item.draft, vector: vectors[i] ?? [] }));
-    } catch (error) {
-      if (signal.aborted) throw error;
-      const failure = StageFailure.wrap(
-        "embed",
-        "EMBED_FAILED",
-        error,
-        batch.map((item) => ({ path: item.draft.path, chunkId: item.draft.id })),
-      );
-      if (failure.code === "ENDPOINT_UNREACHABLE") this.stopRun(failure.cause as Error);
-      throw failure;
-    }
+  embed(batch: readonly ChunkItem[], signal: AbortSignal): Promise<ChunkRecord[]> {
+    return embedBatch(batch, this, signal);
   }
 
   /** store: upserts a batch, then commits every file whose chunks are now all stored. */
