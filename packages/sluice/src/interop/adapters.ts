@@ -1,10 +1,10 @@
 import type { Pipeline } from "../builders/pipeline.js";
 import { StreamingPipeline } from "../builders/streaming-pipeline.js";
-import { now } from "../engine/chunk.js";
 import { StepError } from "../errors/step-error.js";
 import { toError } from "../errors/to-error.js";
 import type { StageMetadata } from "../metrics/metadata.js";
 import type { ItemStageOptions } from "../operators/item-stage.js";
+import { stepTimer } from "../steps/create-step.js";
 import type { Step, StepContext, StepResult } from "../steps/step.js";
 import {
   createStreamingStep,
@@ -154,18 +154,9 @@ async function collectRun<T>(
   ctx: StepContext<unknown, unknown, unknown>,
   start: () => CollectableRun<T>,
 ): Promise<StepResult<T[]>> {
-  const startedAt = Date.now();
-  const t0 = now();
+  const timer = stepTimer(name, ctx);
   let run: CollectableRun<T> | undefined;
-  const metadata = () => ({
-    name,
-    traceId: ctx.traceId,
-    spanId: ctx.spanId,
-    startedAt,
-    endedAt: Date.now(),
-    durationMs: now() - t0,
-    stages: run?.metadata().stages ?? [],
-  });
+  const metadata = () => ({ ...timer(), stages: run?.metadata().stages ?? [] });
   try {
     run = start();
     const out: T[] = [];
