@@ -19,18 +19,15 @@
  * result). Each run must commit every file. Target: 4 workers at least 2.5x faster than 1.
  * Writes `results/embed-scale-out.json` and `.md` (or under `--out`) and prints the markdown.
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { redisClient } from "@sluice/redis";
 import { generateCorpus } from "../packages/embed/src/corpus/generate.ts";
 import { startEmbeddingServerProcess } from "../packages/embed/src/testing/embedding-server-process.ts";
-import { startPostgresEndpoint } from "../packages/embed/src/testing/postgres-endpoint.ts";
-import { type CliResult, runSluice } from "../packages/embed/src/testing/sluice-process.ts";
+import { startQueueHarness } from "../packages/embed/src/testing/queue-harness.ts";
+import type { CliResult } from "../packages/embed/src/testing/sluice-process.ts";
 import type { EmbedSummary } from "../packages/embed/src/workflows/session.ts";
-import { startRedisServer } from "../packages/redis/src/testing/redis-server.ts";
 import { machineInfo } from "./machine.ts";
 
 const { values } = parseArgs({
@@ -62,16 +59,11 @@ interface Row {
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 async function main(): Promise<void> {
-  const work = await mkdtemp(join(os.tmpdir(), "sluice-scale-out-"));
-  const corpus = join(work, "corpus");
-  await generateCorpus(corpus, { files, seed: 7 });
-  const [redis, pg, embedding] = await Promise.all([
-    startRedisServer(),
-    startPostgresEndpoint(),
+  const [h, embedding] = await Promise.all([
+    startQueueHarness("sluice-scale-out-"),
     startEmbeddingServerProcess({ latencyMs, dimensions: 64 }),
   ]);
-  const admin = redisClient(redis.url);
-  const env = { ...process.env, OPENAI_API_KEY: "unused" };
+  const corpus = join(h.work, "corpus");
   const embedder = [
     "--embedder",
     "openai",
@@ -84,33 +76,24 @@ async function main(): Promise<void> {
   ];
   const rows: Row[] = [];
   try {
+    await generateCorpus(corpus, { files, seed: 7 });
     for (const n of counts) {
-      await pg.db.exec("DROP TABLE IF EXISTS sluice_chunks, sluice_files, sluice_meta CASCADE");
+      await h.pg.db.exec("DROP TABLE IF EXISTS sluice_chunks, sluice_files, sluice_meta CASCADE");
       const queue = `bench-${n}`;
       const before = (await embedding.load()).requests;
       const workers: Promise<CliResult>[] = [];
       let exited: CliResult | undefined;
       for (let i = 0; i < n; i++) {
+        // The harness's workers: one prepare thread, exiting once the queue is drained.
         workers.push(
-          runSluice(
-            { cwd: work, env },
-            "worker",
-            "--queue",
-            redis.url,
-            "--queue-name",
-            queue,
-            "--store",
-            pg.url,
-            "--threads",
-            "1",
+          h.worker(queue, [
             "--batch-size",
             "8",
             "--embed-concurrency",
             "2",
-            "--exit-when-idle",
             "--quiet",
             ...embedder,
-          ),
+          ]),
         );
       }
       for (const w of workers) {
@@ -127,19 +110,7 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, 100));
       }
       const started = performance.now();
-      const result = await runSluice(
-        { cwd: work, env },
-        "embed",
-        corpus,
-        "--queue",
-        redis.url,
-        "--queue-name",
-        queue,
-        "--store",
-        pg.url,
-        "--json",
-        ...embedder,
-      );
+      const result = await h.coordinator(corpus, queue, embedder);
       const wallMs = performance.now() - started;
       for (const w of await Promise.all(workers)) {
         if (w.code !== 0) throw new Error(`a worker failed (${w.code}): ${w.stderr}`);
@@ -160,10 +131,8 @@ async function main(): Promise<void> {
       log(`${n} worker(s): ${(wallMs / 1000).toFixed(2)} s, ${requests} requests`);
     }
   } finally {
-    await admin.quit();
     await embedding.close();
-    await Promise.all([redis.stop(), pg.stop()]);
-    await rm(work, { recursive: true, force: true });
+    await h.close();
   }
   const base = rows.find((r) => r.workers === 1)?.wallMs;
   const machine = machineInfo();
