@@ -38,6 +38,18 @@ describe("parseEmbedConfig", () => {
     expect(config.concurrency).toBe(4);
   });
 
+  it("sends 4 requests at once to an OpenAI endpoint by default, 2 to an in-process embedder", () => {
+    expect(parseEmbedConfig({}).embedder.concurrency).toBe(2);
+    expect(parseEmbedConfig({ embedder: { kind: "openai" } }).embedder.concurrency).toBe(4);
+    expect(
+      parseEmbedConfig({ embedder: { kind: "openai", concurrency: 1 } }).embedder.concurrency,
+    ).toBe(1);
+    expect(
+      parseEmbedConfig({ embedder: { kind: "transformers", modelPath: "/m" } }).embedder
+        .concurrency,
+    ).toBe(2);
+  });
+
   it("keeps nested defaults when only part of a section is given", () => {
     const config = parseEmbedConfig({ split: { maxChunkSize: 2000 } }, { cwd: "/base" });
     expect(config.split).toEqual({

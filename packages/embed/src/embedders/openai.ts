@@ -1,6 +1,7 @@
 import type OpenAI from "openai";
 import { abortableSleep } from "sluice";
 import { redactUrl } from "../redact.ts";
+import { parseAnswerBytes } from "./answer-json.ts";
 import { assertVectors, type Embedder, EmbedderResponseError } from "./embedder.ts";
 
 /** Options of {@link createOpenAIEmbedder}. */
@@ -252,8 +253,8 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
         .asResponse();
       connectionFailures = 0;
       const limit = answerLimit(input.length, options.dimensions);
-      const text = await readBody(response, limit, endpoint);
-      return decodeAnswer(response, text, input.length, endpoint);
+      const body = await readBody(response, limit, endpoint);
+      return decodeAnswer(response, body, input.length, endpoint);
     } catch (error) {
       if (signal?.aborted) throw error;
       if (timedOut || error instanceof sdk.APIConnectionTimeoutError) {
@@ -339,10 +340,14 @@ function checkInteger(name: string, value: number, min: number): void {
  */
 export function decodeAnswer(
   response: { readonly status: number; readonly headers: { get(name: string): string | null } },
-  body: string,
+  bytes: Uint8Array,
   expected: number,
   endpoint: string,
 ): number[][] {
+  const scanned = parseAnswerBytes(bytes);
+  if (scanned !== undefined) return decodeEmbeddings(scanned.data as unknown[], expected);
+  // TextDecoder, like Response.text(), drops a byte-order mark and replaces invalid bytes.
+  const body = new TextDecoder().decode(bytes);
   const contentType = response.headers.get("content-type");
   const bad = (what: string) =>
     new EmbedderResponseError(
@@ -369,8 +374,8 @@ function answerLimit(count: number, dimensions: number): number {
   return 1024 * 1024 + count * dimensions * 64;
 }
 
-/** The body as UTF-8 text, failing as soon as it grows past `limit` bytes. */
-async function readBody(response: Response, limit: number, endpoint: string): Promise<string> {
+/** The body's bytes, failing as soon as they grow past `limit`. */
+async function readBody(response: Response, limit: number, endpoint: string): Promise<Buffer> {
   const tooLarge = () =>
     new EmbedderResponseError(
       `embedding endpoint ${endpoint} answered HTTP ${response.status} with a body larger than ${limit} bytes, more than any answer to this request`,
@@ -380,7 +385,7 @@ async function readBody(response: Response, limit: number, endpoint: string): Pr
     await response.body?.cancel().catch(() => undefined);
     throw tooLarge();
   }
-  if (response.body === null) return "";
+  if (response.body === null) return Buffer.alloc(0);
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -394,8 +399,7 @@ async function readBody(response: Response, limit: number, endpoint: string): Pr
     }
     chunks.push(value);
   }
-  // TextDecoder, like Response.text(), drops a byte-order mark and replaces invalid bytes.
-  return new TextDecoder().decode(Buffer.concat(chunks));
+  return Buffer.concat(chunks);
 }
 
 /**

@@ -217,8 +217,8 @@ export class VectorStoreError extends Error {
 /** Rejects records a store could not hold faithfully, naming the record and the field. */
 export function validateRecords(records: readonly ChunkRecord[], dimensions: number): void {
   for (const record of records) {
-    const where = `chunk ${JSON.stringify(record.id)} of ${JSON.stringify(record.path)}`;
     const fail = (message: string) => {
+      const where = `chunk ${JSON.stringify(record.id)} of ${JSON.stringify(record.path)}`;
       throw new VectorStoreError("invalid-record", `${where}: ${message}`);
     };
     if (typeof record.id !== "string" || record.id === "") fail("id must be a non-empty string");
