@@ -2,6 +2,7 @@ import { type FileHandle, mkdir, open, rename, truncate } from "node:fs/promises
 import { dirname } from "node:path";
 import type { JsonObject } from "../json-value.ts";
 import { compareCodeUnits } from "../steps/discover.ts";
+import { appendAll } from "./append-all.ts";
 import { Bm25Scorer } from "./bm25.ts";
 import {
   type Candidate,
@@ -721,9 +722,7 @@ class JsonlStore implements VectorStore {
     // Encoded once per line: each line's length in bytes comes with it, no second pass.
     const encoded = lines.map((l) => Buffer.from(`${lineText(l)}\n`, "utf8"));
     try {
-      await appender.appendFile(
-        encoded.length === 1 ? (encoded[0] as Buffer) : Buffer.concat(encoded),
-      );
+      await appendAll(appender, encoded);
     } catch (error) {
       // Part of the text may have reached the file: later lines start where the file ends.
       this.index.bytes = await appender.stat().then(
