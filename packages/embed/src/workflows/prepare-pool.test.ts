@@ -13,6 +13,7 @@ import {
   bundledPrepareModule,
   defaultThreads,
   type PreparePool,
+  prepareConcurrency,
   preparePoolFor,
 } from "./prepare-pool.ts";
 
@@ -99,6 +100,23 @@ describe("the prepare pool", () => {
     try {
       const file = files[2] as string;
       expect(await pool.run(request(file))).toEqual(prepareFile(request(file)));
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+
+  it("sends a busy worker eight files ahead, and the stage keeps that many in preparation", async () => {
+    const pool = poolOf({ threads: 1, parseTimeoutMs: 60_000, parseHeapMb: 512 });
+    try {
+      const runs = Array.from({ length: 24 }, (_, i) => pool.run(request(files[i % 6] as string)));
+      await runs[0];
+      // One running and eight ahead have left the queue, however many were done by now (with
+      // one ahead, 21 or more would still wait here).
+      expect(pool.queued).toBeLessThanOrEqual(24 - 1 - 9);
+      await Promise.all(runs);
+      expect(prepareConcurrency({ concurrency: 4 }, pool)).toBe(9);
+      expect(prepareConcurrency({ concurrency: 32 }, pool)).toBe(32);
+      expect(prepareConcurrency({ concurrency: 4 }, undefined)).toBe(4);
     } finally {
       await pool.close();
     }
