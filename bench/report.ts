@@ -373,7 +373,7 @@ function atScaleSection(atScale: AtScale | undefined): string[] {
   return [
     `## embed-workflow at ${r.files.toLocaleString("en-US")} files`,
     "",
-    `The issue states the embed workflow's targets at 100,000 files, a size this run does not include (each mode takes 10–20 minutes there, and batch ≈ 5 GB). They come from [${atScale.link}](${atScale.link}), written by \`npm run bench:embed-at-scale -w bench\` on ${r.date}: the \`sluice embed\` command, each mode alone in a process of its own, hash embedder, JSONL store.`,
+    `The issue states the embed workflow's targets at 100,000 files, a size this run does not include (each mode takes minutes there, and batch ≈ 5 GB). They come from [${atScale.link}](${atScale.link}), written by \`npm run bench:embed-at-scale -w bench\` on ${r.date}: the \`sluice embed\` command, each mode alone in a process of its own, hash embedder, JSONL store.`,
     "",
     "| target | measured | status |",
     "|---|---|---|",
