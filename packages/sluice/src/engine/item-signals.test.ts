@@ -83,6 +83,44 @@ describe("per-item signals are reused only when nothing is attached to them", ()
     expect(new Set(signals).size).toBe(3);
   });
 
+  it("a signal that ever had an onabort handler is not reused, and the handler fires on abort", async () => {
+    // Node attaches a handler through a listener it keeps: conservative, never wrong.
+    const cleared = await signalsSeen(3, (s) => {
+      s.onabort = () => {};
+      s.onabort = null;
+    });
+    expect(new Set(cleared).size).toBe(3);
+    let fired = 0;
+    const p = StreamingPipeline.start<number>().map(
+      "m",
+      async (n: number, ctx: ItemContext) => {
+        ctx.signal.onabort = () => fired++;
+        expect(typeof ctx.signal.onabort).toBe("function");
+        // Item 2 is still running when the consumer breaks after item 1.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, n === 1 ? 5 : 5_000);
+          ctx.signal.addEventListener("abort", () => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      },
+      { concurrency: 2 },
+    );
+    for await (const _ of p.executeFrom([1, 2])) break;
+    expect(fired).toBe(1);
+  });
+
+  it("a listener added twice counts once, as EventTarget keeps it once", async () => {
+    const signals = await signalsSeen(4, (s) => {
+      const onAbort = () => {};
+      s.addEventListener("abort", onAbort);
+      s.addEventListener("abort", onAbort);
+      s.removeEventListener("abort", onAbort);
+    });
+    expect(new Set(signals).size).toBe(reusedOver(4));
+  });
+
   it("a reused signal still aborts for the call in flight when the run stops", async () => {
     const signals: AbortSignal[] = [];
     const p = StreamingPipeline.start<number>().map("m", (i: number, ctx: ItemContext) => {

@@ -14,8 +14,20 @@
 
 type Listener = unknown;
 
-/** Listeners a pooled signal holds, by event type and capture flag. */
-const held = new WeakMap<AbortSignal, Map<string, Set<Listener>>>();
+/** What may be attached to a pooled controller's signal, kept on the controller itself. */
+interface Attached {
+  readonly signal: AbortSignal;
+  /** Listeners added through `addEventListener` and not removed, by type and capture flag. */
+  readonly byKey: Map<string, Set<Listener>>;
+  /** How many listeners `byKey` holds in all. */
+  live: number;
+  /** Whether `onabort` holds a handler. */
+  handler: boolean;
+}
+
+// On the controller rather than in a WeakMap from its signal: the check runs once per call.
+const ATTACHED: unique symbol = Symbol("sluice.attached");
+type Counted = AbortController & { [ATTACHED]?: Attached };
 
 /** Whether this runtime pools per-item signals (Node). @internal */
 export const signalPooling = ((): boolean => {
@@ -46,20 +58,17 @@ export function returnItemController(controller: AbortController): void {
 
 /** A fresh controller for one item's call; counted when it may be pooled. */
 function newItemController(): AbortController {
-  const controller = new AbortController();
-  if (signalPooling) countListeners(controller.signal);
+  const controller: Counted = new AbortController();
+  if (signalPooling) controller[ATTACHED] = countAttached(controller.signal);
   return controller;
 }
 
 /** Whether a settled call's controller can serve another call (see the module comment). */
-function reusable(controller: AbortController): boolean {
-  if (!signalPooling) return false;
-  const signal = controller.signal;
-  if (signal.aborted || signal.onabort !== null) return false;
-  const byKey = held.get(signal);
-  if (byKey === undefined) return false;
-  for (const listeners of byKey.values()) if (listeners.size > 0) return false;
-  return true;
+function reusable(controller: Counted): boolean {
+  const attached = controller[ATTACHED];
+  return (
+    attached !== undefined && attached.live === 0 && !attached.handler && !attached.signal.aborted
+  );
 }
 
 function captureOf(options: unknown): boolean {
@@ -73,13 +82,15 @@ function captureOf(options: unknown): boolean {
 
 /**
  * Shadows the signal's own `addEventListener` / `removeEventListener` with versions that keep
- * count (with EventTarget's identity rule: type, listener and capture), then call through.
+ * count (with EventTarget's identity rule: type, listener and capture), then call through, and
+ * its `onabort` with an accessor that notes whether a handler is set.
  */
-function countListeners(signal: AbortSignal): void {
-  const byKey = new Map<string, Set<Listener>>();
-  held.set(signal, byKey);
+function countAttached(signal: AbortSignal): Attached {
+  const attached: Attached = { signal, byKey: new Map(), live: 0, handler: false };
+  const { byKey } = attached;
   const add = signal.addEventListener;
   const remove = signal.removeEventListener;
+  const onabort = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(signal), "onabort");
   Object.defineProperties(signal, {
     addEventListener: {
       configurable: true,
@@ -89,7 +100,10 @@ function countListeners(signal: AbortSignal): void {
           const key = `${type}\u0000${captureOf(options)}`;
           let set = byKey.get(key);
           if (set === undefined) byKey.set(key, (set = new Set()));
-          set.add(listener);
+          if (!set.has(listener)) {
+            set.add(listener);
+            attached.live++;
+          }
         }
         Reflect.apply(add, this, [type, listener, options]);
       },
@@ -98,9 +112,28 @@ function countListeners(signal: AbortSignal): void {
       configurable: true,
       writable: true,
       value(this: AbortSignal, type: string, listener: Listener, options?: unknown): void {
-        byKey.get(`${type}\u0000${captureOf(options)}`)?.delete(listener);
+        if (byKey.get(`${type}\u0000${captureOf(options)}`)?.delete(listener)) attached.live--;
         Reflect.apply(remove, this, [type, listener, options]);
       },
     },
   });
+  if (onabort?.get !== undefined && onabort.set !== undefined) {
+    const { get, set } = onabort;
+    Object.defineProperty(signal, "onabort", {
+      configurable: true,
+      enumerable: onabort.enumerable ?? false,
+      get(this: AbortSignal) {
+        return Reflect.apply(get, this, []);
+      },
+      set(this: AbortSignal, value: unknown) {
+        Reflect.apply(set, this, [value]);
+        // As the getter reads it back: EventTarget keeps only functions and objects.
+        attached.handler = Reflect.apply(get, this, []) !== null;
+      },
+    });
+  } else {
+    // No accessor to shadow: such a signal is never pooled.
+    attached.handler = true;
+  }
+  return attached;
 }
