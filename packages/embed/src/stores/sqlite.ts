@@ -356,27 +356,13 @@ function hitOf(row: ChunkRow): Omit<SearchHit, "score" | "signals"> {
   return hitOfRow(row);
 }
 
+const DELETE_VEC = "DELETE FROM chunks_vec WHERE rowid = ?";
+const DELETE_FTS = "DELETE FROM chunks_fts WHERE rowid = ?";
+
 /** A zero vector has no direction: cosine similarity to it is undefined, so it is not indexed. */
 function isZero(vector: readonly number[]): boolean {
   for (let i = 0; i < vector.length; i++) if (vector[i] !== 0) return false;
   return true;
-}
-
-/** The statements of an upsert, prepared once per connection rather than once per batch. */
-function upsertStatements(db: Db) {
-  return {
-    find: db.prepare("SELECT rowid FROM chunks WHERE id = ?").pluck(),
-    insert: db.prepare(
-      "INSERT INTO chunks (id, collection, path, ordinal, text, start_line, end_line, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    ),
-    update: db.prepare(
-      "UPDATE chunks SET collection = ?, path = ?, ordinal = ?, text = ?, start_line = ?, end_line = ?, metadata = ? WHERE rowid = ?",
-    ),
-    deleteVec: db.prepare("DELETE FROM chunks_vec WHERE rowid = ?"),
-    insertVec: db.prepare("INSERT INTO chunks_vec (rowid, embedding, collection) VALUES (?, ?, ?)"),
-    deleteFts: db.prepare("DELETE FROM chunks_fts WHERE rowid = ?"),
-    insertFts: db.prepare("INSERT INTO chunks_fts (rowid, text) VALUES (?, ?)"),
-  };
 }
 
 /** Quotes each term for an FTS5 MATCH (terms hold only letters and digits) and ORs them. */
@@ -391,7 +377,8 @@ class SqliteStore implements VectorStore {
   #db: Db | undefined;
   #lock: StoreLock | undefined;
   #closing: Promise<void> | undefined;
-  #upserts: ReturnType<typeof upsertStatements> | undefined;
+  /** The write path's statements, prepared once per connection rather than once per call. */
+  #statements = new Map<string, Database.Statement>();
 
   constructor(
     db: Db,
@@ -410,6 +397,18 @@ class SqliteStore implements VectorStore {
       throw new VectorStoreError("closed", `store ${this.path} is closed`);
     }
     return this.#db;
+  }
+
+  /** A statement of the open connection, prepared on first use; `pluck` is fixed per entry. */
+  #statement(sql: string, pluck = false): Database.Statement {
+    const key = `${pluck ? "p" : "r"}${sql}`;
+    let statement = this.#statements.get(key);
+    if (statement === undefined) {
+      statement = this.#open().prepare(sql);
+      if (pluck) statement.pluck();
+      this.#statements.set(key, statement);
+    }
+    return statement;
   }
 
   #writable(operation: string): Db {
@@ -439,8 +438,19 @@ class SqliteStore implements VectorStore {
       validateRecords(records, this.dimensions);
       const unique = lastById(records);
       if (unique.length === 0) return;
-      this.#upserts ??= upsertStatements(db);
-      const { find, insert, update, deleteVec, insertVec, deleteFts, insertFts } = this.#upserts;
+      const find = this.#statement("SELECT rowid FROM chunks WHERE id = ?", true);
+      const insert = this.#statement(
+        "INSERT INTO chunks (id, collection, path, ordinal, text, start_line, end_line, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      );
+      const update = this.#statement(
+        "UPDATE chunks SET collection = ?, path = ?, ordinal = ?, text = ?, start_line = ?, end_line = ?, metadata = ? WHERE rowid = ?",
+      );
+      const deleteVec = this.#statement(DELETE_VEC);
+      const insertVec = this.#statement(
+        "INSERT INTO chunks_vec (rowid, embedding, collection) VALUES (?, ?, ?)",
+      );
+      const deleteFts = this.#statement(DELETE_FTS);
+      const insertFts = this.#statement("INSERT INTO chunks_fts (rowid, text) VALUES (?, ?)");
       db.transaction(() => {
         for (const r of unique) {
           const metadata = JSON.stringify(r.metadata);
@@ -488,9 +498,9 @@ class SqliteStore implements VectorStore {
   ): Promise<void> {
     return this.#run(() => {
       const db = this.#writable("commitFile");
-      const rows = db
-        .prepare("SELECT rowid, id FROM chunks WHERE collection = ? AND path = ?")
-        .all(collection, path) as { rowid: number; id: string }[];
+      const rows = this.#statement(
+        "SELECT rowid, id FROM chunks WHERE collection = ? AND path = ?",
+      ).all(collection, path) as { rowid: number; id: string }[];
       const present = new Set(rows.map((row) => row.id));
       const missing = chunkIds.filter((id) => !present.has(id));
       if (missing.length > 0) {
@@ -502,19 +512,19 @@ class SqliteStore implements VectorStore {
       const keep = new Set(chunkIds);
       const stale = rows.filter((row) => !keep.has(row.id)).map((row) => row.rowid);
       db.transaction(() => {
-        this.#deleteChunks(db, stale);
-        db.prepare(
+        this.#deleteChunks(stale);
+        this.#statement(
           "INSERT INTO files (collection, path, hash) VALUES (?, ?, ?) ON CONFLICT (collection, path) DO UPDATE SET hash = excluded.hash",
         ).run(collection, path, fileHash);
       })();
     });
   }
 
-  #deleteChunks(db: Db, rowids: readonly number[]): void {
+  #deleteChunks(rowids: readonly number[]): void {
     if (rowids.length === 0) return;
-    const deleteChunk = db.prepare("DELETE FROM chunks WHERE rowid = ?");
-    const deleteVec = db.prepare("DELETE FROM chunks_vec WHERE rowid = ?");
-    const deleteFts = db.prepare("DELETE FROM chunks_fts WHERE rowid = ?");
+    const deleteChunk = this.#statement("DELETE FROM chunks WHERE rowid = ?");
+    const deleteVec = this.#statement(DELETE_VEC);
+    const deleteFts = this.#statement(DELETE_FTS);
     for (const rowid of rowids) {
       const key = BigInt(rowid);
       deleteChunk.run(key);
@@ -527,12 +537,15 @@ class SqliteStore implements VectorStore {
     return this.#run(() => {
       const db = this.#writable("deleteFile");
       db.transaction(() => {
-        const rowids = db
-          .prepare("SELECT rowid FROM chunks WHERE collection = ? AND path = ?")
-          .pluck()
-          .all(collection, path) as number[];
-        this.#deleteChunks(db, rowids);
-        db.prepare("DELETE FROM files WHERE collection = ? AND path = ?").run(collection, path);
+        const rowids = this.#statement(
+          "SELECT rowid FROM chunks WHERE collection = ? AND path = ?",
+          true,
+        ).all(collection, path) as number[];
+        this.#deleteChunks(rowids);
+        this.#statement("DELETE FROM files WHERE collection = ? AND path = ?").run(
+          collection,
+          path,
+        );
       })();
     });
   }
@@ -546,7 +559,7 @@ class SqliteStore implements VectorStore {
           .prepare("SELECT rowid FROM chunks WHERE collection = ?")
           .pluck()
           .all(collection) as number[];
-        this.#deleteChunks(db, rowids);
+        this.#deleteChunks(rowids);
         db.prepare("DELETE FROM files WHERE collection = ?").run(collection);
         return files;
       })();
@@ -748,6 +761,7 @@ class SqliteStore implements VectorStore {
   async #close(): Promise<void> {
     const db = this.#db;
     this.#db = undefined;
+    this.#statements.clear();
     if (db === undefined) return;
     const lock = this.#lock;
     this.#lock = undefined;
