@@ -24,6 +24,7 @@ describe("appendAll", () => {
       await appendAll(handle, [Buffer.from("head\n")]);
       await appendAll(handle, pieces);
       await appendAll(handle, []);
+      await appendAll(handle, [Buffer.alloc(0), Buffer.alloc(0)]);
     } finally {
       await handle.close();
     }

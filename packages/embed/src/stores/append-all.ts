@@ -5,7 +5,8 @@ import type { FileHandle } from "node:fs/promises";
  * are not first copied into one buffer), calling again after a partial write.
  */
 export async function appendAll(handle: FileHandle, buffers: readonly Buffer[]): Promise<void> {
-  let rest = buffers;
+  // Empty buffers left out: a write of nothing takes no byte, which below means a stuck file.
+  let rest = buffers.filter((buffer) => buffer.length > 0);
   while (rest.length > 0) {
     const { bytesWritten } = await handle.writev(rest as Buffer[]);
     if (bytesWritten === 0) throw new Error("writev wrote no byte to the file");
