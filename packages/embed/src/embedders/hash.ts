@@ -16,6 +16,7 @@ export function hashTokens(text: string): string[] {
 }
 
 const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
 const SIGN_SEED = 0x9e3779b9;
 const SPACE = 0x20;
 
@@ -23,7 +24,7 @@ const SPACE = 0x20;
 function fnv(h: number, text: string): number {
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
+    h = Math.imul(h, FNV_PRIME);
   }
   return h;
 }
@@ -102,8 +103,8 @@ export function hashEmbedding(text: string, dimensions = 384): number[] {
     let signHash = signState[a] as number;
     if (b !== -1) {
       const word = words[b] as string;
-      indexHash = fnv(Math.imul(indexHash ^ SPACE, 0x01000193), word);
-      signHash = fnv(Math.imul(signHash ^ SPACE, 0x01000193), word);
+      indexHash = fnv(Math.imul(indexHash ^ SPACE, FNV_PRIME), word);
+      signHash = fnv(Math.imul(signHash ^ SPACE, FNV_PRIME), word);
     }
     const index = finalize(indexHash) % dimensions;
     const sign = finalize(signHash) & 1 ? 1 : -1;

@@ -8,8 +8,9 @@
  * its `addEventListener` removed again. Everything in Node that attaches to a signal (timers,
  * streams, `fetch`, `events.addAbortListener`) goes through that method, which each pooled
  * signal counts on itself. The pool is the process's, not a run's: a process that runs many
- * short pipelines would otherwise build its signals again in every run. Elsewhere (browsers, Bun, Deno) signals are cheap to build and
- * some built-ins attach to them without listeners, so every call gets a fresh one.
+ * short pipelines would otherwise build its signals again in every run. Elsewhere (browsers,
+ * Bun, Deno) signals are cheap to build and some built-ins attach to them without listeners,
+ * so every call gets a fresh one.
  */
 
 type Listener = unknown;
