@@ -82,9 +82,9 @@ export {
   ChunkPathError,
   chunkId,
   normalizeRelativePath,
-  sha256Hex,
 } from "./steps/chunk-id.ts";
 export { chunkMetadata, MAX_HEADING_CHARS } from "./steps/chunk-metadata.ts";
+export { sha256Hex } from "./steps/sha256.ts";
 export {
   type CleanBlock,
   type CleanBlockKind,
@@ -131,7 +131,6 @@ export {
   readTextFile,
 } from "./steps/read.ts";
 export {
-  countCl100kTokens,
   type Sizer,
   type SizeUnit,
   type SplitOptions,
@@ -140,6 +139,7 @@ export {
   splitBlocks,
   type TextChunk,
 } from "./steps/split.ts";
+export { countCl100kTokens } from "./steps/token-count.ts";
 export { BM25_B, BM25_K1, type Bm25Score, Bm25Scorer } from "./stores/bm25.ts";
 export {
   bm25Idf,

@@ -1,6 +1,7 @@
 import { sep } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ChunkPathError, chunkId, normalizeRelativePath, sha256Hex } from "./chunk-id.ts";
+import { ChunkPathError, chunkId, normalizeRelativePath } from "./chunk-id.ts";
+import { sha256Hex } from "./sha256.ts";
 
 describe("chunkId", () => {
   it("is stable for the same input and a 32-hex string", () => {

@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
 import { sep } from "node:path";
+import { sha256Bytes, sha256Hex } from "./sha256.ts";
 
 /** Thrown for a path that cannot identify a file inside the corpus root. */
 export class ChunkPathError extends Error {
@@ -10,11 +10,6 @@ export class ChunkPathError extends Error {
   ) {
     super(`invalid chunk path ${JSON.stringify(path)}: ${reason}`);
   }
-}
-
-/** sha256 of a text's UTF-8 bytes, hex. */
-export function sha256Hex(text: string): string {
-  return createHash("sha256").update(text, "utf8").digest("hex");
 }
 
 /**
@@ -69,8 +64,9 @@ export function chunkId(input: ChunkIdInput): string {
   // 16 bytes of the digest as hex are the first 32 hex characters of `sha256Hex`, as a string of
   // their own: a slice of the 64-character hex would keep all of it alive for as long as the id.
   const scope = input.collection === undefined ? "" : `${input.collection}\u0000\u0000`;
-  return createHash("sha256")
-    .update(`${scope}${path}\u0000${input.ordinal}\u0000${contentHash}`, "utf8")
-    .digest()
-    .toString("hex", 0, 16);
+  return sha256Bytes(`${scope}${path}\u0000${input.ordinal}\u0000${contentHash}`).toString(
+    "hex",
+    0,
+    16,
+  );
 }

@@ -1,5 +1,6 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { cleanMarkdown, normalizeHeading } from "./clean.ts";
+import { cleanMarkdown, normalizeHeading, tidyInlineLine } from "./clean.ts";
 
 const doc = [
   "# Title with *emphasis*", // 1
@@ -175,5 +176,37 @@ describe("cleanMarkdown", () => {
       // A generous bound that fails only on super-linear behaviour (it takes ~0.2 s here).
       expect(performance.now() - started).toBeLessThan(10_000);
     }
+  });
+});
+
+describe("tidyInlineLine", () => {
+  it("equals collapsing every run of spaces and tabs, then trimming, for any line", () => {
+    const blanks = fc.constantFrom(
+      " ",
+      "  ",
+      "\t",
+      " \t ",
+      "\u00a0",
+      "\u2003",
+      "\r",
+      "\v",
+      "\f",
+      "a",
+      "b c",
+      "é",
+      "😀",
+    );
+    fc.assert(
+      fc.property(fc.array(blanks, { maxLength: 20 }), (parts) => {
+        const line = parts.join("");
+        expect(tidyInlineLine(line)).toBe(
+          line
+            .trimEnd()
+            .replace(/[ \t]+/g, " ")
+            .trim(),
+        );
+      }),
+      { numRuns: 3000 },
+    );
   });
 });

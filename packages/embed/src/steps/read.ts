@@ -1,7 +1,7 @@
-import { createHash } from "node:crypto";
 import { closeSync, fstatSync, openSync, readFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import type { DiscoveredFile } from "./discover.ts";
+import { sha256Hex } from "./sha256.ts";
 
 /** Why a file was skipped instead of read. */
 export type ReadSkipReason = "too-large" | "binary" | "invalid-utf8" | "unreadable";
@@ -109,7 +109,7 @@ export async function readFileBytes(
   return {
     ok: true,
     bytes: buffer,
-    contentHash: createHash("sha256").update(buffer).digest("hex"),
+    contentHash: sha256Hex(buffer),
   };
 }
 
@@ -160,6 +160,6 @@ function decodeText(file: DiscoveredFile, buffer: Buffer, maxFileBytes: number):
     // Every stage (frontmatter, markdown-it, the splitter) then counts lines the same way.
     text: text.replace(/\r\n?/g, "\n"),
     bytes: buffer.length,
-    contentHash: createHash("sha256").update(buffer).digest("hex"),
+    contentHash: sha256Hex(buffer),
   };
 }

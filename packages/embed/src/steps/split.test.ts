@@ -2,7 +2,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { cleanMarkdown } from "./clean.ts";
 import { parseFrontmatter } from "./frontmatter.ts";
-import { countCl100kTokens, type SplitOptions, SplitOptionsError, splitBlocks } from "./split.ts";
+import { type SplitOptions, SplitOptionsError, splitBlocks } from "./split.ts";
+import { countCl100kTokens } from "./token-count.ts";
 
 function split(markdown: string, options: SplitOptions) {
   return splitBlocks(cleanMarkdown(markdown).blocks, options);

@@ -3,8 +3,8 @@
 // have to be recovered by searching the text again, which is ambiguous for repeated passages; and
 // its TokenTextSplitter fetches tokenizer data over the network, which hangs offline. Here every
 // chunk is a slice of the cleaned document, and every line of that document knows its file line.
-import { countTokens } from "gpt-tokenizer/encoding/cl100k_base";
 import type { CleanBlock } from "./clean.ts";
+import { countCl100kTokens } from "./token-count.ts";
 
 /** Unit of chunk sizes: UTF-16 characters or cl100k_base tokens. */
 export type SizeUnit = "chars" | "tokens";
@@ -52,14 +52,6 @@ export class SplitOptionsError extends RangeError {
 
 /** Measures text in a unit. */
 export type Sizer = (text: string) => number;
-
-// Treat special-token lookalikes ("<|endoftext|>") in documents as plain text instead of throwing.
-const ALLOW_SPECIAL_AS_TEXT = { disallowedSpecial: new Set<string>() };
-
-/** Counts cl100k_base tokens (the encoding of OpenAI's embedding models); works offline. */
-export function countCl100kTokens(text: string): number {
-  return countTokens(text, ALLOW_SPECIAL_AS_TEXT);
-}
 
 /** The size function of a unit. */
 export function sizerFor(unit: SizeUnit): Sizer {

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../steps/sha256.ts";
 import { compareCodeUnits } from "../steps/discover.ts";
 
 /** What an incremental run has to do, by path, each list sorted. */
@@ -18,7 +18,7 @@ export interface SyncPlan {
  * change of chunking or embedder settings makes every file "changed".
  */
 export function fileVersionHash(contentHash: string, configFingerprint: string): string {
-  return createHash("sha256").update(`${contentHash}\u0000${configFingerprint}`).digest("hex");
+  return sha256Hex(`${contentHash}\u0000${configFingerprint}`);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { countCl100kTokens } from "../steps/split.ts";
+import { countCl100kTokens } from "../steps/token-count.ts";
 import { type EmbeddingServer, startEmbeddingServer } from "./embedding-server.ts";
 
 let server: EmbeddingServer | undefined;

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo, Socket } from "node:net";
 import { performance } from "node:perf_hooks";
 import { hashEmbedding } from "../embedders/hash.ts";
-import { countCl100kTokens } from "../steps/split.ts";
+import { countCl100kTokens } from "../steps/token-count.ts";
 
 /** A failure the server answers the next request with, instead of embeddings. */
 export type EmbeddingFault =

@@ -6,7 +6,7 @@ import type { EmbedConfig } from "../config.ts";
 import { FrontmatterTooLargeError } from "../steps/frontmatter.ts";
 import { type ChunkDraft, prepareChunks } from "../steps/prepare.ts";
 import { type ReadSkipReason, readTextFileSync } from "../steps/read.ts";
-import { countCl100kTokens } from "../steps/split.ts";
+import { countCl100kTokens } from "../steps/token-count.ts";
 import { fileVersionHash } from "../stores/sync-plan.ts";
 
 /** The run's settings that decide what a file turns into; the same for every file of a run. */

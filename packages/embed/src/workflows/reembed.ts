@@ -14,7 +14,7 @@ import {
 } from "../config.ts";
 import { createEmbedder } from "../embedders/create.ts";
 import type { Embedder } from "../embedders/embedder.ts";
-import { countCl100kTokens } from "../steps/split.ts";
+import { countCl100kTokens } from "../steps/token-count.ts";
 import { openVectorStore, type StoreLocation } from "../stores/open.ts";
 import { fileVersionHash } from "../stores/sync-plan.ts";
 import {
