@@ -84,7 +84,6 @@ export {
   normalizeRelativePath,
 } from "./steps/chunk-id.ts";
 export { chunkMetadata, MAX_HEADING_CHARS } from "./steps/chunk-metadata.ts";
-export { sha256Hex } from "./steps/sha256.ts";
 export {
   type CleanBlock,
   type CleanBlockKind,
@@ -130,6 +129,7 @@ export {
   type ReadSkipReason,
   readTextFile,
 } from "./steps/read.ts";
+export { sha256Hex } from "./steps/sha256.ts";
 export {
   type Sizer,
   type SizeUnit,

@@ -1,5 +1,5 @@
-import { sha256Hex } from "../steps/sha256.ts";
 import { compareCodeUnits } from "../steps/discover.ts";
+import { sha256Hex } from "../steps/sha256.ts";
 
 /** What an incremental run has to do, by path, each list sorted. */
 export interface SyncPlan {
