@@ -18,7 +18,10 @@ async function* pages() {
 }
 
 /**
- * A call that takes 50 ms unless its signal aborts first, as fetch(url, { signal }) does.
+ * A call that takes 50 ms per page after the first (page 1 at once, page 2 after 50 ms, page 3
+ * after 100 ms, ...) unless its signal aborts first, as fetch(url, { signal }) does. Distinct
+ * durations keep the later pages in flight when a run stops: calls that finished in the same
+ * millisecond would be handed on together and have nothing left to abort.
  * The listener is removed when the call settles, as a well-behaved API does (each call's
  * `ctx.signal` is its own, so a forgotten listener would not pile up, but it is tidy).
  */
@@ -34,7 +37,7 @@ function fetchPage(page: number, ctx: ItemContext): Promise<string> {
         ctx.signal.removeEventListener("abort", onAbort);
         resolve(`page ${page}`);
       },
-      page === 1 ? 0 : 50,
+      50 * (page - 1),
     );
     ctx.signal.addEventListener("abort", onAbort, { once: true });
   });

@@ -261,7 +261,8 @@ describe("no unhandled rejections", () => {
     const p = StreamingPipeline.start<number>().map(
       "m",
       async (n) => {
-        await new Promise((r) => setTimeout(r, 1));
+        // Item 1 alone finishes first: taken, it leaves the rest failing in flight.
+        await new Promise((r) => setTimeout(r, n === 1 ? 1 : 20));
         if (n % 2 === 0) throw new Error(`even ${n}`);
         return n;
       },

@@ -159,7 +159,8 @@ describe("per-item signals are reused only when nothing is attached to them", ()
       "m",
       (i: number, ctx: ItemContext) => {
         seen.push(ctx.signal);
-        return new Promise<number>((resolve) => setTimeout(() => resolve(i), 20));
+        // Item 0 alone finishes soon: the run stops with the other three in flight.
+        return new Promise<number>((resolve) => setTimeout(() => resolve(i), i === 0 ? 1 : 200));
       },
       { concurrency: 4 },
     );

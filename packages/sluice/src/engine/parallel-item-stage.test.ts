@@ -544,3 +544,65 @@ describe("FAIL_FAST in parallel mode", () => {
     });
   }
 });
+
+describe("delivery after a burst of completions", () => {
+  for (const ordered of [true, false]) {
+    it(`hands every item of a burst (timers firing together) over in one go, ${ordered ? "ordered" : "unordered"}`, async () => {
+      const finished: number[] = [];
+      const seenAtDelivery: number[] = [];
+      const p = StreamingPipeline.start<number>().map(
+        "m",
+        async (n) => {
+          await sleep(5); // the four timers start in one turn, with one delay: they fire together
+          finished.push(n);
+          return n;
+        },
+        { concurrency: 4, ordered },
+      );
+      const out: number[] = [];
+      for await (const n of p.executeFrom([0, 1, 2, 3])) {
+        seenAtDelivery.push(finished.length);
+        out.push(n);
+      }
+      expect([...out].sort()).toEqual([0, 1, 2, 3]);
+      // The consumer's first item comes once the whole burst has finished, not after its first.
+      expect(seenAtDelivery[0]).toBe(4);
+    });
+  }
+
+  it("delivers the last item in flight at once, without waiting for a turn", async () => {
+    const p = StreamingPipeline.start<number>().map("m", async (n) => n * 2, { concurrency: 4 });
+    const run = p.executeFrom([21]);
+    let immediateRan = false;
+    setImmediate(() => {
+      immediateRan = true;
+    });
+    const first = await run.next();
+    expect(first).toEqual({ value: 42, done: false });
+    expect(immediateRan).toBe(false);
+    await run.return();
+  });
+
+  it("still stops at once on break while a delivery waits for its burst to end", async () => {
+    let aborted = 0;
+    const p = StreamingPipeline.start<number>().map(
+      "m",
+      async (n, ctx) => {
+        if (n === 0) return n;
+        await new Promise<void>((resolve) => {
+          ctx.signal.addEventListener("abort", () => {
+            aborted++;
+            resolve();
+          });
+        });
+        return n;
+      },
+      { concurrency: 3 },
+    );
+    for await (const n of p.executeFrom([0, 1, 2])) {
+      expect(n).toBe(0);
+      break;
+    }
+    expect(aborted).toBe(2);
+  });
+});
