@@ -19,6 +19,9 @@ export interface ParallelSettings {
 const resolved = Promise.resolve();
 const idleReject = (_error: unknown): void => {};
 
+// The core is typed without Node's globals.
+const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown }).setImmediate;
+
 /**
  * Runs a function once the callbacks that fired with the current one (a burst of timers, of I/O
  * completions) have run: `setImmediate`, where the runtime has it. Captured at load, so that a
@@ -26,10 +29,10 @@ const idleReject = (_error: unknown): void => {};
  * Undefined in browsers: completions are then delivered one by one, as they come.
  */
 const afterBurst: ((fn: () => void) => void) | undefined =
-  typeof globalThis.setImmediate === "function"
-    ? ((immediate) => (fn: () => void) => {
+  typeof immediate === "function"
+    ? (fn) => {
         immediate(fn);
-      })(globalThis.setImmediate)
+      }
     : undefined;
 
 /**
