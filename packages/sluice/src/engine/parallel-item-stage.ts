@@ -28,12 +28,7 @@ const immediate = (globalThis as { setImmediate?: (fn: () => void) => unknown })
  * test's fake timers do not hold the engine's own deliveries (Node, Bun and Deno have it).
  * Undefined in browsers: completions are then delivered one by one, as they come.
  */
-const afterBurst: ((fn: () => void) => void) | undefined =
-  typeof immediate === "function"
-    ? (fn) => {
-        immediate(fn);
-      }
-    : undefined;
+const afterBurst = typeof immediate === "function" ? immediate : undefined;
 
 /**
  * Finished items waiting for delivery, as parallel arrays rather than an object per item:
