@@ -92,8 +92,8 @@ export {
   cleanMarkdown,
   normalizeHeading,
 } from "./steps/clean.ts";
+export { compareCodeUnits } from "./steps/code-unit-order.ts";
 export {
-  compareCodeUnits,
   DEFAULT_IGNORE,
   DiscoverError,
   type DiscoverErrorCode,

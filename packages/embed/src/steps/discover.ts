@@ -2,6 +2,7 @@ import { type Dirent, readdir as readdirCallback, realpath as realpathCallback }
 import { readdir, realpath, stat } from "node:fs/promises";
 import { dirname, relative, resolve, sep } from "node:path";
 import { type FileSystemAdapter, glob } from "tinyglobby";
+import { compareCodeUnits } from "./code-unit-order.ts";
 
 /** Why discovery found a path it will not hand on as a file to embed. */
 export type DiscoveryProblemCode = "OUTSIDE_ROOT" | "PATH_COLLISION" | "UNREADABLE_FOLDER";
@@ -90,11 +91,6 @@ function posixSpelling(path: string): string {
 export function toPosixRelativePath(path: string): string {
   if (sep === "/" && PLAIN_ASCII.test(path)) return path;
   return posixSpelling(path).normalize("NFC");
-}
-
-/** Orders strings by UTF-16 code units: unlike localeCompare, the same on every machine. */
-export function compareCodeUnits(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Default ignore patterns, shared with the config defaults. */

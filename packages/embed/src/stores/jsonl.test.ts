@@ -8,7 +8,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashEmbedding } from "../embedders/hash.ts";
 import { chunkId } from "../steps/chunk-id.ts";
-import { compareCodeUnits } from "../steps/discover.ts";
+import { compareCodeUnits } from "../steps/code-unit-order.ts";
 import { dumpJsonlStore } from "../testing/store-dump.ts";
 import { vectorStoreContract } from "../testing/vector-store-contract.ts";
 import { Bm25Scorer } from "./bm25.ts";

@@ -1,7 +1,7 @@
 import { type FileHandle, mkdir, open, rename, truncate } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { JsonObject } from "../json-value.ts";
-import { compareCodeUnits } from "../steps/discover.ts";
+import { compareCodeUnits } from "../steps/code-unit-order.ts";
 import { appendAll } from "./append-all.ts";
 import { Bm25Scorer } from "./bm25.ts";
 import {

@@ -1,7 +1,7 @@
 import { toSql } from "pgvector";
 import type { StoreKind } from "../config.ts";
 import type { JsonObject } from "../json-value.ts";
-import { compareCodeUnits } from "../steps/discover.ts";
+import { compareCodeUnits } from "../steps/code-unit-order.ts";
 import {
   bm25Idf,
   type Candidate,

@@ -1,4 +1,4 @@
-import { compareCodeUnits } from "../steps/discover.ts";
+import { compareCodeUnits } from "../steps/code-unit-order.ts";
 import { sha256Hex } from "../steps/sha256.ts";
 
 /** What an incremental run has to do, by path, each list sorted. */

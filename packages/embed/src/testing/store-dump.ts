@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import type { PGlite } from "@electric-sql/pglite";
-import { compareCodeUnits } from "../steps/discover.ts";
+import { compareCodeUnits } from "../steps/code-unit-order.ts";
 import { createPgliteDatabase } from "../stores/pglite.ts";
 import {
   type ChunkRecord,

@@ -105,6 +105,26 @@ describe("the prepare pool", () => {
     }
   }, 60_000);
 
+  it("imports only the packages preparing a file needs (each one costs a worker's start-up)", () => {
+    const text = Buffer.from(
+      (bundledPrepareModule() as string).split(",")[1] as string,
+      "base64",
+    ).toString();
+    const packages = new Set(
+      [
+        ...text.matchAll(
+          /^import\s[^;]*?"file:\/\/[^"]*\/node_modules\/((?:@[^/"]+\/)?[^/"]+)\//gm,
+        ),
+      ].map((m) => m[1]),
+    );
+    expect([...packages].sort()).toEqual([
+      "gpt-tokenizer",
+      "markdown-it",
+      "markdown-it-footnote",
+      "yaml",
+    ]);
+  });
+
   it("sends a busy worker eight files ahead, and the stage keeps that many in preparation", async () => {
     const pool = poolOf({ threads: 1, parseTimeoutMs: 60_000, parseHeapMb: 512 });
     try {

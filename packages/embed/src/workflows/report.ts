@@ -1,5 +1,5 @@
 import { isRetryable } from "sluice";
-import { compareCodeUnits } from "../steps/discover.ts";
+import { compareCodeUnits } from "../steps/code-unit-order.ts";
 
 /** Whether an entry of the error report is a file left out on purpose or a failure. */
 export type ErrorKind = "skipped" | "failed";
