@@ -1,3 +1,4 @@
+import { createRequire } from "node:module";
 import type OpenAI from "openai";
 import { abortableSleep } from "sluice";
 import { redactUrl } from "../redact.ts";
@@ -131,12 +132,20 @@ export class EndpointUnreachableError extends Error {
   }
 }
 
+const requireHere = createRequire(import.meta.url);
 type Sdk = typeof import("openai");
 let sdkLoad: Promise<Sdk> | undefined;
 
-/** The client library, loaded on first use: a run with another embedder never pays for it. */
+/**
+ * The client library, loaded on first use: a run with another embedder never pays for it.
+ * Through `require` (the package ships CommonJS too), not `import()`: run from TypeScript
+ * sources, every ES module the client is made of (over a hundred) is resolved and loaded through
+ * tsx's hooks on a thread of their own, ~370 ms of CPU against ~150 ms for `require`, taken from
+ * the worker that prepares the first files (docs/performance.md). A microtask later, so that
+ * a failure rejects here rather than throwing from the embedder's constructor.
+ */
 function loadSdk(): Promise<Sdk> {
-  sdkLoad ??= import("openai");
+  sdkLoad ??= Promise.resolve().then(() => requireHere("openai") as Sdk);
   return sdkLoad;
 }
 
@@ -193,8 +202,11 @@ export function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Embedder {
     return connecting;
   };
   // Loading the client takes a few hundred ms: begun now, it overlaps reading and splitting the
-  // first files instead of delaying the first request. A failure shows on that request.
-  connect().catch(() => undefined);
+  // first files instead of delaying the first request. A failure shows on that request. So does
+  // Node's fetch (undici), which Node loads on first use: a Headers object loads it now.
+  connect()
+    .then(() => new Headers())
+    .catch(() => undefined);
 
   // Shared by every call: connection failures in a row, and the verdict once they are too many.
   let connectionFailures = 0;

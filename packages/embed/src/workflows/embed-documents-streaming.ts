@@ -3,9 +3,10 @@ import { type RunMetadata, StreamingPipeline } from "sluice";
 import type { EmbedConfig, EmbedConfigInput } from "../config.ts";
 import type { DiscoveredFile } from "../steps/discover.ts";
 import { drainRun } from "./drain-run.ts";
-import { type PreparePool, prepareConcurrency, preparePoolFor } from "./prepare-pool.ts";
+import { openRun } from "./open-run.ts";
+import { type PreparePool, prepareConcurrency } from "./prepare-pool.ts";
 import { type ProgressSnapshot, stagesProgress } from "./progress.ts";
-import { EmbedSession, type EmbedSummary, type EmbedWorkflowOptions } from "./session.ts";
+import type { EmbedSession, EmbedSummary, EmbedWorkflowOptions } from "./session.ts";
 import {
   batchOptions,
   discoverIncrementally,
@@ -55,10 +56,8 @@ export async function embedDocumentsStreaming(
   config: EmbedConfigInput | EmbedConfig,
   options: EmbedWorkflowOptions = {},
 ): Promise<EmbedSummary> {
-  const session = await EmbedSession.open(config, options);
-  const pool = options.pool ?? preparePoolFor(session.config, options.signal);
-  // A worker's start-up overlaps discovery.
-  pool?.warmUp();
+  const run = await openRun(config, options);
+  const { session, pool } = run;
   try {
     // Files flow into the pipeline as discovery makes them certain, in discovery's sorted order.
     const files = await discoverIncrementally(session);
@@ -71,8 +70,7 @@ export async function embedDocumentsStreaming(
     options.signal?.throwIfAborted();
     return session.summary("streaming");
   } finally {
-    if (options.pool === undefined) await pool?.close();
-    await session.close();
+    await run.close();
   }
 }
 

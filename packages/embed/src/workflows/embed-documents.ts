@@ -1,10 +1,11 @@
 import { performance } from "node:perf_hooks";
 import { createStep, Pipeline, type Step } from "sluice";
 import type { EmbedConfig, EmbedConfigInput } from "../config.ts";
-import { type PreparePool, prepareConcurrency, preparePoolFor } from "./prepare-pool.ts";
+import { openRun } from "./open-run.ts";
+import { type PreparePool, prepareConcurrency } from "./prepare-pool.ts";
 import { type ProgressSnapshot, StageCounter } from "./progress.ts";
 import {
-  EmbedSession,
+  type EmbedSession,
   type EmbedSummary,
   type EmbedWorkflowOptions,
   NoFilesError,
@@ -59,10 +60,8 @@ export async function embedDocuments(
   config: EmbedConfigInput | EmbedConfig,
   options: EmbedWorkflowOptions = {},
 ): Promise<EmbedSummary> {
-  const session = await EmbedSession.open(config, options);
-  const pool = options.pool ?? preparePoolFor(session.config, options.signal);
-  // A worker's start-up overlaps discovery.
-  pool?.warmUp();
+  const run = await openRun(config, options);
+  const { session, pool } = run;
   try {
     const cfg = session.config;
     const concurrency: Record<string, number> = {
@@ -87,8 +86,7 @@ export async function embedDocuments(
     }
     return session.summary("batch");
   } finally {
-    if (options.pool === undefined) await pool?.close();
-    await session.close();
+    await run.close();
   }
 }
 

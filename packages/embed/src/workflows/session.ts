@@ -209,8 +209,9 @@ export class EmbedSession {
   static async open(
     input: EmbedConfigInput | EmbedConfig,
     options: EmbedWorkflowOptions,
+    /** When the run began, if before this call (durations count from it). */
+    startedAt = performance.now(),
   ): Promise<EmbedSession> {
-    const startedAt = performance.now();
     const config = parseEmbedConfig(input, options);
     const collection = await collectionOf(config);
     const embedder = options.embedder ?? createEmbedder(config.embedder);
