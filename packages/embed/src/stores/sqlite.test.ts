@@ -3,6 +3,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/pr
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,7 +11,7 @@ import { hashEmbedding } from "../embedders/hash.ts";
 import { record, vectorStoreContract } from "../testing/vector-store-contract.ts";
 import { type WorldReadableCopy, worldReadableCopy } from "../testing/world-readable-copy.ts";
 import { openSqliteStore, readSqliteIdentity } from "./sqlite.ts";
-import type { StoreIdentity } from "./vector-store.ts";
+import { type StoreIdentity, type VectorStore, VectorStoreError } from "./vector-store.ts";
 
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 const SQLITE_MODULE = new URL("./sqlite.ts", import.meta.url).href;
@@ -50,6 +51,96 @@ describe("SQLite store: the store contract", () => {
       storedBytes: (name) => readFile(join(dir, `${name}.db`)),
     },
   );
+});
+
+describe("SQLite store: the store contract, writing on the caller's thread", () => {
+  vectorStoreContract(
+    (name, access) =>
+      openSqliteStore({ path: join(dir, `on-thread-${name}.db`), access, writerThread: false }),
+    {
+      exact: true,
+      lock: true,
+      storedBytes: (name) => readFile(join(dir, `on-thread-${name}.db`)),
+    },
+  );
+});
+
+describe("SQLite store: the writer thread", () => {
+  const batch = Array.from({ length: 300 }, (_, i) =>
+    record(`f${i % 50}.md`, Math.floor(i / 50), `chunk ${i} about bounded pipelines`, "/docs/b"),
+  );
+
+  /**
+   * Writes `batch` until a write leaves this thread free to take a turn before it is done (a
+   * write in the writer thread); one on this thread is done when its call returns. The thread
+   * starts with the first write. False if none did within 40 tries.
+   */
+  async function handsOff(store: VectorStore): Promise<boolean> {
+    for (let attempt = 0; attempt < 40; attempt++) {
+      const written = store.upsert(batch);
+      let turned = false;
+      setImmediate(() => {
+        turned = true;
+      });
+      await written;
+      if (turned) return true;
+      await sleep(50);
+    }
+    return false;
+  }
+
+  it("hands its writes to its thread once that has started; with writerThread: false, never", async () => {
+    for (const writerThread of [true, false]) {
+      const store = await openSqliteStore({
+        path: join(dir, `turns-${writerThread}.db`),
+        access: { mode: "write", identity: IDENTITY },
+        writerThread,
+      });
+      try {
+        expect(await handsOff(store), `writerThread: ${writerThread}`).toBe(writerThread);
+        expect((await store.stats()).chunks).toBe(batch.length);
+      } finally {
+        await store.close();
+      }
+    }
+  });
+
+  it("applies writes in the order made, and hands back their failures as VectorStoreErrors", async () => {
+    const store = await openSqliteStore({
+      path: join(dir, "order.db"),
+      access: { mode: "write", identity: IDENTITY },
+    });
+    try {
+      expect(await handsOff(store)).toBe(true);
+      const a0 = record("a.md", 0, "first");
+      const a1 = record("a.md", 1, "second");
+      // Not awaited one by one: the commit must still see both chunks, the failed commit none.
+      const calls = [
+        store.upsert([a0]),
+        store.upsert([a1]),
+        store.commitFile(A, "a.md", "h1", [a0.id, a1.id]),
+        store.commitFile(A, "b.md", "h2", ["never-written"]),
+        store.deleteFile(A, "a.md"),
+      ];
+      const settled = await Promise.allSettled(calls);
+      expect(settled.map((s) => s.status)).toEqual([
+        "fulfilled",
+        "fulfilled",
+        "fulfilled",
+        "rejected",
+        "fulfilled",
+      ]);
+      const failure = (settled[3] as PromiseRejectedResult).reason;
+      expect(failure).toBeInstanceOf(VectorStoreError);
+      expect(failure).toMatchObject({ code: "missing-chunks" });
+      expect(String(failure.message)).toContain("never-written");
+      expect(await store.listPaths(A)).toEqual([]);
+    } finally {
+      await store.close();
+    }
+    // Closed after its writes: one complete file, no WAL beside it.
+    await expect(stat(join(dir, "order.db-wal"))).rejects.toMatchObject({ code: "ENOENT" });
+  });
 });
 
 interface ChildResult {

@@ -3,10 +3,9 @@
 // costs one worker (terminated, replaced), never the event loop that stores, draws progress and
 // answers Ctrl-C; a heap limit bounds what one file may take.
 import { availableParallelism } from "node:os";
-import { fileURLToPath } from "node:url";
-import { buildSync } from "esbuild";
 import { type ThreadPool, threadPool } from "sluice/node";
 import type { EmbedConfig } from "../config.ts";
+import { bundledModule, workerModule } from "../threads/worker-module.ts";
 import type { PrepareOutcome, PrepareRequest, prepareFile } from "./prepare-file.ts";
 
 /** Worker threads that prepare files for a run. */
@@ -26,13 +25,13 @@ export function preparePoolFor(
   signal?: AbortSignal,
 ): PreparePool | undefined {
   if (config.threads === 0) return undefined;
-  const bundled = bundledPrepareModule();
-  return threadPool<typeof prepareFile>(bundled ?? TASK_MODULE, "prepareFile", {
+  const { module, preload } = workerModule(TASK_MODULE);
+  return threadPool<typeof prepareFile>(module, "prepareFile", {
     threads: config.threads,
     prefetch: PREFETCH,
     timeoutMs: config.parseTimeoutMs,
     maxHeapMb: config.parseHeapMb,
-    ...(bundled ? {} : { preload: new URL("./typescript-loader.js", import.meta.url) }),
+    ...(preload ? { preload } : {}),
     ...(signal ? { signal } : {}),
   });
 }
@@ -57,38 +56,8 @@ export function prepareConcurrency(
 }
 
 const TASK_MODULE = new URL("./prepare-file.ts", import.meta.url);
-/** An ESM import of a package (not a relative path, not a built-in), as esbuild prints it. */
-const PACKAGE_IMPORT = /^(import\s(?:[\s\S]*?\sfrom\s)?)"([^"./][^":]*)";$/gm;
-let bundle: string | null | undefined;
 
-/**
- * `prepareFile` and the workflow's own modules it uses, bundled into one JavaScript module (a
- * `data:` URL) whose package imports are absolute file URLs. A worker loads it as it is, with no
- * TypeScript loader to start: about 400 ms instead of 750 ms to a worker's first file, which is
- * most of the time to the first stored chunk. Built once per process, from the sources as they
- * are; undefined when it cannot be built (the pool then loads the TypeScript through tsx).
- */
+/** `prepareFile`'s module bundled for a worker (see {@link bundledModule}). */
 export function bundledPrepareModule(): string | undefined {
-  if (bundle === undefined) {
-    try {
-      const { outputFiles } = buildSync({
-        entryPoints: [fileURLToPath(TASK_MODULE)],
-        bundle: true,
-        format: "esm",
-        platform: "node",
-        packages: "external",
-        write: false,
-        logLevel: "silent",
-      });
-      const text = (outputFiles[0]?.text ?? "").replace(
-        PACKAGE_IMPORT,
-        (_, head: string, specifier: string) =>
-          `${head}${JSON.stringify(import.meta.resolve(specifier))};`,
-      );
-      bundle = `data:text/javascript;base64,${Buffer.from(text).toString("base64")}`;
-    } catch {
-      bundle = null;
-    }
-  }
-  return bundle ?? undefined;
+  return bundledModule(TASK_MODULE);
 }

@@ -277,9 +277,14 @@ export class EmbedSession {
       this.firstStoredAt = performance.now();
     }
     this.embedded += records.length;
-    for (const file of this.open.stored(records)) {
-      await this.commit(file.path, file.versionHash, file.ids);
-    }
+    // All at once, not one after another: a store whose writes run elsewhere (SQLite's writer
+    // thread, a database server) answers each commit a round trip later, and stores apply their
+    // calls in the order made. Each commit records its own failure.
+    await Promise.all(
+      Array.from(this.open.stored(records), (file) =>
+        this.commit(file.path, file.versionHash, file.ids),
+      ),
+    );
   }
 
   private async commit(path: string, versionHash: string, ids: readonly string[]): Promise<void> {
