@@ -22,25 +22,34 @@ export function inThreadWriter(db: Db): Writer {
   };
 }
 
+/** Chunks written on the caller's thread before the writer thread is started. */
+export const HAND_OFF_AFTER_CHUNKS = 512;
+
 /**
  * Writes in a thread of its own, with its own connection to `path`, once that thread is ready;
- * until then (and for good, if it cannot start), on `db`. The thread starts with the first
- * write, not when the store opens: its start-up (~150 ms loading SQLite and sqlite-vec) would
- * compete with the caller's own, and delayed a 2-core run's first stored chunk by ~130 ms. A
- * write on `db` is done when its call returns, so every later one, wherever it runs, follows it.
+ * until then (and for good, if it cannot start), on `db`. The thread starts once
+ * {@link HAND_OFF_AFTER_CHUNKS} chunks have been written, not when the store opens: its
+ * start-up (~150 ms loading SQLite and sqlite-vec) competed with the caller's own and delayed a
+ * 2-core run's first stored chunk by ~130 ms, and a small run (a few files, one removal) is
+ * done before it would pay off. A write on `db` is done when its call returns, so every later
+ * one, wherever it runs, follows it.
  */
 export function handOffWriter(db: Db, path: string): Writer {
   const here = inThreadWriter(db);
+  let written = 0;
   let thread: Writer | undefined;
   let starting: Promise<void> | undefined;
   return {
     run(call, transfer) {
-      starting ??= startThreadWriter(path).then(
-        (started) => {
-          thread = started;
-        },
-        () => undefined,
-      );
+      if (call.op === "upsert") written += call.records.length;
+      if (written >= HAND_OFF_AFTER_CHUNKS) {
+        starting ??= startThreadWriter(path).then(
+          (started) => {
+            thread = started;
+          },
+          () => undefined,
+        );
+      }
       return (thread ?? here).run(call, transfer);
     },
     async close() {

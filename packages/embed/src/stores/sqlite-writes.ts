@@ -1,7 +1,8 @@
 // The write side of an SQLite store: upserts, file commits and deletions over one connection,
-// each one transaction. A writer store runs them in a thread of its own (sqlite-writer-thread.ts),
-// so that the thread that embeds and stores never waits for SQLite; with `writerThread: false`
-// they run on the store's own connection. Either way the calls are applied in the order made.
+// each one transaction. A writer store runs them in a thread of its own (sqlite-writer-thread.ts)
+// once it has written a few hundred chunks, so that the thread that embeds and stores does not
+// wait for SQLite; before that, and with `writerThread: false`, on the store's own connection.
+// Either way the calls are applied in the order made.
 import type Database from "better-sqlite3";
 import type { JsonObject } from "../json-value.ts";
 import type { Db } from "./sqlite-connection.ts";

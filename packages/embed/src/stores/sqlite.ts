@@ -47,9 +47,10 @@ export interface SqliteStoreOptions {
   /** Writers only: how long to wait for another writer's lock; default 0 (fail at once). */
   readonly lockWaitMs?: number;
   /**
-   * Writers only: write in a thread of its own (default true), started with the first write,
-   * so that the caller's thread does not wait for SQLite (~0.2 ms a chunk with its vector and
-   * full-text index); false writes on the caller's thread. The store behaves the same either way.
+   * Writers only: write in a thread of its own (default true), started once 512 chunks have been
+   * written, so that the caller's thread does not wait for SQLite (~0.2 ms a chunk with its
+   * vector and full-text index); false writes on the caller's thread. The store behaves the same
+   * either way.
    */
   readonly writerThread?: boolean;
 }
@@ -59,9 +60,9 @@ export interface SqliteStoreOptions {
  * before opening the database, writes in WAL mode so readers in other processes keep working and
  * see each committed transaction, and at close checkpoints and switches back to a rollback journal
  * so that the database file alone is complete (copyable, readable from a read-only folder). A
- * writer's writes run in its writer thread, on a connection of their own, in the order they
- * were made; reads stay on the caller's thread. A reader opens the file read-only and writes
- * nothing. Vector search is exact (sqlite-vec `vec0`,
+ * writer's writes run in the order they were made, in a thread of their own once a run has
+ * written a few hundred chunks (see `writerThread`); reads stay on the caller's thread. A reader
+ * opens the file read-only and writes nothing. Vector search is exact (sqlite-vec `vec0`,
  * cosine), lexical search is FTS5 BM25; both are fused by {@link searchStore}.
  */
 export async function openSqliteStore(options: SqliteStoreOptions): Promise<VectorStore> {
