@@ -4,22 +4,11 @@
 // wait for SQLite; before that, and with `writerThread: false`, on the store's own connection.
 // Either way the calls are applied in the order made.
 import type Database from "better-sqlite3";
-import type { JsonObject } from "../json-value.ts";
 import type { Db } from "./sqlite-connection.ts";
 import { type ChunkRecord, type Collection, VectorStoreError } from "./vector-store.ts";
 
 /** A chunk as it is written: its vector as float32, the form sqlite-vec stores. */
-export interface SqliteWriteRecord {
-  readonly id: string;
-  readonly collection: string;
-  readonly path: string;
-  readonly ordinal: number;
-  readonly text: string;
-  readonly startLine: number;
-  readonly endLine: number;
-  readonly metadata: JsonObject;
-  readonly vector: Float32Array;
-}
+export type SqliteWriteRecord = Omit<ChunkRecord, "vector"> & { readonly vector: Float32Array };
 
 /** One write, as it crosses to the writer thread. */
 export type SqliteWriteCall =
@@ -34,7 +23,10 @@ export type SqliteWriteCall =
   | { readonly op: "deleteFile"; readonly collection: Collection; readonly path: string }
   | { readonly op: "deleteCollection"; readonly collection: Collection };
 
-/** A record in the form it is written, with a float32 copy of its vector. */
+/**
+ * A record in the form it is written, with a float32 copy of its vector: its own fields only,
+ * as a caller's record may carry more (a function would not cross to the writer thread).
+ */
 export function toWriteRecord(record: ChunkRecord): SqliteWriteRecord {
   return {
     id: record.id,

@@ -138,6 +138,12 @@ describe("SQLite store: the writer thread", () => {
       expect(failure).toMatchObject({ code: "missing-chunks" });
       expect(String(failure.message)).toContain("never-written");
       expect(await store.listPaths(A)).toEqual([]);
+      // A caller's record may carry more than a record's fields; only those cross.
+      const withMethod = Object.assign(record("c.md", 0, "a record with a method"), {
+        describe: () => "c.md",
+      });
+      await store.upsert([withMethod]);
+      expect((await store.search({ text: "method", k: 1, mode: "lexical" }))[0]?.path).toBe("c.md");
     } finally {
       await store.close();
     }
