@@ -17,6 +17,7 @@ import {
   type ChunkRecord,
   type Collection,
   type CollectionInfo,
+  chunkFields,
   lastById,
   type ScanOptions,
   type SearchHit,
@@ -624,20 +625,6 @@ function compareCandidates(a: Candidate, b: Candidate): number {
   return b.score - a.score || compareCodeUnits(a.hit.id, b.hit.id);
 }
 
-/** A chunk as a search hit before scoring: the record without its vector. */
-function hitOf(record: ChunkRecord): Candidate["hit"] {
-  return {
-    id: record.id,
-    collection: record.collection,
-    path: record.path,
-    ordinal: record.ordinal,
-    text: record.text,
-    startLine: record.startLine,
-    endLine: record.endLine,
-    metadata: record.metadata as JsonObject,
-  };
-}
-
 /** What one search asks of a pass over the file (see `JsonlStore.search`). */
 interface ScanRequests {
   vector?: {
@@ -893,7 +880,7 @@ class JsonlStore implements VectorStore {
       const records = new Map<number, StoredChunk>();
       await this.serial(() =>
         this.readLines({ slots: byOffset, ids: live.ids }, true, (id, record, slot) => {
-          records.set(slot, hitOf({ ...record, id }));
+          records.set(slot, chunkFields({ ...record, id }));
         }),
       );
       for (const slot of page) yield records.get(slot) as StoredChunk;
@@ -931,7 +918,10 @@ class JsonlStore implements VectorStore {
       }
       // A zero vector is similar to nothing; pgvector agrees by returning NaN for it.
       if (norm === 0) return;
-      best.push({ hit: hitOf({ ...record, id }), score: dot / (Math.sqrt(norm) * queryNorm) });
+      best.push({
+        hit: chunkFields({ ...record, id }),
+        score: dot / (Math.sqrt(norm) * queryNorm),
+      });
       if (best.length >= limit) best = best.sort(compareCandidates).slice(0, n);
     });
     if (byVector !== undefined) byVector.result = best.sort(compareCandidates).slice(0, n);
@@ -945,7 +935,7 @@ class JsonlStore implements VectorStore {
       );
       const hits = new Map<number, Candidate["hit"]>();
       await this.readLines({ slots, ids: live.ids }, true, (id, record, slot) => {
-        hits.set(slot, hitOf({ ...record, id }));
+        hits.set(slot, chunkFields({ ...record, id }));
       });
       byWords.result = {
         candidates: top.map((t) => ({

@@ -5,7 +5,12 @@
 // Either way the calls are applied in the order made.
 import type Database from "better-sqlite3";
 import type { Db } from "./sqlite-connection.ts";
-import { type ChunkRecord, type Collection, VectorStoreError } from "./vector-store.ts";
+import {
+  type ChunkRecord,
+  type Collection,
+  chunkFields,
+  VectorStoreError,
+} from "./vector-store.ts";
 
 /** A chunk as it is written: its vector as float32, the form sqlite-vec stores. */
 export type SqliteWriteRecord = Omit<ChunkRecord, "vector"> & { readonly vector: Float32Array };
@@ -23,22 +28,9 @@ export type SqliteWriteCall =
   | { readonly op: "deleteFile"; readonly collection: Collection; readonly path: string }
   | { readonly op: "deleteCollection"; readonly collection: Collection };
 
-/**
- * A record in the form it is written, with a float32 copy of its vector: its own fields only,
- * as a caller's record may carry more (a function would not cross to the writer thread).
- */
+/** A record in the form it is written, with a float32 copy of its vector. */
 export function toWriteRecord(record: ChunkRecord): SqliteWriteRecord {
-  return {
-    id: record.id,
-    collection: record.collection,
-    path: record.path,
-    ordinal: record.ordinal,
-    text: record.text,
-    startLine: record.startLine,
-    endLine: record.endLine,
-    metadata: record.metadata,
-    vector: new Float32Array(record.vector),
-  };
+  return { ...chunkFields(record), vector: new Float32Array(record.vector) };
 }
 
 const DELETE_VEC = "DELETE FROM chunks_vec WHERE rowid = ?";
@@ -116,33 +108,23 @@ export class SqliteWrites {
     const insertFts = this.#statement("INSERT INTO chunks_fts (rowid, text) VALUES (?, ?)");
     this.db.transaction(() => {
       for (const r of records) {
-        const metadata = JSON.stringify(r.metadata);
+        // In the order both statements name them, after the id (insert) or before the rowid.
+        const columns = [
+          r.collection,
+          r.path,
+          r.ordinal,
+          r.text,
+          r.startLine,
+          r.endLine,
+          JSON.stringify(r.metadata),
+        ];
         const existing = find.get(r.id) as number | undefined;
         let rowid: bigint;
         if (existing === undefined) {
-          const info = insert.run(
-            r.id,
-            r.collection,
-            r.path,
-            r.ordinal,
-            r.text,
-            r.startLine,
-            r.endLine,
-            metadata,
-          );
-          rowid = BigInt(info.lastInsertRowid);
+          rowid = BigInt(insert.run(r.id, ...columns).lastInsertRowid);
         } else {
           rowid = BigInt(existing);
-          update.run(
-            r.collection,
-            r.path,
-            r.ordinal,
-            r.text,
-            r.startLine,
-            r.endLine,
-            metadata,
-            rowid,
-          );
+          update.run(...columns, rowid);
           deleteVec.run(rowid);
           deleteFts.run(rowid);
         }

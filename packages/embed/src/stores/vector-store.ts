@@ -272,6 +272,23 @@ export function hitOfRow(row: ChunkRow): Omit<SearchHit, "score" | "signals"> {
   };
 }
 
+/**
+ * A record's own fields without its vector: what a search hit shows of it, and what a store
+ * writes beside the vector. Only those fields: a caller's record may carry more.
+ */
+export function chunkFields(record: ChunkRecord): Omit<ChunkRecord, "vector"> {
+  return {
+    id: record.id,
+    collection: record.collection,
+    path: record.path,
+    ordinal: record.ordinal,
+    text: record.text,
+    startLine: record.startLine,
+    endLine: record.endLine,
+    metadata: record.metadata,
+  };
+}
+
 /** Keeps the last record per id: a batch naming an id twice would fail an SQL upsert. */
 export function lastById(records: readonly ChunkRecord[]): ChunkRecord[] {
   const byId = new Map<string, ChunkRecord>();
