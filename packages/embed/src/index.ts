@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 
-export { capHeapGrowth } from "./cli/heap-growth.ts";
+export { capHeapGrowth, capYoungGeneration } from "./cli/heap-growth.ts";
 export { type CliIo, EXIT, runCli } from "./cli/main.ts";
 export {
   createProgressView,

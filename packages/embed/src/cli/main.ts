@@ -10,7 +10,7 @@ import type { SearchHit, SearchMode, StoreIdentity, VectorStore } from "../store
 import { preparePoolFor } from "../workflows/prepare-pool.ts";
 import type { EmbedSummary, EmbedWorkflowOptions } from "../workflows/session.ts";
 import { registerAskCommand } from "./ask-command.ts";
-import { capHeapGrowth } from "./heap-growth.ts";
+import { capHeapGrowth, capYoungGeneration } from "./heap-growth.ts";
 import { handleInterrupts } from "./interrupt.ts";
 import {
   choosesEmbedder,
@@ -777,6 +777,7 @@ async function removeCommand(name: string, flags: StoreFlags, io: CliIo): Promis
 /** Entry point when run as a program. */
 export async function main(): Promise<void> {
   capHeapGrowth();
+  capYoungGeneration();
   const code = await runCli(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,
