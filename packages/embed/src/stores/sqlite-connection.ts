@@ -9,9 +9,13 @@ import { VectorStoreError, type VectorStoreErrorCode } from "./vector-store.ts";
 export type Db = Database.Database;
 
 /** How long a statement waits for another connection's lock before failing with SQLITE_BUSY. */
-export const BUSY_TIMEOUT_MS = 5_000;
+const BUSY_TIMEOUT_MS = 5_000;
 
-/** Opens the database file with sqlite-vec loaded; errors name the file. */
+/**
+ * Opens the database file with sqlite-vec loaded, waiting up to {@link BUSY_TIMEOUT_MS} for
+ * another connection's lock (better-sqlite3's `timeout` is SQLite's busy timeout); errors name
+ * the file.
+ */
 export function openDatabase(path: string, readonly: boolean): Db {
   let db: Db;
   try {

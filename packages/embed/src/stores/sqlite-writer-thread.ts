@@ -1,7 +1,7 @@
 // The SQLite store's writer thread: the task module of a one-worker `threadPool` that holds the
 // writer's own connection. The store's thread opens the file, lays out the schema, holds the
 // lock and reads; every write comes here, in order, and is applied in one transaction.
-import { BUSY_TIMEOUT_MS, type Db, openDatabase } from "./sqlite-connection.ts";
+import { type Db, openDatabase } from "./sqlite-connection.ts";
 import { type SqliteWriteCall, SqliteWrites } from "./sqlite-writes.ts";
 import { VectorStoreError } from "./vector-store.ts";
 
@@ -19,7 +19,6 @@ export function sqliteWriterCall(call: SqliteWriterCall): number | undefined {
     case "open": {
       connection?.db.close();
       const db = openDatabase(call.path, false);
-      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
       // Per connection, like the store's own: a commit in WAL mode waits for no fsync.
       db.pragma("synchronous = NORMAL");
       connection = { db, writes: new SqliteWrites(db) };

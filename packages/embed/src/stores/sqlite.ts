@@ -5,7 +5,7 @@ import { mkdirSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { JsonObject } from "../json-value.ts";
 import { type Candidate, type LexicalCandidates, searchStore } from "./hybrid-search.ts";
-import { BUSY_TIMEOUT_MS, type Db, openDatabase, sqliteError } from "./sqlite-connection.ts";
+import { type Db, openDatabase, sqliteError } from "./sqlite-connection.ts";
 import { handOffWriter, inThreadWriter, type Writer } from "./sqlite-writer.ts";
 import { type SqliteWriteCall, storedPaths, toWriteRecord } from "./sqlite-writes.ts";
 import { identityMismatch } from "./store-identity.ts";
@@ -90,7 +90,6 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Vect
   let db: Db | undefined;
   try {
     db = openDatabase(path, false);
-    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     let identity = readMeta(db, path, "write");
     if (identity === undefined) {
       createSchema(db, access.identity);
