@@ -16,6 +16,7 @@ import type { Spread } from "./stats.ts";
 import { renderStoreCosts, type StoreCostsReport } from "./store-costs.ts";
 import {
   bestPeer,
+  evaluateTargets,
   PARALLEL_PEERS,
   PARALLEL_POINTS,
   SIGNAL_IMPL,
@@ -42,6 +43,39 @@ export interface RunReport {
     readonly loadAverage: readonly number[];
     readonly loadAverageEnd: readonly number[];
   }[];
+}
+
+/**
+ * `latest` with the cases of `partial` (a filtered run of whole cases) in their place, its
+ * targets judged again, and the re-run cases named with their date and load.
+ */
+export function replaceCases(
+  latest: RunReport,
+  partial: RunReport,
+  caseOrder: readonly string[],
+): RunReport {
+  const names = new Set(partial.cases.map((c) => c.name));
+  const byName = new Map([...latest.cases, ...partial.cases].map((c) => [c.name, c]));
+  // A case the main run did not have (added since) joins at its place in the case list.
+  const rank = (name: string): number => {
+    const i = caseOrder.indexOf(name);
+    return i === -1 ? caseOrder.length : i;
+  };
+  const cases = [...byName.values()].sort((a, b) => rank(a.name) - rank(b.name));
+  return {
+    ...latest,
+    cases,
+    targets: evaluateTargets(cases),
+    replaced: [
+      ...(latest.replaced ?? []).filter((r) => !names.has(r.case)),
+      ...[...names].map((name) => ({
+        case: name,
+        date: partial.date,
+        loadAverage: partial.machine.loadAverage,
+        loadAverageEnd: partial.loadAverageEnd ?? [],
+      })),
+    ],
+  };
 }
 
 const MB = 1024 * 1024;
@@ -433,12 +467,6 @@ export function renderMarkdown(
     if (bench.name === "memory") lines.push(...firstResultTable(run.cases));
   }
   return `${lines.join("\n").trimEnd()}\n`;
-}
-
-/** Re-renders the markdown of a JSON report written by `writeReport`. */
-export async function rerender(jsonPath: string, markdownPath: string): Promise<void> {
-  const run = JSON.parse(await readFile(jsonPath, "utf8")) as RunReport;
-  await writeMarkdown(markdownPath, await renderWithSaved(run, jsonPath, markdownPath));
 }
 
 /** The markdown of `run` with the sections the on-demand benches saved beside it. */

@@ -95,7 +95,6 @@ const filesOf = (files: number): string => `${files.toLocaleString("en-US")} fil
 /** The embed-workflow variant measured over every round (time, first stored chunk, throughput). */
 const embedMain = (name: string): boolean => name.startsWith("files=");
 /** The embed-workflow variant on the big corpus, where batch's O(corpus) memory shows. */
-const embedRss = (name: string): boolean => name.startsWith("rss ");
 const efficiency: Pick = (i) => i.figures?.efficiency?.median ?? null;
 const warmEfficiency: Pick = (i) => custom(i, "warmEfficiency");
 /** Warm ns/item of this implementation ÷ the baseline's, both measured in the same run. */
@@ -316,17 +315,6 @@ export const TARGETS: readonly Target[] = [
     compare: "≤",
     threshold: 2500,
     format: ms,
-  },
-  {
-    id: "embed-workflow peak RSS",
-    description: `embed-streaming peak RSS ÷ embed-batch peak RSS (workflow summary), rss variant (${filesOf(EMBED_SIZES.full.rss)}; at the issue's 100,000: next section)`,
-    caseName: "embed-workflow",
-    variant: embedRss,
-    impl: "embed-streaming",
-    pick: customRatio("peakRssBytes", "embed-batch"),
-    compare: "≤",
-    threshold: 0.1,
-    format: times,
   },
   {
     id: "embed-workflow first stored chunk",
