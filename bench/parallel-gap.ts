@@ -16,6 +16,7 @@ import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { orderedWindow } from "./cases/parallel-impls.ts";
 import { loadSluice } from "./lib/sluice.ts";
 
 const TASK_MS = 2;
@@ -54,19 +55,6 @@ type Task = (i: number) => Promise<number>;
 /** Runs the ordered map of `task` over 0 … n − 1 and returns the sum of its results. */
 type Runner = (n: number, task: Task) => Promise<number>;
 
-async function* window<T, U>(
-  source: Iterable<T>,
-  fn: (item: T) => Promise<U>,
-  c: number,
-): AsyncGenerator<U> {
-  const open: Promise<U>[] = [];
-  for (const item of source) {
-    open.push(fn(item));
-    if (open.length >= c) yield await (open.shift() as Promise<U>);
-  }
-  while (open.length > 0) yield await (open.shift() as Promise<U>);
-}
-
 function* range(n: number): Generator<number> {
   for (let i = 0; i < n; i++) yield i;
 }
@@ -80,7 +68,7 @@ async function sum(values: AsyncIterable<number>): Promise<number> {
 async function runnerOf(impl: GapImplementation, c: number): Promise<Runner> {
   switch (impl) {
     case "hand-written":
-      return (n, task) => sum(window(range(n), task, c));
+      return (n, task) => sum(orderedWindow(range(n), task, c));
     case "p-map-iterable": {
       const { pMapIterable } = await import("p-map");
       return (n, task) => sum(pMapIterable(range(n), task, { concurrency: c }));

@@ -1,17 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { CaseSummary } from "./aggregate.ts";
+import { machineInfo } from "./machine.ts";
 import { type RunReport, replaceCases } from "./report.ts";
 
-const machine = {
-  cpuModel: "test",
-  cores: 2,
-  memoryBytes: 2 ** 30,
-  node: "v20",
-  v8: "11",
-  os: "linux",
-  arch: "x64",
-  loadAverage: [0.5, 0.5, 0.5],
-};
+const machine = machineInfo();
 
 const bench = (name: string, baseline = "base"): CaseSummary =>
   ({ name, description: name, baseline, columns: [], variants: [] }) as unknown as CaseSummary;

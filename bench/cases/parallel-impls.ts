@@ -72,7 +72,7 @@ async function consume(
  * The hand-written baseline: an ordered sliding window of at most
  * `concurrency` promises, written with one async generator.
  */
-async function* orderedWindow<T, U>(
+export async function* orderedWindow<T, U>(
   source: AnySource<T>,
   fn: (item: T) => Promise<U>,
   concurrency: number,
