@@ -94,7 +94,6 @@ const customRatio =
 const filesOf = (files: number): string => `${files.toLocaleString("en-US")} files`;
 /** The embed-workflow variant measured over every round (time, first stored chunk, throughput). */
 const embedMain = (name: string): boolean => name.startsWith("files=");
-/** The embed-workflow variant on the big corpus, where batch's O(corpus) memory shows. */
 const efficiency: Pick = (i) => i.figures?.efficiency?.median ?? null;
 const warmEfficiency: Pick = (i) => custom(i, "warmEfficiency");
 /** Warm ns/item of this implementation ÷ the baseline's, both measured in the same run. */
