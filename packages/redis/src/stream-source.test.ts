@@ -254,6 +254,115 @@ describe("redisStreamSource", () => {
     expect(Date.now() - t0).toBeLessThan(5_000);
   });
 
+  it("an idle end leaves the client open until the source's own deliveries are acknowledged", async () => {
+    // Another consumer claimed and acknowledged an entry this one still works on (its
+    // claimIdleMs passed): the group is then idle, so this source ends while its delivery is
+    // in flight, and that delivery's acknowledgement must still go through (XACK of an entry
+    // already acknowledged is a no-op), not fail the run because the client was closed.
+    const stream = fresh();
+    await enqueue(stream, 1);
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let started = () => {};
+    const inFlight = new Promise<void>((r) => {
+      started = r;
+    });
+    const acks: string[] = [];
+    const run = StreamingPipeline.start<StreamEntry>()
+      .map(
+        "held",
+        async (e) => {
+          started();
+          await gate;
+          return numberOf(e);
+        },
+        { concurrency: 2 },
+      )
+      .executeFrom(
+        redisStreamSource({
+          connection: server.url,
+          stream,
+          group: "g",
+          consumer: "a",
+          blockMs: 20,
+          claimIdleMs: 60_000,
+          exitWhenIdle: true,
+          beforeAck: (entry, { outcome }) => {
+            acks.push(`${numberOf(entry)} ${outcome}`);
+          },
+        }),
+      );
+    const seen = (async () => {
+      const out: number[] = [];
+      for await (const n of run) out.push(n);
+      return out;
+    })();
+    await inFlight;
+    const [id] = (await admin.xpending(stream, "g", "-", "+", 10)) as [string, ...unknown[]][];
+    await admin.xclaim(stream, "g", "b", 0, id?.[0] as string);
+    await admin.xack(stream, "g", id?.[0] as string);
+    // Long enough for "a" to read nothing new, find the group idle and end its source.
+    await new Promise((r) => setTimeout(r, 300));
+    release();
+    expect(await seen).toEqual([0]);
+    expect(acks).toEqual(["0 done"]);
+    expect(await pending(stream)).toBe(0);
+  });
+
+  it("a run stopped after its source ended closes the client its unacknowledged deliveries held", async () => {
+    const stream = fresh();
+    await enqueue(stream, 1);
+    const clients = async () => ((await admin.client("LIST")) as string).trim().split("\n").length;
+    const before = await clients();
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let started = () => {};
+    const inFlight = new Promise<void>((r) => {
+      started = r;
+    });
+    const run = StreamingPipeline.start<StreamEntry>()
+      .map(
+        "held",
+        async (e) => {
+          started();
+          await gate;
+          return numberOf(e);
+        },
+        { concurrency: 2 },
+      )
+      .executeFrom(
+        redisStreamSource({
+          connection: server.url,
+          stream,
+          group: "g",
+          consumer: "a",
+          blockMs: 20,
+          claimIdleMs: 60_000,
+          exitWhenIdle: true,
+        }),
+      );
+    const first = run.next();
+    await inFlight;
+    const [row] = (await admin.xpending(stream, "g", "-", "+", 10)) as [string, ...unknown[]][];
+    await admin.xclaim(stream, "g", "b", 0, row?.[0] as string);
+    await admin.xack(stream, "g", row?.[0] as string);
+    await new Promise((r) => setTimeout(r, 300)); // the source ends, its delivery in flight
+    const stopped = run.return();
+    release();
+    await stopped;
+    await first.catch(() => {});
+    // Never acknowledged (the run stopped), so nothing would close the client but the stop.
+    const deadline = Date.now() + 2_000;
+    while ((await clients()) > before && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(await clients()).toBe(before);
+  });
+
   it("a stop interrupts a blocking read at once", async () => {
     const stream = fresh();
     const run = StreamingPipeline.start<StreamEntry>().executeFrom(

@@ -148,15 +148,18 @@ class StreamReader implements PullSource<Delivery<StreamEntry>> {
   private nextClaimAt = 0;
   private claimCursor = "0-0";
   private closed = false;
-  /** The source ended itself (`endSignal`): acks of what it delivered are still to come. */
+  /** The source ended itself (`endSignal`, idle): acks of what it delivered are still to come. */
   private ended = false;
   /** Deliveries not acknowledged yet. */
   private unsettled = 0;
   private closeWhenSettled = false;
+  /** The run's signal for this source's pulls: aborted when the run stops. */
+  private signal: AbortSignal | undefined;
 
   constructor(private readonly s: Settings) {}
 
   async pull(demand: number, signal: AbortSignal): Promise<Delivery<StreamEntry>[] | null> {
+    this.signal = signal;
     if (this.s.endSignal?.aborted) return this.end();
     await (this.ready ??= this.init());
     const n = Math.min(demand, this.s.maxRead);
@@ -195,16 +198,21 @@ class StreamReader implements PullSource<Delivery<StreamEntry>> {
     }
     if (signal.aborted) return [];
     const raw = reply?.[0]?.[1] ?? [];
-    if (raw.length === 0) return this.s.exitWhenIdle && (await this.idle()) ? null : [];
+    // Idle: nothing new and nothing pending in the group. Deliveries of this source may still be
+    // on their way to their acks (another consumer claimed and acknowledged them meanwhile), so
+    // this is an end like endSignal's: the client stays open until they settle.
+    if (raw.length === 0) return this.s.exitWhenIdle && (await this.idle()) ? this.end() : [];
     return raw.map(([id, fields]) => this.delivery(id, fields ?? [], 1));
   }
 
   async close(): Promise<void> {
     this.blocking?.disconnect();
-    // A source ended by `endSignal` still has deliveries on their way to their acks: its
-    // client closes after the last of them.
-    if (this.ended && this.unsettled > 0) {
+    // A source that ended itself still has deliveries on their way to their acks: its client
+    // closes after the last of them, or when the run stops (the pulls' signal aborts), after
+    // which they never come.
+    if (this.ended && this.unsettled > 0 && this.signal?.aborted !== true) {
       this.closeWhenSettled = true;
+      this.signal?.addEventListener("abort", () => void this.quit(), { once: true });
       return;
     }
     await this.quit();

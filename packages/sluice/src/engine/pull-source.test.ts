@@ -108,4 +108,44 @@ describe("PullSource", () => {
       "PullSource: pull must return an array or null, got string",
     );
   });
+
+  it("aborts the pulls' signal when the run stops after the source ended", async () => {
+    // A source that ended may hold something until what it delivered is settled (a queue's
+    // client for the acknowledgements): the signal tells it the run stopped and they never
+    // will be.
+    let signal: AbortSignal | undefined;
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let served = false;
+    const source: PullSource<number> = {
+      async pull(_demand, s) {
+        signal = s;
+        if (served) return null;
+        served = true;
+        return [1];
+      },
+    };
+    const run = StreamingPipeline.start<number>()
+      .map(
+        "held",
+        async (n: number) => {
+          await gate;
+          return n;
+        },
+        { concurrency: 2 },
+      )
+      .executeFrom(source);
+    const first = run.next();
+    // The stage reads ahead (concurrency 2): the source ends while its item is held.
+    await new Promise((r) => setTimeout(r, 20));
+    expect(served).toBe(true);
+    expect(signal?.aborted).toBe(false);
+    const stopped = run.return();
+    release();
+    await stopped;
+    await first.catch(() => {});
+    expect(signal?.aborted).toBe(true);
+  });
 });

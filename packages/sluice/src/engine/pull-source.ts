@@ -21,7 +21,8 @@ export interface PullSource<T> {
   /**
    * Up to `demand` items, `[]` to be asked again, or null at the end. `signal` aborts when
    * the run stops: a read that waits (a blocking queue read) must then settle promptly; what
-   * it returns after that is dropped.
+   * it returns after that is dropped. It aborts too when the run stops after the source
+   * ended, so a source that keeps a resource until what it delivered is settled can let go.
    */
   pull(demand: number, signal: AbortSignal): Promise<readonly T[] | null>;
   /** Releases the source, once, after its last pull settled (at the end or at the stop). */
@@ -88,9 +89,11 @@ export class PullSourcePuller<T> implements Puller<T> {
   }
 
   stop(): void {
+    // Aborted also after the source ended by itself: a source that keeps something open until
+    // its deliveries are acknowledged learns that the run stopped and they never will be.
+    this.controller.abort();
     if (this.done && this.closing !== undefined) return;
     this.done = true;
-    this.controller.abort();
     this.wake?.();
   }
 
