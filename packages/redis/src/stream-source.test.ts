@@ -3,7 +3,11 @@ import { StreamingPipeline } from "sluice";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RedisQueueError } from "./connection.js";
 import { redisStreamSink } from "./stream-sink.js";
-import { redisStreamSource, type StreamEntry } from "./stream-source.js";
+import {
+  type RedisStreamSourceOptions,
+  redisStreamSource,
+  type StreamEntry,
+} from "./stream-source.js";
 import { type RedisServer, startRedisServer } from "./testing/redis-server.js";
 
 let server: RedisServer;
@@ -33,6 +37,55 @@ const numberOf = (e: StreamEntry) => (JSON.parse(e.fields.data as string) as { n
 /** Pending entries of the group: [count, ...]. */
 const pending = async (stream: string, group = "g") =>
   ((await admin.xpending(stream, group)) as [number])[0];
+
+/**
+ * A run of one entry that its pipeline holds until `release()`, read by consumer "a" with
+ * `exitWhenIdle`; `endedWhileHeld()` has consumer "b" claim and acknowledge that entry, then
+ * waits until "a" has found the group idle and ended its source, the entry still in flight.
+ */
+async function heldEntryRun(beforeAck?: RedisStreamSourceOptions["beforeAck"]) {
+  const stream = fresh();
+  await enqueue(stream, 1);
+  let release = () => {};
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  let started = () => {};
+  const inFlight = new Promise<void>((r) => {
+    started = r;
+  });
+  const run = StreamingPipeline.start<StreamEntry>()
+    .map(
+      "held",
+      async (e) => {
+        started();
+        await gate;
+        return numberOf(e);
+      },
+      { concurrency: 2 }, // reads ahead: the source is pulled again while the entry is held
+    )
+    .executeFrom(
+      redisStreamSource({
+        connection: server.url,
+        stream,
+        group: "g",
+        consumer: "a",
+        blockMs: 20,
+        claimIdleMs: 60_000,
+        exitWhenIdle: true,
+        ...(beforeAck ? { beforeAck } : {}),
+      }),
+    );
+  const endedWhileHeld = async () => {
+    await inFlight;
+    const [row] = (await admin.xpending(stream, "g", "-", "+", 10)) as [string, ...unknown[]][];
+    await admin.xclaim(stream, "g", "b", 0, row?.[0] as string);
+    await admin.xack(stream, "g", row?.[0] as string);
+    // Long enough for "a" to read nothing new, find the group idle and end its source.
+    await new Promise((r) => setTimeout(r, 300));
+  };
+  return { stream, run, release, endedWhileHeld };
+}
 
 describe("redisStreamSource", () => {
   it("delivers every entry once, acknowledges filtered and done ones, and ends when idle", async () => {
@@ -259,100 +312,30 @@ describe("redisStreamSource", () => {
     // claimIdleMs passed): the group is then idle, so this source ends while its delivery is
     // in flight, and that delivery's acknowledgement must still go through (XACK of an entry
     // already acknowledged is a no-op), not fail the run because the client was closed.
-    const stream = fresh();
-    await enqueue(stream, 1);
-    let release = () => {};
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    let started = () => {};
-    const inFlight = new Promise<void>((r) => {
-      started = r;
-    });
     const acks: string[] = [];
-    const run = StreamingPipeline.start<StreamEntry>()
-      .map(
-        "held",
-        async (e) => {
-          started();
-          await gate;
-          return numberOf(e);
-        },
-        { concurrency: 2 },
-      )
-      .executeFrom(
-        redisStreamSource({
-          connection: server.url,
-          stream,
-          group: "g",
-          consumer: "a",
-          blockMs: 20,
-          claimIdleMs: 60_000,
-          exitWhenIdle: true,
-          beforeAck: (entry, { outcome }) => {
-            acks.push(`${numberOf(entry)} ${outcome}`);
-          },
-        }),
-      );
+    const held = await heldEntryRun((entry, { outcome }) => {
+      acks.push(`${numberOf(entry)} ${outcome}`);
+    });
     const seen = (async () => {
       const out: number[] = [];
-      for await (const n of run) out.push(n);
+      for await (const n of held.run) out.push(n);
       return out;
     })();
-    await inFlight;
-    const [id] = (await admin.xpending(stream, "g", "-", "+", 10)) as [string, ...unknown[]][];
-    await admin.xclaim(stream, "g", "b", 0, id?.[0] as string);
-    await admin.xack(stream, "g", id?.[0] as string);
-    // Long enough for "a" to read nothing new, find the group idle and end its source.
-    await new Promise((r) => setTimeout(r, 300));
-    release();
+    await held.endedWhileHeld();
+    held.release();
     expect(await seen).toEqual([0]);
     expect(acks).toEqual(["0 done"]);
-    expect(await pending(stream)).toBe(0);
+    expect(await pending(held.stream)).toBe(0);
   });
 
   it("a run stopped after its source ended closes the client its unacknowledged deliveries held", async () => {
-    const stream = fresh();
-    await enqueue(stream, 1);
     const clients = async () => ((await admin.client("LIST")) as string).trim().split("\n").length;
     const before = await clients();
-    let release = () => {};
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
-    let started = () => {};
-    const inFlight = new Promise<void>((r) => {
-      started = r;
-    });
-    const run = StreamingPipeline.start<StreamEntry>()
-      .map(
-        "held",
-        async (e) => {
-          started();
-          await gate;
-          return numberOf(e);
-        },
-        { concurrency: 2 },
-      )
-      .executeFrom(
-        redisStreamSource({
-          connection: server.url,
-          stream,
-          group: "g",
-          consumer: "a",
-          blockMs: 20,
-          claimIdleMs: 60_000,
-          exitWhenIdle: true,
-        }),
-      );
-    const first = run.next();
-    await inFlight;
-    const [row] = (await admin.xpending(stream, "g", "-", "+", 10)) as [string, ...unknown[]][];
-    await admin.xclaim(stream, "g", "b", 0, row?.[0] as string);
-    await admin.xack(stream, "g", row?.[0] as string);
-    await new Promise((r) => setTimeout(r, 300)); // the source ends, its delivery in flight
-    const stopped = run.return();
-    release();
+    const held = await heldEntryRun();
+    const first = held.run.next();
+    await held.endedWhileHeld();
+    const stopped = held.run.return();
+    held.release();
     await stopped;
     await first.catch(() => {});
     // Never acknowledged (the run stopped), so nothing would close the client but the stop.
