@@ -13,11 +13,12 @@
  * the medians. Prints figures only; writes nothing.
  */
 import { spawn } from "node:child_process";
-import { createRequire } from "node:module";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { orderedWindow } from "./cases/parallel-impls.ts";
 import { loadSluice } from "./lib/sluice.ts";
+import { benchChildEnv, TSX_LOADER, tail } from "./spawn.ts";
+import { spread } from "./stats.ts";
 
 const TASK_MS = 2;
 /** Callbacks closer than this belong to one burst of timers. */
@@ -92,10 +93,7 @@ async function runnerOf(impl: GapImplementation, c: number): Promise<Runner> {
   }
 }
 
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[sorted.length >> 1] ?? Number.NaN;
-};
+const median = (values: readonly number[]): number => spread(values).median;
 const mean = (values: readonly number[]): number =>
   values.reduce((a, b) => a + b, 0) / Math.max(1, values.length);
 
@@ -182,20 +180,14 @@ export async function measureGap(
   };
 }
 
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 const SELF = fileURLToPath(import.meta.url);
 const RESULT = "GAP_RESULT ";
 
 /** Runs one measurement in a fresh child process. */
 function measureInChild(impl: GapImplementation, c: number): Promise<GapFigures> {
   return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      TSX_TSCONFIG_PATH: fileURLToPath(new URL("./tsconfig.json", import.meta.url)),
-    };
-    delete env.NODE_OPTIONS;
     const child = spawn(process.execPath, ["--import", TSX_LOADER, SELF, "--child", impl, `${c}`], {
-      env,
+      env: benchChildEnv(),
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
@@ -210,9 +202,7 @@ function measureInChild(impl: GapImplementation, c: number): Promise<GapFigures>
     child.on("close", (code) => {
       const line = out.split("\n").find((l) => l.startsWith(RESULT));
       if (code !== 0 || line === undefined) {
-        reject(
-          new Error(`${impl} c=${c}: exit ${code}\n${err.trim().split("\n").slice(-5).join("\n")}`),
-        );
+        reject(new Error(`${impl} c=${c}: exit ${code}\n${tail(err, 5)}`));
       } else resolve(JSON.parse(line.slice(RESULT.length)) as GapFigures);
     });
   });

@@ -12,7 +12,22 @@ import type { WorkerId, WorkerResult } from "./types.ts";
 export const BENCH_DIR = fileURLToPath(new URL(".", import.meta.url));
 const WORKER = fileURLToPath(new URL("./worker.ts", import.meta.url));
 /** tsx's ESM loader as a file URL, resolved from here so it works from any cwd. */
-const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+export const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+
+/**
+ * The environment of a child that runs bench code through tsx: `extra` on top of this
+ * process's, `TSX_TSCONFIG_PATH` at bench/tsconfig.json (its `sluice` path mapping), and no
+ * `NODE_OPTIONS`.
+ */
+export function benchChildEnv(extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...extra,
+    TSX_TSCONFIG_PATH: fileURLToPath(new URL("./tsconfig.json", import.meta.url)),
+  };
+  delete env.NODE_OPTIONS;
+  return env;
+}
 
 /** Options of one child run. */
 export interface SpawnOptions {
@@ -34,12 +49,7 @@ export function tail(text: string, lines = 8): string {
  * timeout becomes `status: "error"` for every implementation without a result.
  */
 export function spawnWorker(id: WorkerId, options: SpawnOptions): Promise<WorkerResult[]> {
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    ...options.env,
-    TSX_TSCONFIG_PATH: fileURLToPath(new URL("./tsconfig.json", import.meta.url)),
-  };
-  delete env.NODE_OPTIONS;
+  const env = benchChildEnv(options.env);
   const args = [
     "--expose-gc",
     "--import",
