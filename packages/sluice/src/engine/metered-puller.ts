@@ -23,6 +23,12 @@ export class MeteredPuller implements Puller {
   private waitedBefore = 0;
   /** How long the last timed pull took: the run sizes its chunks by it without its own clock. */
   lastPullMs = 0;
+  /**
+   * The first and last of `own`, kept apart: the source owns no stage, and reading index -1
+   * of an empty array is a slow lookup through the prototype chain, on every pull.
+   */
+  private readonly first: StageMetrics | undefined;
+  private readonly last: StageMetrics | undefined;
 
   constructor(
     private readonly inner: Puller,
@@ -35,7 +41,10 @@ export class MeteredPuller implements Puller {
     /** Told about an error a stage throws, so the whole run stops at once. */
     private readonly onFatal: (error: unknown) => void,
     private readonly traceId: string,
-  ) {}
+  ) {
+    this.first = own.length > 0 ? own[0] : undefined;
+    this.last = own.length > 0 ? own[own.length - 1] : undefined;
+  }
 
   pull(demand: number): Promise<Chunk | null> {
     // Plain reactions rather than an async wrapper, which would add a promise and a
@@ -122,7 +131,7 @@ export class MeteredPuller implements Puller {
       return chunk;
     }
     const n = chunk.values.length;
-    const last = this.own[this.own.length - 1];
+    const last = this.last;
     if (last !== undefined) last.out += n;
     if (this.downstream !== undefined) this.downstream.in += n;
     return chunk;
@@ -134,14 +143,14 @@ export class MeteredPuller implements Puller {
 
   /** Charges the time since the last chunk left to the last stage's downstream blocking. */
   private chargeBlocked(t: number): void {
-    const last = this.own[this.own.length - 1];
+    const last = this.last;
     if (last !== undefined && this.lastReturn !== 0)
       last.blockedDownstreamMs += t - this.lastReturn;
   }
 
   /** The first stage's upstream wait so far, to tell its busy time from its waiting. */
   private waitedSoFar(): number {
-    return this.own[0]?.waitingUpstreamMs ?? 0;
+    return this.first?.waitingUpstreamMs ?? 0;
   }
 
   private after(t: number, waitedBefore: number, chunk: Chunk | null): void {
@@ -149,12 +158,12 @@ export class MeteredPuller implements Puller {
     this.lastReturn = t2;
     this.lastPullMs = t2 - t;
     if (this.downstream !== undefined) this.downstream.waitingUpstreamMs += t2 - t;
-    const first = this.own[0];
+    const first = this.first;
     if (first !== undefined && !first.busyFromInFlight) {
       const busy = t2 - t - (first.waitingUpstreamMs - waitedBefore);
       for (const m of this.own) m.busyMs += busy;
     }
-    if (chunk !== null) this.own[this.own.length - 1]?.firstOutput();
+    if (chunk !== null) this.last?.firstOutput();
   }
 
   /**
@@ -164,7 +173,7 @@ export class MeteredPuller implements Puller {
    */
   private failed(error: unknown): unknown {
     for (const m of this.own) m.end("failed");
-    const last = this.own[this.own.length - 1];
+    const last = this.last;
     const wrapped =
       error instanceof StepError
         ? error

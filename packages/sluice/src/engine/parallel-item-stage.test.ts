@@ -545,6 +545,33 @@ describe("FAIL_FAST in parallel mode", () => {
   }
 });
 
+describe("thenables that are not promises", () => {
+  it("counts an item once when its thenable calls both reactions, twice each", async () => {
+    const p = StreamingPipeline.start<number>().map(
+      "m",
+      // A thenable breaks the PromiseLike contract on purpose: its type cannot say so.
+      (n) =>
+        ({
+          // biome-ignore lint/suspicious/noThenProperty: a misbehaving thenable is the point
+          then(ok: (v: number) => void, fail: (e: unknown) => void) {
+            setImmediate(() => {
+              ok(n * 2);
+              ok(-1);
+              fail(new Error("after the fact"));
+            });
+          },
+        }) as unknown as PromiseLike<number>,
+      { concurrency: 3 },
+    );
+    const run = p.executeFrom([1, 2, 3, 4, 5, 6, 7]);
+    expect(await collect(run)).toEqual([2, 4, 6, 8, 10, 12, 14]);
+    const stage = run.metadata().stages[0];
+    expect(stage?.counts.out).toBe(7);
+    expect(stage?.counts.failed).toBe(0);
+    expect(run.metadata().errors).toEqual([]);
+  });
+});
+
 describe("delivery after a burst of completions", () => {
   for (const ordered of [true, false]) {
     it(`hands every item of a burst (callbacks of one loop phase) over in one go, ${ordered ? "ordered" : "unordered"}`, async () => {

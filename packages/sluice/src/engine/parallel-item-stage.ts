@@ -64,6 +64,34 @@ class Finished {
 }
 
 /**
+ * One item in flight: what its completion needs, and the two reactions to its function's
+ * promise. A stage keeps one per slot and reuses them, so an item costs no closure and no
+ * async frame. The reactions are a prototype method bound once per flight, not arrows: V8
+ * keeps a method's optimized code alive with the method, but an arrow's only while a
+ * closure from it lives, so after a full GC between runs per-item closures (and the
+ * completion path inlined into them) ran unoptimized again, each run.
+ */
+class Flight {
+  item: unknown = undefined;
+  index = 0;
+  lin: Lineage | null = null;
+  t0 = 0;
+  ctx: ItemContextImpl | undefined = undefined;
+  readonly ok = this.fulfilled.bind(this);
+  readonly fail = this.rejected.bind(this);
+
+  constructor(private readonly stage: ParallelItemStage) {}
+
+  private fulfilled(value: unknown): void {
+    this.stage.landed(this, value);
+  }
+
+  private rejected(error: unknown): void {
+    this.stage.crashed(this, error);
+  }
+}
+
+/**
  * A per-item stage with up to `concurrency` items in flight, ordered or not.
  *
  * Memory bound: items taken from upstream and not yet delivered (waiting to start, in
@@ -96,6 +124,8 @@ export class ParallelItemStage extends Stage {
   private drained: (() => void) | null = null;
   /** A delivery waits for the end of the current burst of completions (see `settle`). */
   private flushing = false;
+  /** Idle flights, one per slot at most. */
+  private readonly flights: Flight[] = [];
   private readonly limit: number;
   private readonly recovery: ItemRecovery;
 
@@ -274,34 +304,40 @@ export class ParallelItemStage extends Stage {
       resolved.then(() => this.complete(index, item, lin, value));
       return;
     }
-    void this.track(value, item, index, lin, t0, ctx);
+    const flight = this.flights.pop() ?? new Flight(this);
+    flight.item = item;
+    flight.index = index;
+    flight.lin = lin;
+    flight.t0 = t0;
+    flight.ctx = ctx;
+    // Through a native promise (the same object for one): a thenable of the user's could
+    // call a reaction twice, or both, and the flight may be serving another item by then.
+    Promise.resolve(value).then(flight.ok, flight.fail);
   }
 
-  /**
-   * Completes an item once its function's promise settles. A method rather than reaction
-   * closures made per item: V8 holds a closure's optimized code only through live closures,
-   * so after a full GC between runs every per-item closure (and the completion path inlined
-   * into it) ran unoptimized again and was recompiled, each run. Never rejects.
-   */
-  private async track(
-    value: PromiseLike<unknown>,
-    item: unknown,
-    index: number,
-    lin: Lineage | null,
-    t0: number,
-    ctx: ItemContextImpl | undefined,
-  ): Promise<void> {
-    let v: unknown;
-    try {
-      v = await value;
-    } catch (error) {
-      ctx?.release();
-      this.complete(index, item, lin, await this.recoverOne(item, index, lin, t0, error));
-      return;
-    }
+  /** Takes a flight's item back and frees the flight for the next one. */
+  private land(flight: Flight): void {
+    flight.item = undefined;
+    flight.lin = null;
+    flight.ctx = undefined;
+    this.flights.push(flight);
+  }
+
+  /** @internal A flight's function fulfilled with `value`. */
+  landed(flight: Flight, value: unknown): void {
+    const { item, index, lin, t0, ctx } = flight;
+    this.land(flight);
     ctx?.release();
     this.succeeded(index, lin, t0);
-    this.complete(index, item, lin, v);
+    this.complete(index, item, lin, value);
+  }
+
+  /** @internal A flight's function rejected with `error`: retries, then the error strategy. */
+  crashed(flight: Flight, error: unknown): void {
+    const { item, index, lin, t0, ctx } = flight;
+    this.land(flight);
+    ctx?.release();
+    this.recoverOne(item, index, lin, t0, error).then((v) => this.complete(index, item, lin, v));
   }
 
   /**
