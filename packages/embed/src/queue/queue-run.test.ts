@@ -31,9 +31,25 @@ const baseline = (dir: string, extra: string[] = []) => q.baseline(dir, [...EMBE
 /** A run's errors without timing-dependent attempt counts. */
 const errorsOf = (s: EmbedSummary) => s.errors.map(({ attempts: _a, ...e }) => e);
 
+/**
+ * Waits until `n` workers are polling for the run's first file (each worker's client last
+ * sent XLEN), so that none of them starts so late, on a loaded machine, that the others have
+ * taken every file by then.
+ */
+async function untilWorkersWait(n: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const clients = String(await q.admin.client("LIST")).split("\n");
+    if (clients.filter((line) => / cmd=xlen( |$)/.test(line)).length >= n) return;
+    if (Date.now() > deadline) throw new Error(`${n} workers did not start polling within 60 s`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** Runs a coordinator and `n` workers started together; returns the coordinator's result. */
 async function queueRun(dir: string, queueName: string, n: number, workerFlags: string[] = []) {
   const workers = Array.from({ length: n }, () => worker(queueName, workerFlags));
+  await untilWorkersWait(n);
   const result = await coordinator(dir, queueName);
   const done = await Promise.all(workers);
   for (const w of done) expect(w.code, w.stderr).toBe(0);
