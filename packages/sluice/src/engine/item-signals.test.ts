@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type ItemContext, StreamingPipeline } from "../index.js";
-import { signalPooling } from "./item-signals.js";
+import { InFlightControllers, signalPooling } from "./item-signals.js";
 
 /** How many distinct signals `n` calls see when their signals can be reused. */
 const reusedOver = (n: number): number => (signalPooling ? 1 : n);
@@ -193,5 +193,31 @@ describe("per-item signals are reused only when nothing is attached to them", ()
       process.off("warning", onWarning);
     }
     expect(warnings.filter((w) => w.name === "MaxListenersExceededWarning")).toEqual([]);
+  });
+});
+
+describe("InFlightControllers", () => {
+  it("takes out any one of its controllers, once, and drains exactly the rest", () => {
+    const cs = Array.from({ length: 5 }, () => new AbortController());
+    const other = new InFlightControllers();
+    const list = new InFlightControllers();
+    for (const c of cs) list.add(c);
+    // The middle one, the last one, the first one; then one of them again.
+    expect(list.delete(cs[2] as AbortController)).toBe(true);
+    expect(list.delete(cs[4] as AbortController)).toBe(true);
+    expect(list.delete(cs[0] as AbortController)).toBe(true);
+    expect(list.delete(cs[2] as AbortController)).toBe(false);
+    // A controller of another list, or none, is not taken out of this one.
+    const stranger = new AbortController();
+    other.add(stranger);
+    expect(list.delete(stranger)).toBe(false);
+    const drained: AbortController[] = [];
+    list.drain((c) => drained.push(c));
+    expect(new Set(drained)).toEqual(new Set([cs[1], cs[3]]));
+    // Drained ones are out: deleting them is a no-op, and a later add starts afresh.
+    expect(list.delete(cs[1] as AbortController)).toBe(false);
+    list.add(cs[1] as AbortController);
+    expect(list.delete(cs[1] as AbortController)).toBe(true);
+    expect(other.delete(stranger)).toBe(true);
   });
 });

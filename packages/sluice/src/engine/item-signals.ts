@@ -47,6 +47,49 @@ const spare: AbortController[] = [];
 /** Enough for every call of a few stages at a concurrency of hundreds; a few hundred KB. */
 const MAX_SPARE = 1024;
 
+/** Where a controller sits in its stage's list of calls in flight. */
+const SLOT: unique symbol = Symbol("sluice.slot");
+type Slotted = AbortController & { [SLOT]?: number | undefined };
+
+/**
+ * The controllers of one stage's calls in flight, for the stage's stop to abort. An array
+ * with each controller's place kept on the controller, so that adding one and removing it
+ * (once each per call that reads its signal) cost a few property writes, not a `Set`'s
+ * hashing. A controller is in one such list at a time: it serves one call.
+ */
+export class InFlightControllers {
+  private readonly list: Slotted[] = [];
+
+  add(controller: AbortController): void {
+    (controller as Slotted)[SLOT] = this.list.length;
+    this.list.push(controller);
+  }
+
+  /** Takes `controller` out; false if it was not in (taken out by `drain` already). */
+  delete(controller: AbortController): boolean {
+    const c = controller as Slotted;
+    const slot = c[SLOT];
+    const list = this.list;
+    if (slot === undefined || list[slot] !== c) return false;
+    const last = list.pop() as Slotted;
+    if (last !== c) {
+      list[slot] = last;
+      last[SLOT] = slot;
+    }
+    c[SLOT] = undefined;
+    return true;
+  }
+
+  /** Takes every controller out and hands each to `each`. */
+  drain(each: (controller: AbortController) => void): void {
+    const all = this.list.splice(0);
+    for (const c of all) {
+      c[SLOT] = undefined;
+      each(c);
+    }
+  }
+}
+
 /** A controller for one item's call: a spare one when there is one. */
 export function takeItemController(): AbortController {
   return spare.pop() ?? newItemController();

@@ -4,7 +4,7 @@ import { StageMetrics } from "../metrics/stage-metrics.js";
 import type { AckLedger } from "./acknowledgement.js";
 import { AsyncQueue } from "./async-queue.js";
 import type { Lineage } from "./chunk.js";
-import { returnItemController, takeItemController } from "./item-signals.js";
+import { InFlightControllers, returnItemController, takeItemController } from "./item-signals.js";
 import { itemSpanId } from "./item-span.js";
 import { keepShape } from "./shapes.js";
 import { SnapshotStore } from "./state-view.js";
@@ -72,7 +72,7 @@ export class StageRuntime {
     readonly stateOf: (lin: Lineage | null) => object,
   ) {}
 
-  private readonly active = new Set<AbortController>();
+  private readonly active = new InFlightControllers();
 
   /** The stage's signal: aborted when the stage stops (streaming steps and batch steps see it). */
   get signal(): AbortSignal {
@@ -138,9 +138,10 @@ export class StageRuntime {
     this.aborted = true;
     this.reason = reason;
     if (this.controller !== undefined) this.abortOne(this.controller);
-    for (const item of this.active) this.abortOne(item);
-    this.active.clear();
+    this.active.drain(this.abortEach);
   }
+
+  private readonly abortEach = this.abortOne.bind(this);
 
   /**
    * Every signal of the stage reports one reason: the caller's, or the default DOMException
