@@ -213,11 +213,30 @@ describe("InFlightControllers", () => {
     expect(list.delete(stranger)).toBe(false);
     const drained: AbortController[] = [];
     list.drain((c) => drained.push(c));
-    expect(new Set(drained)).toEqual(new Set([cs[1], cs[3]]));
+    expect(drained).toEqual([cs[1], cs[3]]);
     // Drained ones are out: deleting them is a no-op, and a later add starts afresh.
     expect(list.delete(cs[1] as AbortController)).toBe(false);
     list.add(cs[1] as AbortController);
     expect(list.delete(cs[1] as AbortController)).toBe(true);
     expect(other.delete(stranger)).toBe(true);
+  });
+
+  it("drains in the order the calls started, however many came and went", () => {
+    const list = new InFlightControllers();
+    const live: AbortController[] = [];
+    // Calls that mostly end in the order they started, as a parallel stage's do, with a few
+    // long ones that stay: many squeezes.
+    for (let i = 0; i < 1_000; i++) {
+      const c = new AbortController();
+      list.add(c);
+      live.push(c);
+      if (i % 3 !== 0 && live.length > 5) {
+        const done = live.splice(i % 2 === 0 ? 1 : 2, 1)[0] as AbortController;
+        expect(list.delete(done)).toBe(true);
+      }
+    }
+    const drained: AbortController[] = [];
+    list.drain((c) => drained.push(c));
+    expect(drained).toEqual(live);
   });
 });

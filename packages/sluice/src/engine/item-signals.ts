@@ -52,13 +52,15 @@ const SLOT: unique symbol = Symbol("sluice.slot");
 type Slotted = AbortController & { [SLOT]?: number | undefined };
 
 /**
- * The controllers of one stage's calls in flight, for the stage's stop to abort. An array
- * with each controller's place kept on the controller, so that adding one and removing it
- * (once each per call that reads its signal) cost a few property writes, not a `Set`'s
- * hashing. A controller is in one such list at a time: it serves one call.
+ * The controllers of one stage's calls in flight, for the stage's stop to abort, in the order
+ * the calls started. An array with each controller's place kept on the controller, so that
+ * adding one and removing it (once each per call that reads its signal) cost a few property
+ * writes, not a `Set`'s hashing; a removal leaves a hole, and the holes are squeezed out once
+ * they are most of the array. A controller is in one such list at a time: it serves one call.
  */
 export class InFlightControllers {
-  private readonly list: Slotted[] = [];
+  private list: (Slotted | undefined)[] = [];
+  private holes = 0;
 
   add(controller: AbortController): void {
     (controller as Slotted)[SLOT] = this.list.length;
@@ -71,24 +73,40 @@ export class InFlightControllers {
     const slot = c[SLOT];
     const list = this.list;
     if (slot === undefined || list[slot] !== c) return false;
-    const last = list.pop() as Slotted;
-    if (last !== c) {
-      list[slot] = last;
-      last[SLOT] = slot;
-    }
     c[SLOT] = undefined;
+    list[slot] = undefined;
+    this.holes++;
+    if (this.holes > MIN_HOLES && this.holes * 2 > list.length) this.squeeze();
     return true;
   }
 
-  /** Takes every controller out and hands each to `each`. */
+  /** Takes every controller out and hands each to `each`, first started first. */
   drain(each: (controller: AbortController) => void): void {
-    const all = this.list.splice(0);
+    const all = this.list;
+    this.list = [];
+    this.holes = 0;
     for (const c of all) {
+      if (c === undefined) continue;
       c[SLOT] = undefined;
       each(c);
     }
   }
+
+  private squeeze(): void {
+    const list = this.list;
+    let kept = 0;
+    for (const c of list) {
+      if (c === undefined) continue;
+      c[SLOT] = kept;
+      list[kept++] = c;
+    }
+    list.length = kept;
+    this.holes = 0;
+  }
 }
+
+/** Holes allowed before a squeeze however short the list: a squeeze per call would cost more. */
+const MIN_HOLES = 32;
 
 /** A controller for one item's call: a spare one when there is one. */
 export function takeItemController(): AbortController {
