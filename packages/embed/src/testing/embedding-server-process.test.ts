@@ -16,7 +16,8 @@ const processAlive = (pid: number) => {
 
 describe("startEmbeddingServer load", () => {
   it("counts requests and how many were handled at once", async () => {
-    const server = await startEmbeddingServer({ dimensions: 8, latencyMs: 30 });
+    // Long enough for the four requests to overlap on a loaded machine (see below).
+    const server = await startEmbeddingServer({ dimensions: 8, latencyMs: 300 });
     try {
       expect(server.load()).toEqual({ requests: 0, maxConcurrent: 0, meanConcurrent: 0 });
       const embedder = createOpenAIEmbedder({
@@ -39,7 +40,9 @@ describe("startEmbeddingServer load", () => {
 
 describe("startEmbeddingServerProcess", () => {
   it("serves embeddings from a child process on loopback and ends it on close", async () => {
-    const server = await startEmbeddingServerProcess({ dimensions: 16, latencyMs: 20 });
+    // Long enough for all six requests to be in flight at once on a loaded machine (at 20 ms,
+    // two CPU hogs beside it made the child see at most 4 at once).
+    const server = await startEmbeddingServerProcess({ dimensions: 16, latencyMs: 500 });
     expect(server.pid).not.toBe(process.pid);
     expect(new URL(server.url).hostname).toBe("127.0.0.1");
     try {
