@@ -211,8 +211,7 @@ describe("InFlightControllers", () => {
     const stranger = new AbortController();
     other.add(stranger);
     expect(list.delete(stranger)).toBe(false);
-    const drained: AbortController[] = [];
-    list.drain((c) => drained.push(c));
+    const drained = list.drain();
     expect(drained).toEqual([cs[1], cs[3]]);
     // Drained ones are out: deleting them is a no-op, and a later add starts afresh.
     expect(list.delete(cs[1] as AbortController)).toBe(false);
@@ -235,8 +234,7 @@ describe("InFlightControllers", () => {
         expect(list.delete(done)).toBe(true);
       }
     }
-    const drained: AbortController[] = [];
-    list.drain((c) => drained.push(c));
+    const drained = list.drain();
     expect(drained).toEqual(live);
   });
 });

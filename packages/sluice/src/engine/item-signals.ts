@@ -80,16 +80,17 @@ export class InFlightControllers {
     return true;
   }
 
-  /** Takes every controller out and hands each to `each`, first started first. */
-  drain(each: (controller: AbortController) => void): void {
-    const all = this.list;
-    this.list = [];
-    this.holes = 0;
-    for (const c of all) {
+  /** Takes every controller out and returns them, first started first. */
+  drain(): AbortController[] {
+    const all: AbortController[] = [];
+    for (const c of this.list) {
       if (c === undefined) continue;
       c[SLOT] = undefined;
-      each(c);
+      all.push(c);
     }
+    this.list = [];
+    this.holes = 0;
+    return all;
   }
 
   private squeeze(): void {

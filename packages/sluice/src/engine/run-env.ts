@@ -138,10 +138,8 @@ export class StageRuntime {
     this.aborted = true;
     this.reason = reason;
     if (this.controller !== undefined) this.abortOne(this.controller);
-    this.active.drain(this.abortEach);
+    for (const c of this.active.drain()) this.abortOne(c);
   }
-
-  private readonly abortEach = this.abortOne.bind(this);
 
   /**
    * Every signal of the stage reports one reason: the caller's, or the default DOMException
