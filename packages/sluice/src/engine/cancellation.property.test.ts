@@ -7,6 +7,7 @@ import {
   StreamingPipeline,
   type StreamingRun,
 } from "../index.js";
+import { deferred } from "../testing/deferred.js";
 import { within as withinMs } from "../testing/within.js";
 
 /**
@@ -28,14 +29,6 @@ const BOUND_MS = 3_000;
 const within = <T>(p: Promise<T>, what: string): Promise<T> => withinMs(p, what, BOUND_MS);
 
 /** A promise to resolve from outside: marks that a call has reached a given point. */
-function deferred() {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
-
 /** One call of a user function: when it started, saw its signal abort, and settled. */
 interface Call {
   key: string;

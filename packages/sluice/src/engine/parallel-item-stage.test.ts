@@ -1,17 +1,10 @@
 import { describe, expect, it, vi } from "vitest";
 import { type ItemContext, StreamingError, StreamingPipeline } from "../index.js";
+import { deferred } from "../testing/deferred.js";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** Lets every pending microtask and one macrotask turn run. */
 const settle = () => new Promise<void>((r) => setImmediate(r));
-
-function deferred<T = void>() {
-  let resolve!: (v: T) => void;
-  const promise = new Promise<T>((res) => {
-    resolve = res;
-  });
-  return { promise, resolve };
-}
 
 async function collect<T>(run: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];

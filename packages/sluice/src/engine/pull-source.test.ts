@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type PullSource, StreamingPipeline } from "../index.js";
+import { deferred } from "../testing/deferred.js";
 
 /** A source of 0..n-1 that logs each demand it is asked for and whether it was closed. */
 function counting(n: number) {
@@ -114,10 +115,7 @@ describe("PullSource", () => {
     // client for the acknowledgements): the signal tells it the run stopped and they never
     // will be.
     let signal: AbortSignal | undefined;
-    let release = () => {};
-    const gate = new Promise<void>((r) => {
-      release = r;
-    });
+    const gate = deferred();
     let served = false;
     const source: PullSource<number> = {
       async pull(_demand, s) {
@@ -131,7 +129,7 @@ describe("PullSource", () => {
       .map(
         "held",
         async (n: number) => {
-          await gate;
+          await gate.promise;
           return n;
         },
         { concurrency: 2 },
@@ -143,7 +141,7 @@ describe("PullSource", () => {
     expect(served).toBe(true);
     expect(signal?.aborted).toBe(false);
     const stopped = run.return();
-    release();
+    gate.resolve();
     await stopped;
     await first.catch(() => {});
     expect(signal?.aborted).toBe(true);

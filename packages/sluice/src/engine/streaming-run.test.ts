@@ -8,20 +8,11 @@ import {
   StreamingPipeline,
   StreamingRun,
 } from "../index.js";
+import { deferred } from "../testing/deferred.js";
 import { sourcePuller } from "./sources.js";
 import type { StageSpec } from "./stage-spec.js";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function deferred<T = void>() {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
 
 async function collect<T>(run: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
