@@ -16,6 +16,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { orderedWindow } from "./cases/parallel-impls.ts";
+import { callbackPool, minimalIterator } from "./lib/parallel-references.ts";
 import { loadSluice } from "./lib/sluice.ts";
 import { benchChildEnv, TSX_LOADER, tail } from "./spawn.ts";
 import { spread } from "./stats.ts";
@@ -24,12 +25,19 @@ const TASK_MS = 2;
 /** Callbacks closer than this belong to one burst of timers. */
 const BURST_SPLIT_MS = 0.3;
 
-/** The implementations compared: the case's fastest peers and sluice. */
+/**
+ * The implementations compared: the case's fastest peers, sluice (also with `metrics: false`,
+ * which reads no clock per item), and two references that are not peers
+ * (lib/parallel-references.ts): the least work per item with and without an async iterator.
+ */
 export const GAP_IMPLEMENTATIONS = [
   "hand-written",
   "p-map-iterable",
   "streaming-iterables",
   "sluice",
+  "sluice-no-metrics",
+  "minimal-iterator",
+  "callback-pool",
 ] as const;
 export type GapImplementation = (typeof GAP_IMPLEMENTATIONS)[number];
 
@@ -49,6 +57,8 @@ export interface GapFigures {
   /** Mean span of a burst of callbacks, and the mean tasks per burst. */
   readonly burstMs: number;
   readonly burstSize: number;
+  /** CPU time (user + system) per task over the measured runs, in ns: the task's own included. */
+  readonly cpuNsPerItem: number;
 }
 
 type Task = (i: number) => Promise<number>;
@@ -78,18 +88,30 @@ async function runnerOf(impl: GapImplementation, c: number): Promise<Runner> {
       const { parallelMap } = await import("streaming-iterables");
       return (n, task) => sum(parallelMap(c, task, range(n)));
     }
-    case "sluice": {
+    case "sluice":
+    case "sluice-no-metrics": {
       const { StreamingPipeline } = await loadSluice();
       let current: Task = () => Promise.resolve(0);
       const pipeline = StreamingPipeline.start<number>().map("task", (i: number) => current(i), {
         concurrency: c,
         ordered: true,
       });
+      const options = { metrics: impl === "sluice" };
       return (n, task) => {
         current = task;
-        return sum(pipeline.executeFrom(range(n)));
+        return sum(pipeline.executeFrom(range(n), options));
       };
     }
+    case "minimal-iterator":
+      return (n, task) => sum(minimalIterator(n, task, c));
+    case "callback-pool":
+      return async (n, task) => {
+        let s = 0;
+        await callbackPool(n, task, c, (v) => {
+          s += v;
+        });
+        return s;
+      };
   }
 }
 
@@ -130,12 +152,17 @@ export async function measureGap(
   let minLag = Number.POSITIVE_INFINITY;
   const burstMs: number[] = [];
   const burstSize: number[] = [];
+  let cpuMicros = 0;
   for (let r = 0; r < runs; r++) {
     starts = [];
     fired = [];
+    const cpuBefore = process.cpuUsage();
     const t = performance.now();
-    if ((await run(n, task)) !== expected(n)) throw new Error(`${impl}: wrong sum`);
+    const result = await run(n, task);
     const ms = performance.now() - t;
+    const cpu = process.cpuUsage(cpuBefore);
+    cpuMicros += cpu.user + cpu.system;
+    if (result !== expected(n)) throw new Error(`${impl}: wrong sum`);
     eff.push((n * TASK_MS) / c / ms);
     timer.push(mean(fired.map((f, i) => f - (starts[i] as number))));
     const s = [...starts].sort((a, b) => a - b);
@@ -177,6 +204,7 @@ export async function measureGap(
     minLagMs: minLag,
     burstMs: median(burstMs),
     burstSize: median(burstSize),
+    cpuNsPerItem: (cpuMicros * 1000) / (runs * n),
   };
 }
 
@@ -213,15 +241,15 @@ const us = (ms: number): string => `${Math.round(ms * 1000)}`.padStart(6);
 /** The figures as a table: medians over the rounds, one row per implementation and c. */
 export function renderGapTable(rows: readonly GapFigures[][]): string {
   const lines = [
-    "| c | implementation | efficiency | timer (µs) | restart gap (µs) | replacement lag (µs) | burst (µs / tasks) |",
-    "| - | - | - | - | - | - | - |",
+    "| c | implementation | efficiency | timer (µs) | restart gap (µs) | replacement lag (µs) | burst (µs / tasks) | CPU per task (ns) |",
+    "| - | - | - | - | - | - | - | - |",
   ];
   for (const rounds of rows) {
     const first = rounds[0];
     if (first === undefined) continue;
     const m = (key: keyof GapFigures): number => median(rounds.map((r) => r[key] as number));
     lines.push(
-      `| ${first.concurrency} | ${first.impl} | ${m("efficiency").toFixed(3)} | ${us(m("timerMs"))} | ${us(m("restartGapMs"))} | ${us(m("replacementLagMs"))} | ${us(m("burstMs")).trim()} / ${m("burstSize").toFixed(0)} |`,
+      `| ${first.concurrency} | ${first.impl} | ${m("efficiency").toFixed(3)} | ${us(m("timerMs"))} | ${us(m("restartGapMs"))} | ${us(m("replacementLagMs"))} | ${us(m("burstMs")).trim()} / ${m("burstSize").toFixed(0)} | ${m("cpuNsPerItem").toFixed(0)} |`,
     );
   }
   return lines.join("\n");
