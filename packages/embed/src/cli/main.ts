@@ -525,6 +525,10 @@ export function humanSummary(s: EmbedSummary, store: string): string {
       lines.push(`  … and ${s.errors.length - shown.length} more (use --json or --error-report)`);
     }
   }
+  if (s.warnings.length > 0) {
+    lines.push("", "Warnings (nothing lost):");
+    for (const w of s.warnings) lines.push(`  ${terminalText(w)}`);
+  }
   return `${lines.join("\n")}\n`;
 }
 

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -105,6 +105,37 @@ describe("SQLite store: the writer thread", () => {
       } finally {
         await store.close();
       }
+    }
+  });
+
+  it("says so when its thread cannot start, and writes everything on the caller's thread", async () => {
+    const path = join(dir, "no-thread.db");
+    const moved = join(dir, "no-thread-moved.db");
+    const warnings: string[] = [];
+    const store = await openSqliteStore({
+      path,
+      access: { mode: "write", identity: IDENTITY, onWarning: (w) => warnings.push(w) },
+    });
+    try {
+      // The open connection follows the file it has; the thread, opening the path, finds a
+      // folder there and cannot start.
+      await rename(path, moved);
+      await mkdir(path);
+      for (let i = 0; i < 4; i++) await store.upsert(batch);
+      expect(await writesBeforeHandOff(store)).toBe(-1);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(
+        /writer thread could not start .*no-thread\.db.*caller's thread/s,
+      );
+      expect((await store.stats()).chunks).toBe(batch.length);
+    } finally {
+      await store.close();
+    }
+    const db = new Database(moved, { readonly: true });
+    try {
+      expect(db.prepare("SELECT count(*) AS n FROM chunks").get()).toEqual({ n: batch.length });
+    } finally {
+      db.close();
     }
   });
 

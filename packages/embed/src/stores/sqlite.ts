@@ -111,7 +111,10 @@ export async function openSqliteStore(options: SqliteStoreOptions): Promise<Vect
     }
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = NORMAL");
-    const writer = options.writerThread === false ? inThreadWriter(db) : handOffWriter(db, path);
+    const writer =
+      options.writerThread === false
+        ? inThreadWriter(db)
+        : handOffWriter(db, path, access.onWarning);
     return new SqliteStore(db, path, identity, { lock, writer });
   } catch (error) {
     db?.close();

@@ -186,6 +186,11 @@ export type StoreAccess =
        * refuses them. Only a Postgres store, reachable from several machines, allows it.
        */
       readonly shared?: boolean;
+      /**
+       * Told (once each) of a fallback the store took that leaves its writes as they would be,
+       * only slower: an SQLite writer thread that could not start. Nothing is told without it.
+       */
+      readonly onWarning?: (message: string) => void;
     }
   | { readonly mode: "read" };
 

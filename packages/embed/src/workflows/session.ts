@@ -76,6 +76,11 @@ export interface EmbedSummary {
   readonly peakRssBytes: number;
   /** Every skipped or failed file or chunk, sorted by path. */
   readonly errors: readonly ErrorEntry[];
+  /**
+   * What went wrong without costing any file or chunk, only time (an SQLite writer thread that
+   * could not start), in the order it happened.
+   */
+  readonly warnings: readonly string[];
 }
 
 /** The machine-readable error report: the summary's errors with the counts they explain. */
@@ -182,6 +187,8 @@ export class EmbedSession {
     readonly signal: AbortSignal | undefined,
     /** When the workflow was called: durations count from here, store opening included. */
     readonly startedAt: number,
+    /** The store's warnings, added to as it goes (see `StoreAccess.onWarning`). */
+    private readonly warnings: readonly string[],
   ) {
     this.fingerprint = configFingerprint(config);
     this.prepareSettings = {
@@ -216,9 +223,12 @@ export class EmbedSession {
     const collection = await collectionOf(config);
     const embedder = options.embedder ?? createEmbedder(config.embedder);
     let store: VectorStore;
+    // The store may warn at any time while it is open; the summary reads them at the end.
+    const warnings: string[] = [];
     try {
       store = await openVectorStore(config.store, {
         mode: "write",
+        onWarning: (message) => warnings.push(message),
         ...(options.sharedWriter ? { shared: true } : {}),
         identity: {
           embedderId: embedder.id,
@@ -241,6 +251,7 @@ export class EmbedSession {
       options.embedder === undefined,
       options.signal,
       startedAt,
+      warnings,
     );
     try {
       session.storedHashes = await store.fileHashes(collection);
@@ -364,6 +375,7 @@ export class EmbedSession {
         this.firstStoredAt === undefined ? null : this.firstStoredAt - this.startedAt,
       peakRssBytes: Math.max(process.resourceUsage().maxRSS * 1024, process.memoryUsage.rss()),
       errors,
+      warnings: [...this.warnings],
     };
   }
 }
