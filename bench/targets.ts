@@ -102,8 +102,9 @@ const warmTimeRatio: Pick = (i, b) =>
 
 /**
  * The peers issue 18 measures sluice's parallel map against: the hand-written async
- * generator, p-map (`pMap` and `pMapIterable`) and streaming-iterables. `it-parallel` and
- * `Readable.map` are in the tables too, but not among the peers the targets name.
+ * generator, p-map (`pMap` and `pMapIterable`) and streaming-iterables. `it-parallel`,
+ * `Readable.map` and the two references (`callback-pool`, `minimal-iterator`: the least work
+ * per task, lib/parallel-references.ts) are in the tables too, but not peers.
  */
 export const PARALLEL_PEERS: readonly string[] = [
   "hand-written",

@@ -6,6 +6,7 @@
  */
 import { Readable } from "node:stream";
 import type { AnySource } from "../lib/generators.ts";
+import { callbackPool, minimalIterator } from "../lib/parallel-references.ts";
 import { sleep } from "../lib/sleep.ts";
 import { loadSluice } from "../lib/sluice.ts";
 import {
@@ -128,6 +129,21 @@ function impl(
 const HAND_WRITTEN_ORDERED = "the hand-written baseline is ordered only";
 const PMAP_ORDERED = "pMap (it resolves to an array) has no unordered mode";
 const READABLE_ORDERED = "Readable.map has no unordered mode";
+const REFERENCE_ORDERED = "the references are ordered only";
+
+/**
+ * `task`, counting each call as an item the source handed out: the references number their
+ * items instead of reading a source, and call the task exactly when they would read one.
+ */
+function pulledTask(
+  task: (i: number) => Promise<number>,
+  probe: Probe,
+): (i: number) => Promise<number> {
+  return (i) => {
+    probe.pulled();
+    return task(i);
+  };
+}
 
 const makers: Record<string, (duration: Duration) => Implementation> = {
   "hand-written": impl(
@@ -209,6 +225,32 @@ const makers: Record<string, (duration: Duration) => Implementation> = {
           probe,
         );
     },
+  ),
+  "callback-pool": impl(
+    "reference, not a peer: an ordered pool of callbacks that starts each replacement in the callback that delivered (no iterator; lib/parallel-references.ts): the least work any ordered concurrent map does (ordered only)",
+    async (p, task) =>
+      p.ordered
+        ? async (probe) => {
+            let sum = 0;
+            let k = 0;
+            await callbackPool(p.size, pulledTask(task, probe), p.concurrency, (v) => {
+              probe.delivered();
+              k++;
+              sum += k * v;
+            });
+            return sum;
+          }
+        : { skipped: REFERENCE_ORDERED },
+    REFERENCE_ORDERED,
+  ),
+  "minimal-iterator": impl(
+    "reference, not a peer: the same behind a bare async iterator holding at most c items, a finished item handed straight to a waiting consumer (lib/parallel-references.ts): the least an async-iterator API with the peers' bound does (ordered only)",
+    async (p, task) =>
+      p.ordered
+        ? (probe) =>
+            consume(minimalIterator(p.size, pulledTask(task, probe), p.concurrency), true, probe)
+        : { skipped: REFERENCE_ORDERED },
+    REFERENCE_ORDERED,
   ),
   sluice: sluiceImpl(
     "sluice `.map(name, fn, {concurrency, ordered})`, `executeFrom`; the same task as the others",
