@@ -204,9 +204,10 @@ function withDelta(value: number | null, against: number | null): string {
 }
 
 /**
- * The rows issue 18 compares at its four points, side by side: the best peer, sluice, sluice
- * with its mapper reading `ctx.signal`, and both measured with a forced GC before each timed
- * run. Every figure is a warm efficiency from this run.
+ * The rows issue 18 compares at its four points, side by side: the best peer, sluice, the two
+ * least-work references (ordered only; not peers), sluice with its mapper reading
+ * `ctx.signal`, and both measured with a forced GC before each timed run. Every figure is a
+ * warm efficiency from this run.
  */
 function parallelSideBySide(bench: CaseSummary): string[] {
   const points = PARALLEL_POINTS.map((p) => ({
@@ -234,6 +235,12 @@ function parallelSideBySide(bench: CaseSummary): string[] {
     row("best peer", (p) => peerCell(p.plain)),
     row("`sluice` (vs best peer)", (p) =>
       withDelta(warmEfficiencyOf(p.plain, "sluice"), peerValue(p.plain)),
+    ),
+    row("least work, reference `minimal-iterator` (vs best peer)", (p) =>
+      withDelta(warmEfficiencyOf(p.plain, "minimal-iterator"), peerValue(p.plain)),
+    ),
+    row("least work, reference `callback-pool` (vs best peer)", (p) =>
+      withDelta(warmEfficiencyOf(p.plain, "callback-pool"), peerValue(p.plain)),
     ),
     row(`\`${SIGNAL_IMPL}\`: the mapper reads \`ctx.signal\` (vs sluice)`, (p) =>
       withDelta(warmEfficiencyOf(p.plain, SIGNAL_IMPL), warmEfficiencyOf(p.plain, "sluice")),

@@ -221,6 +221,13 @@ describe("issue 18 parallel targets", () => {
     expect(row("`sluice` (vs best peer)")).toBe(
       `| \`sluice\` (vs best peer) ${four("0.920 (+0.010)")}`,
     );
+    // The references are shown against the best peer, never as one.
+    expect(row("least work, reference `minimal-iterator` (vs best peer)")).toContain(
+      four("0.990 (+0.080)"),
+    );
+    expect(row("least work, reference `callback-pool` (vs best peer)")).toContain(
+      four("0.990 (+0.080)"),
+    );
     expect(row("`sluice-signal`: the mapper reads `ctx.signal` (vs sluice)")).toContain(
       four("0.900 (−0.020)"),
     );
