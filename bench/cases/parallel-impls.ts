@@ -54,19 +54,33 @@ export function parallelReference(size: number, ordered: boolean): number {
   return sum;
 }
 
+/**
+ * The checksum of delivered results as they arrive (see {@link parallelReference}): `add`
+ * each one, in delivery order, then read `sum`. Counts each as delivered to the probe.
+ */
+function checksum(ordered: boolean, probe: Probe) {
+  let sum = 0;
+  let k = 0;
+  return {
+    add(v: number): void {
+      probe.delivered();
+      k++;
+      sum += ordered ? k * v : v;
+    },
+    get sum(): number {
+      return sum;
+    },
+  };
+}
+
 async function consume(
   results: AnySource<number>,
   ordered: boolean,
   probe: Probe,
 ): Promise<number> {
-  let sum = 0;
-  let k = 0;
-  for await (const v of results) {
-    probe.delivered();
-    k++;
-    sum += ordered ? k * v : v;
-  }
-  return sum;
+  const total = checksum(ordered, probe);
+  for await (const v of results) total.add(v);
+  return total.sum;
 }
 
 /**
@@ -231,14 +245,9 @@ const makers: Record<string, (duration: Duration) => Implementation> = {
     async (p, task) =>
       p.ordered
         ? async (probe) => {
-            let sum = 0;
-            let k = 0;
-            await callbackPool(p.size, pulledTask(task, probe), p.concurrency, (v) => {
-              probe.delivered();
-              k++;
-              sum += k * v;
-            });
-            return sum;
+            const total = checksum(true, probe);
+            await callbackPool(p.size, pulledTask(task, probe), p.concurrency, total.add);
+            return total.sum;
           }
         : { skipped: REFERENCE_ORDERED },
     REFERENCE_ORDERED,

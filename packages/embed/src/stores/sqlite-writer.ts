@@ -27,12 +27,12 @@ export const HAND_OFF_AFTER_CHUNKS = 512;
 
 /**
  * Writes in a thread of its own, with its own connection to `path`, once that thread is ready;
- * until then (and for good, if it cannot start, which `onWarning` is told), on `db`. The thread starts once
- * {@link HAND_OFF_AFTER_CHUNKS} chunks have been written, not when the store opens: its
- * start-up (~150 ms loading SQLite and sqlite-vec) competed with the caller's own and delayed a
- * 2-core run's first stored chunk by ~130 ms, and a small run (a few files, one removal) is
- * done before it would pay off. A write on `db` is done when its call returns, so every later
- * one, wherever it runs, follows it.
+ * until then (and for good, if it cannot start, which `onWarning` is told), on `db`. The
+ * thread starts once {@link HAND_OFF_AFTER_CHUNKS} chunks have been written, not when the store
+ * opens: its start-up (~150 ms loading SQLite and sqlite-vec) competed with the caller's own
+ * and delayed a 2-core run's first stored chunk by ~130 ms, and a small run (a few files, one
+ * removal) is done before it would pay off. A write on `db` is done when its call returns, so
+ * every later one, wherever it runs, follows it.
  */
 export function handOffWriter(db: Db, path: string, onWarning?: (message: string) => void): Writer {
   const here = inThreadWriter(db);

@@ -28,7 +28,6 @@ const BOUND_MS = 3_000;
 /** `p`, or a rejection naming `what` when it has not settled within {@link BOUND_MS}. */
 const within = <T>(p: Promise<T>, what: string): Promise<T> => withinMs(p, what, BOUND_MS);
 
-/** A promise to resolve from outside: marks that a call has reached a given point. */
 /** One call of a user function: when it started, saw its signal abort, and settled. */
 interface Call {
   key: string;
