@@ -19,6 +19,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { BrowserSuiteResult } from "./browser/run-browser.ts";
 import { EXCLUDED } from "./excluded.ts";
 
 const repo = fileURLToPath(new URL("../..", import.meta.url));
@@ -41,6 +42,8 @@ interface Outcome {
   skipped: number;
   /** Set when the runtime could not run its suite (or it timed out). */
   problem?: string;
+  /** Each failing test's name and first error line, repeated in the closing summary. */
+  failures: string[];
   seconds: number;
   log: string[];
 }
@@ -116,6 +119,25 @@ interface VitestJson {
   numFailedTests: number;
   numPendingTests: number;
   numTodoTests: number;
+  testResults?: {
+    name: string;
+    assertionResults?: { fullName: string; status: string; failureMessages?: string[] }[];
+  }[];
+}
+
+/** First line of an error message, cut to one readable line. */
+const firstLine = (s: string | undefined) => (s ?? "").split("\n")[0]?.slice(0, 300) ?? "";
+
+function vitestFailures(r: VitestJson): string[] {
+  const out: string[] = [];
+  for (const file of r.testResults ?? []) {
+    for (const a of file.assertionResults ?? []) {
+      if (a.status !== "failed") continue;
+      const where = file.name.replace(repo, "");
+      out.push(`${where} > ${a.fullName}\n      ${firstLine(a.failureMessages?.[0])}`);
+    }
+  }
+  return out;
 }
 
 async function vitestOn(runtime: "bun" | "deno"): Promise<Outcome> {
@@ -151,7 +173,7 @@ async function vitestOn(runtime: "bun" | "deno"): Promise<Outcome> {
     const seconds = (performance.now() - t0) / 1000;
     if (!existsSync(json)) {
       const problem = timedOut ? "timed out" : `exited with ${code} and wrote no report`;
-      return { runtime, passed: 0, failed: 0, skipped: 0, problem, seconds, log };
+      return { runtime, passed: 0, failed: 0, skipped: 0, problem, failures: [], seconds, log };
     }
     const r = JSON.parse(readFileSync(json, "utf8")) as VitestJson;
     const outcome: Outcome = {
@@ -159,6 +181,7 @@ async function vitestOn(runtime: "bun" | "deno"): Promise<Outcome> {
       passed: r.numPassedTests,
       failed: r.numFailedTests,
       skipped: r.numPendingTests + r.numTodoTests,
+      failures: vitestFailures(r),
       seconds,
       log,
     };
@@ -207,7 +230,7 @@ async function ensureBuilt(log: string[]): Promise<string | undefined> {
 async function chromiumSuite(): Promise<Outcome> {
   const t0 = performance.now();
   const log: string[] = [];
-  const base = { runtime: "chromium", passed: 0, failed: 0, skipped: 0, log };
+  const base = { runtime: "chromium", passed: 0, failed: 0, skipped: 0, failures: [], log };
   const buildProblem = await ensureBuilt(log);
   if (buildProblem !== undefined) {
     return { ...base, problem: buildProblem, seconds: (performance.now() - t0) / 1000 };
@@ -225,8 +248,9 @@ async function chromiumSuite(): Promise<Outcome> {
       const problem = timedOut ? "timed out" : `the browser suite could not run (exit ${code})`;
       return { ...base, problem, seconds };
     }
-    const r = JSON.parse(readFileSync(resultFile, "utf8")) as { passed: number; failed: number };
-    const outcome: Outcome = { ...base, passed: r.passed, failed: r.failed, seconds };
+    const r = JSON.parse(readFileSync(resultFile, "utf8")) as BrowserSuiteResult;
+    const failures = r.failures.map((f) => `${f.name}\n      ${firstLine(f.error)}`);
+    const outcome: Outcome = { ...base, passed: r.passed, failed: r.failed, failures, seconds };
     if (timedOut) outcome.problem = "timed out";
     return outcome;
   } finally {
@@ -264,6 +288,9 @@ const times = outcomes.map((o) => `${o.runtime} ${o.seconds.toFixed(1)} s`).join
 console.log(`\n── runtimes summary (${times}; Node 20 ran the same suite in \`vitest run\`)`);
 for (const o of outcomes) console.log(line(o.runtime, o.passed, o.failed, o.skipped));
 for (const o of outcomes) if (o.problem !== undefined) console.log(`✗ ${o.runtime}: ${o.problem}`);
+// Repeated here because a runtime's own log is printed when it ends, often long before the end:
+// a CI page that shows only the tail must still say which test failed, and why.
+for (const o of outcomes) for (const f of o.failures) console.log(`✗ ${o.runtime}: ${f}`);
 const bad = outcomes.filter((o) => o.failed > 0 || o.problem !== undefined);
 const sum = (f: (o: Outcome) => number) => outcomes.reduce((n, o) => n + f(o), 0);
 // A runtime that could not run counts as one failure, so the closing line never reads clean.

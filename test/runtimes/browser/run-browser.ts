@@ -102,6 +102,8 @@ function serve(smokeJs: string): Promise<Server> {
 export interface BrowserSuiteResult {
   passed: number;
   failed: number;
+  /** The failing checks, by name, with their error. */
+  failures: { name: string; error: string }[];
   version: string;
 }
 
@@ -166,7 +168,10 @@ export async function runBrowserSuite(): Promise<BrowserSuiteResult> {
     const passed = report.results.filter((r) => r.ok).length;
     const failed = report.results.length - passed;
     if (report.results.length === 0) throw new SetupError("the smoke suite ran no check");
-    return { passed, failed, version };
+    const failures = report.results
+      .filter((r) => !r.ok)
+      .map((r) => ({ name: r.name, error: r.error ?? "(no error message)" }));
+    return { passed, failed, failures, version };
   } finally {
     await within(context?.close() ?? Promise.resolve(), CLOSE_TIMEOUT_MS, "closing Chromium").catch(
       (error) => console.error(String(error)),
