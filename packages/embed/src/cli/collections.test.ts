@@ -136,7 +136,7 @@ describe("collections", () => {
     expect(json(stats.stdout)).toMatchObject({ files: 2 });
   }, 60_000);
 
-  it("a folder that does not exist exits 2 and creates no store", async () => {
+  it("a folder that does not exist, or holds nothing to embed, exits 2 and creates no store", async () => {
     const run = await sluice("embed", "no-such-folder");
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/no-such-folder/);
@@ -147,6 +147,26 @@ describe("collections", () => {
       const inFreshDefault = await runSluice({ cwd: fresh }, "embed", "missing");
       expect(inFreshDefault.code).toBe(2);
       expect(await readdir(fresh)).toEqual([]);
+      // A folder that exists but holds nothing to embed is refused the same way: no store is
+      // left behind for a later search to find empty.
+      await mkdir(join(fresh, "nothing"));
+      await writeFile(join(fresh, "nothing", "notes.txt"), "not markdown\n");
+      for (const mode of ["streaming", "batch"]) {
+        for (const args of [
+          ["embed", "nothing", "--mode", mode],
+          ["embed", "nothing", "--mode", mode, "--store", "s.jsonl"],
+          ["embed", "nothing", "--mode", mode, "--store", "s.db"],
+          ["embed", "nothing", "--mode", mode, "--pattern", "**/*.MD"],
+        ]) {
+          const run = await runSluice({ cwd: fresh }, ...args);
+          expect(run.code, args.join(" ")).toBe(2);
+          expect(run.stderr).toMatch(/no files to embed/);
+          expect(await readdir(fresh), args.join(" ")).toEqual(["nothing"]);
+        }
+      }
+      const search = await runSluice({ cwd: fresh }, "search", "anything");
+      expect(search.code).toBe(2);
+      expect(search.stderr).toMatch(/no store there/);
     } finally {
       await rm(fresh, { recursive: true, force: true });
     }

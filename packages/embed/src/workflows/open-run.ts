@@ -1,10 +1,12 @@
 // A run's two slow starts, overlapped: the prepare pool's workers load the markdown parser and
 // the tokenizer (~0.4 s before a worker takes its first file, the larger part of the time to
-// the first stored chunk) while this thread opens the store and reads what it holds.
+// the first stored chunk) while this thread lists the folder, opens the store and reads what
+// it holds.
 import { performance } from "node:perf_hooks";
 import { type EmbedConfig, type EmbedConfigInput, parseEmbedConfig } from "../config.ts";
 import { type PreparePool, preparePoolFor } from "./prepare-pool.ts";
 import { EmbedSession, type EmbedWorkflowOptions } from "./session.ts";
+import { type StartedDiscovery, startDiscovery } from "./started-discovery.ts";
 
 /** A run's session and the pool its files are prepared in. */
 export interface OpenedRun {
@@ -16,8 +18,10 @@ export interface OpenedRun {
 }
 
 /**
- * Opens a run for either workflow: validates the config, starts the pool's workers, then opens
- * the embedder and the store. A run that cannot open its store closes the workers it started.
+ * Opens a run for either workflow: validates the config, starts the pool's workers, lists the
+ * folder (a run with no file to embed throws `NoFilesError` here, having created no store), then
+ * opens the embedder and the store. A run that cannot open its store closes the workers it
+ * started.
  */
 export async function openRun(
   input: EmbedConfigInput | EmbedConfig,
@@ -30,13 +34,22 @@ export async function openRun(
   const closePool = async () => {
     if (options.pool === undefined) await pool?.close();
   };
+  let listed: StartedDiscovery;
   let session: EmbedSession;
   try {
-    session = await EmbedSession.open(config, options, startedAt);
+    listed = await startDiscovery(config, options.signal);
   } catch (error) {
     await closePool();
     throw error;
   }
+  try {
+    session = await EmbedSession.open(config, options, startedAt);
+  } catch (error) {
+    await listed.rest.return();
+    await closePool();
+    throw error;
+  }
+  session.listed = listed;
   return {
     session,
     pool,

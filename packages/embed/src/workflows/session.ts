@@ -18,6 +18,7 @@ import type { PrepareSettings } from "./prepare-file.ts";
 import type { PreparePool } from "./prepare-pool.ts";
 import type { ProgressProbe } from "./progress.ts";
 import { commitFailure, type ErrorEntry, entriesOf, sortEntries } from "./report.ts";
+import type { StartedDiscovery } from "./started-discovery.ts";
 
 /** Options of `embedDocuments` and `embedDocumentsStreaming`. */
 export interface EmbedWorkflowOptions extends ParseConfigOptions {
@@ -157,6 +158,11 @@ export class EmbedSession {
   /** When the set-up (config, embedder, store) was done. */
   readyAt = performance.now();
   firstStoredAt: number | undefined;
+  /**
+   * The folder as listed before the store was opened (see `startDiscovery`), until the discover
+   * step takes it; a run opened without one lists its folder in that step.
+   */
+  listed: StartedDiscovery | undefined;
   /** File hashes and paths in the store when the run started. */
   storedHashes = new Map<string, string>();
   storedPaths = new Set<string>();
@@ -264,8 +270,17 @@ export class EmbedSession {
     return session;
   }
 
+  /** The started discovery, once: the discover step continues it. */
+  takeListed(): StartedDiscovery | undefined {
+    const listed = this.listed;
+    this.listed = undefined;
+    return listed;
+  }
+
   async close(): Promise<void> {
     try {
+      // A listing no step took (the run failed first) ends here.
+      await this.takeListed()?.rest.return();
       await this.store.close();
     } finally {
       if (this.ownsEmbedder) await this.embedder.close?.();

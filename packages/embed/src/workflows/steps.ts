@@ -13,18 +13,20 @@ import {
 import { ThreadPoolError } from "sluice/node";
 import type { EmbedConfig } from "../config.ts";
 import { batchItems } from "../steps/batch.ts";
-import {
-  type DiscoveredFile,
-  discoverFiles,
-  discoverFilesIncrementally,
-} from "../steps/discover.ts";
+import type { DiscoveredFile } from "../steps/discover.ts";
 import type { ChunkRecord } from "../stores/vector-store.ts";
 import type { ChunkItem, PrepareOutcome, PrepareRequest } from "./prepare-file.ts";
 import type { PreparePool } from "./prepare-pool.ts";
 import { StageFailure } from "./report.ts";
 import type { EmbedSession } from "./session.ts";
+import { type StartedDiscovery, startDiscovery } from "./started-discovery.ts";
 
 export type { ChunkItem } from "./prepare-file.ts";
+
+/** The run's started discovery (see `EmbedSession.listed`), else one started now. */
+async function discoveryFor(session: EmbedSession): Promise<StartedDiscovery> {
+  return session.takeListed() ?? (await startDiscovery(session.config, session.signal));
+}
 
 /**
  * discover: lists the files to embed, and removes from the run's collection every file it holds
@@ -32,9 +34,10 @@ export type { ChunkItem } from "./prepare-file.ts";
  * throws a `NoFilesError` and removes nothing.
  */
 export async function discover(session: EmbedSession): Promise<DiscoveredFile[]> {
-  const files = await discoverFiles(discoveryOf(session));
+  const started = await discoveryFor(session);
+  const files = [started.first];
+  for await (const file of started.rest) files.push(file);
   session.filesTotal = files.length;
-  if (files.length === 0) throw session.noFiles();
   await session.removeAllBut(
     new Set(files.map((f) => f.relativePath)),
     files.filter(isUnlistedFolder).map((f) => f.relativePath),
@@ -51,22 +54,6 @@ function isUnlistedFolder(file: DiscoveredFile): boolean {
 }
 
 /**
- * What both discoveries look for: the config's root, pattern and ignores, hidden names and links
- * as configured, and the run's signal.
- */
-function discoveryOf(session: EmbedSession) {
-  const { config } = session;
-  return {
-    root: config.root,
-    pattern: config.pattern,
-    ignore: config.ignore,
-    dot: config.includeHidden,
-    symlinks: config.followSymlinks ? ("follow" as const) : ("inside-root" as const),
-    ...(session.signal ? { signal: session.signal } : {}),
-  };
-}
-
-/**
  * discover, for the streaming workflow: the same files in the same order, each handed on as soon
  * as discovery is sure of it (see `discoverFilesIncrementally`), so the first files are read
  * while the rest of the tree is still being resolved. The folder is listed (and a missing root
@@ -76,22 +63,16 @@ function discoveryOf(session: EmbedSession) {
 export async function discoverIncrementally(
   session: EmbedSession,
 ): Promise<AsyncIterable<DiscoveredFile>> {
-  const files = discoverFilesIncrementally({
-    ...discoveryOf(session),
-    onListed: (paths) => {
-      session.filesTotal = paths;
-    },
-  });
-  const first = await files.next();
-  if (first.done) throw session.noFiles();
+  const { first, rest, paths } = await discoveryFor(session);
+  session.filesTotal = paths;
   return (async function* () {
     const found = new Set<string>();
     const unlisted: string[] = [];
     try {
       for (
-        let next: IteratorResult<DiscoveredFile, void> = first;
+        let next: IteratorResult<DiscoveredFile, void> = { value: first, done: false };
         !next.done;
-        next = await files.next()
+        next = await rest.next()
       ) {
         found.add(next.value.relativePath);
         if (isUnlistedFolder(next.value)) unlisted.push(next.value.relativePath);
@@ -99,7 +80,7 @@ export async function discoverIncrementally(
       }
     } finally {
       // A run that stops early (Ctrl-C) ends the crawl too.
-      await files.return();
+      await rest.return();
     }
     session.filesTotal = found.size;
     await session.removeAllBut(found, unlisted);

@@ -235,13 +235,18 @@ describe("collections and empty runs", () => {
     expect(again).toMatchObject({ unchanged: 2, removed: 0 });
   });
 
-  it("a missing root fails before the store is created", async () => {
+  it("a missing root, or one with nothing to embed, fails before the store is created", async () => {
     const store = join(root, "out", "never", "store.jsonl");
+    await mkdir(join(root, "holds-no-markdown"), { recursive: true });
+    await writeFile(join(root, "holds-no-markdown", "a.txt"), "text\n");
     for (const run of [embedDocumentsStreaming, embedDocuments]) {
       await expect(run(small(store, "no-such-root"), { cwd: root })).rejects.toMatchObject({
         name: "DiscoverError",
         code: "root-not-found",
       });
+      await expect(run(small(store, "holds-no-markdown"), { cwd: root })).rejects.toBeInstanceOf(
+        NoFilesError,
+      );
     }
     await expect(stat(join(root, "out", "never"))).rejects.toMatchObject({ code: "ENOENT" });
   });
