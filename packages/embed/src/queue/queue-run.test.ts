@@ -3,7 +3,7 @@
 // baseline is a single-process `sluice embed` of the same folder into a fresh store.
 import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { unlink, writeFile } from "node:fs/promises";
+import { mkdir, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { generateCorpus } from "../corpus/generate.ts";
@@ -100,6 +100,20 @@ describe("sluice embed --queue with sluice workers", () => {
       expect(result.stderr).toContain("is a sqlite store");
     }
     expect(existsSync(store)).toBe(false);
+  }, 30_000);
+
+  it("a folder with nothing to embed exits 2 and creates no table, as a single-process run does", async () => {
+    await freshStore();
+    const dir = join(q.work, "corpus-empty");
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, "notes.txt"), "not markdown\n");
+    const result = await coordinator(dir, "q-empty");
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/no files to embed/);
+    const tables = await q.pg.db.query<{ tablename: string }>(
+      "SELECT tablename FROM pg_tables WHERE tablename LIKE 'sluice%'",
+    );
+    expect(tables.rows).toEqual([]);
   }, 30_000);
 
   it("a re-run enqueues only the changed file and prunes the deleted one", async () => {
