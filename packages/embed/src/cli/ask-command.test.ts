@@ -80,6 +80,24 @@ describe("sluice ask", () => {
     expect(spans.length).toBe(out.sources.length);
   });
 
+  it("says on stderr why the answer is late when the endpoint fails and is retried", async () => {
+    server = await startChatServer();
+    server.fail({ kind: "status", status: 503 });
+    const result = await sluice(
+      "ask",
+      "pipelines",
+      "--store",
+      "notes.db",
+      "--chat-endpoint",
+      server.url,
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(
+      /^sluice: note: chat endpoint http:\/\/127\.0\.0\.1:\d+\/v1 answered HTTP 503[^\n]*; trying again in \d+(\.\d)? s \(attempt 2 of 3\)\n$/,
+    );
+    expect(result.stdout).toMatch(/^About "pipelines"/);
+  });
+
   it("keeps a stalled answer's start on screen and exits 1 with the reason", async () => {
     server = await startChatServer();
     server.fail({ kind: "stall", afterTokens: 2 });

@@ -1,7 +1,7 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import type { SearchMode } from "../stores/vector-store.ts";
 import type { AskEvent } from "../workflows/ask.ts";
-import type { ChatUsage } from "../workflows/ask-chat.ts";
+import type { ChatRetry, ChatUsage } from "../workflows/ask-chat.ts";
 import type { AskSource } from "../workflows/ask-prompt.ts";
 import { handleInterrupts } from "./interrupt.ts";
 import { type CliIo, EXIT, openForReading, resolveCollection } from "./main.ts";
@@ -112,6 +112,14 @@ export async function askCommand(question: string, flags: AskFlags, io: CliIo): 
     ...(flags.idleTimeout === undefined ? {} : { idleTimeoutMs: flags.idleTimeout }),
     ...(flags.maxTokens === undefined ? {} : { maxTokens: flags.maxTokens }),
     ...(flags.temperature === undefined ? {} : { temperature: flags.temperature }),
+    // A failed attempt can cost the whole --chat-timeout: say so, or the wait looks like a hang.
+    onRetry: (retry: ChatRetry) => {
+      const wait = (retry.delayMs / 1000).toFixed(1).replace(/\.0$/, "");
+      io.stderr.write(
+        `sluice: note: ${terminalText(retry.reason)}; trying again in ${wait} s ` +
+          `(attempt ${retry.attempt + 1} of ${retry.maxAttempts})\n`,
+      );
+    },
   };
   // A missing key or a bad endpoint is reported before the store is opened.
   try {

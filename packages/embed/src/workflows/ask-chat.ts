@@ -48,12 +48,28 @@ export interface ChatOptions {
    * is retried: the answer is already on screen.
    */
   readonly retry?: RetryOptions;
+  /**
+   * Called when an attempt failed and another will follow, before the wait: a caller can say
+   * why the answer is late (a timed-out attempt costs `timeoutMs` before the next one).
+   */
+  readonly onRetry?: (retry: ChatRetry) => void;
   /** Sampling temperature; default the server's. */
   readonly temperature?: number;
   /** Most tokens in the answer; default the server's. */
   readonly maxTokens?: number;
   /** Replaces the global fetch. */
   readonly fetch?: typeof fetch;
+}
+
+/** An attempt that failed and will be retried (see {@link ChatOptions.onRetry}). */
+export interface ChatRetry {
+  /** The attempt that failed, from 1. */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  /** The wait before the next attempt. */
+  readonly delayMs: number;
+  /** What went wrong, worded as the final error would be. */
+  readonly reason: string;
 }
 
 /** Why a chat request failed, as {@link ChatError.code}. */
@@ -103,15 +119,35 @@ const UNREACHABLE: Readonly<Record<string, string>> = {
   ENETUNREACH: "network unreachable",
 };
 
-/** The first system error code in an error's cause chain. */
-function systemCode(error: unknown): string | undefined {
+/**
+ * The first error code in an error's cause chain: a system one (`ECONNRESET`), or with
+ * `network` also undici's (`UND_ERR_SOCKET`, the code of a connection closed mid-request).
+ */
+function systemCode(error: unknown, network = false): string | undefined {
+  const pattern = network ? /^(E|UND_ERR_)[A-Z_]+$/ : /^E[A-Z_]+$/;
   let current: unknown = error;
   for (let depth = 0; depth < 8 && current !== null && typeof current === "object"; depth++) {
     const code = (current as { code?: unknown }).code;
-    if (typeof code === "string" && /^E[A-Z_]+$/.test(code)) return code;
+    if (typeof code === "string" && pattern.test(code)) return code;
     current = (current as { cause?: unknown }).cause;
   }
   return undefined;
+}
+
+/**
+ * An error's message with its causes' (fetch's own says only "fetch failed"; what failed is
+ * in its cause, e.g. "other side closed"), each said once.
+ */
+function messageChain(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && current !== null && current !== undefined; depth++) {
+    const message = current instanceof Error ? current.message : String(current);
+    if (message !== "" && !parts.includes(message)) parts.push(message);
+    if (!(current instanceof Error)) break;
+    current = current.cause;
+  }
+  return parts.join(": ");
 }
 
 /** Checks the options; throws a `CHAT_CONFIG` {@link ChatError} naming the bad one. */
@@ -194,7 +230,14 @@ export async function* streamChatCompletion(
         if (attempt >= retry.maxAttempts || !isRetryable(error, retry, attempt)) {
           throw finalError(error, attempt, endpoint);
         }
-        await abortableSleep(backoffDelay(retry, attempt, error), signal);
+        const delayMs = backoffDelay(retry, attempt, error);
+        options.onRetry?.({
+          attempt,
+          maxAttempts: retry.maxAttempts,
+          delayMs,
+          reason: finalError(error, 1, endpoint).message,
+        });
+        await abortableSleep(delayMs, signal);
       }
     }
     yield* readStream(response, controller, idleMs, endpoint, signal);
@@ -301,10 +344,10 @@ function finalError(error: unknown, attempts: number, endpoint: string): ChatErr
       { cause: error, attempts },
     );
   }
-  const message = error instanceof Error ? error.message : String(error);
+  const shown = systemCode(error, true);
   return new ChatError(
     "CHAT_BAD_RESPONSE",
-    `chat request to ${endpoint} failed${tries}: ${message}${code ? ` (${code})` : ""}`,
+    `chat request to ${endpoint} failed${tries}: ${messageChain(error)}${shown ? ` (${shown})` : ""}`,
     { cause: error, attempts },
   );
 }

@@ -9,7 +9,7 @@ import type { VectorStore } from "../stores/vector-store.ts";
 import { type ChatServer, startChatServer } from "../testing/chat-server.ts";
 import { record } from "../testing/vector-store-contract.ts";
 import { type AskEvent, ask, askFailure, askStreaming, collectAnswer } from "./ask.ts";
-import { ChatError, type ChatOptions } from "./ask-chat.ts";
+import { ChatError, type ChatOptions, type ChatRetry } from "./ask-chat.ts";
 
 const DIMENSIONS = 16;
 const embedder = createHashEmbedder({ dimensions: DIMENSIONS });
@@ -121,9 +121,29 @@ describe("ask (streaming and batch)", () => {
   it("retries a 503 before the stream starts, honouring the policy", async () => {
     server = await startChatServer();
     server.fail({ kind: "status", status: 503 }, { kind: "reset" });
-    const answer = await ask("otters", { store, embedder, chat: chat() });
+    const retries: ChatRetry[] = [];
+    const onRetry = (retry: ChatRetry) => {
+      retries.push(retry);
+    };
+    const answer = await ask("otters", { store, embedder, chat: chat({ onRetry }) });
     expect(answer.answer).toContain("[1]");
     expect(server.requests.map((r) => r.fault)).toEqual(["status", "reset", undefined]);
+    // Each failed attempt is told before its wait, with what went wrong.
+    expect(retries).toEqual([
+      {
+        attempt: 1,
+        maxAttempts: 3,
+        delayMs: expect.any(Number),
+        reason: expect.stringMatching(/answered HTTP 503/),
+      },
+      {
+        attempt: 2,
+        maxAttempts: 3,
+        delayMs: expect.any(Number),
+        // fetch's own message says only "fetch failed": the reason carries its cause's.
+        reason: expect.stringMatching(/failed: fetch failed: .+ \((UND_ERR_SOCKET|ECONNRESET)\)$/),
+      },
+    ]);
   });
 
   it("does not retry a 400, and names the status and the server's message", async () => {
