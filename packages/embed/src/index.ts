@@ -303,8 +303,8 @@ export {
   type EmbedSummary,
   type EmbedWorkflowOptions,
   errorReport,
-  NoFilesError,
 } from "./workflows/session.ts";
+export { NoFilesError } from "./workflows/started-discovery.ts";
 export {
   batchAll,
   batchOptions,

@@ -14,6 +14,8 @@ import {
   StreamingPipeline,
   toReadableStream,
 } from "sluice";
+// Bundled into the page by esbuild with the rest of this file (the test helper is not in dist).
+import { deferred } from "../../../packages/sluice/src/testing/deferred.ts";
 
 export interface CheckResult {
   name: string;
@@ -99,15 +101,6 @@ function abortableSleep(ms: number, signal: AbortSignal, count?: { aborted: numb
       resolve();
     });
   });
-}
-
-/** A promise opened from outside, once. */
-function gate(): { promise: Promise<void>; open: () => void } {
-  let open = () => {};
-  const promise = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  return { promise, open };
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
@@ -197,14 +190,14 @@ check("cancellation: an AbortSignal aborts in-flight work and the run throws", a
 
 check("cancellation: a consumer's break returns the run and aborts in-flight work", async () => {
   const signals: AbortSignal[] = [];
-  const second = gate();
+  const second = deferred();
   const p = StreamingPipeline.start<number>().map(
     "work",
     async (n, ctx) => {
       signals.push(ctx.signal);
       if (n === 1) await second.promise;
       else {
-        second.open();
+        second.resolve();
         await abortableSleep(10_000, ctx.signal);
       }
       return n;
@@ -509,13 +502,13 @@ check("Web streams: toReadableStream pipes through a TransformStream", async () 
 check("Web streams: cancelling the output stream cancels the run and its source", async () => {
   const pulled = { count: 0, cancelled: false };
   const count = { aborted: 0 };
-  const second = gate();
+  const second = deferred();
   const p = StreamingPipeline.start<number>().map(
     "slow",
     async (n, ctx) => {
       if (n === 1) await second.promise;
       else {
-        second.open();
+        second.resolve();
         await abortableSleep(10_000, ctx.signal, count);
       }
       return n;

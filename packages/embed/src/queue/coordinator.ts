@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { queueError, type Redis, redactRedisUrl, redisClient } from "@sluice/redis";
-import { type EmbedConfig, type EmbedConfigInput, parseEmbedConfig } from "../config.ts";
+import type { EmbedConfig, EmbedConfigInput } from "../config.ts";
 import type { DiscoveredFile } from "../steps/discover.ts";
 import { readFileBytes } from "../steps/read.ts";
 import { fileVersionHash } from "../stores/sync-plan.ts";
@@ -17,7 +17,6 @@ import {
   type EmbedSummary,
   type EmbedWorkflowOptions,
 } from "../workflows/session.ts";
-import { startDiscovery } from "../workflows/started-discovery.ts";
 import { discover } from "../workflows/steps.ts";
 import {
   decodeFileResult,
@@ -63,17 +62,7 @@ export async function embedDocumentsQueued(
   options: QueueRunOptions,
 ): Promise<EmbedSummary> {
   const streams = queueStreams(options.queueName);
-  const config = parseEmbedConfig(input, options);
-  // Listed first: a folder with nothing to embed creates nothing (see `startDiscovery`).
-  const listed = await startDiscovery(config, options.signal);
-  let session: EmbedSession;
-  try {
-    session = await EmbedSession.open(config, { ...options, sharedWriter: true });
-  } catch (error) {
-    await listed.rest.return();
-    throw error;
-  }
-  session.listed = listed;
+  const session = await EmbedSession.open(input, { ...options, sharedWriter: true });
   const redis = redisClient(options.queue);
   const where = redactRedisUrl(options.queue);
   const runId = randomUUID();

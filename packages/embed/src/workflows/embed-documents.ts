@@ -4,12 +4,8 @@ import type { EmbedConfig, EmbedConfigInput } from "../config.ts";
 import { openRun } from "./open-run.ts";
 import { type PreparePool, prepareConcurrency } from "./prepare-pool.ts";
 import { type ProgressSnapshot, StageCounter } from "./progress.ts";
-import {
-  type EmbedSession,
-  type EmbedSummary,
-  type EmbedWorkflowOptions,
-  NoFilesError,
-} from "./session.ts";
+import type { EmbedSession, EmbedSummary, EmbedWorkflowOptions } from "./session.ts";
+import { NoFilesError } from "./started-discovery.ts";
 import { embedLimits, workflowSteps } from "./steps.ts";
 
 /** The embed stage's limits in the batch builder's terms. */

@@ -6,7 +6,6 @@ import { performance } from "node:perf_hooks";
 import { type EmbedConfig, type EmbedConfigInput, parseEmbedConfig } from "../config.ts";
 import { type PreparePool, preparePoolFor } from "./prepare-pool.ts";
 import { EmbedSession, type EmbedWorkflowOptions } from "./session.ts";
-import { type StartedDiscovery, startDiscovery } from "./started-discovery.ts";
 
 /** A run's session and the pool its files are prepared in. */
 export interface OpenedRun {
@@ -18,10 +17,9 @@ export interface OpenedRun {
 }
 
 /**
- * Opens a run for either workflow: validates the config, starts the pool's workers, lists the
- * folder (a run with no file to embed throws `NoFilesError` here, having created no store), then
- * opens the embedder and the store. A run that cannot open its store closes the workers it
- * started.
+ * Opens a run for either workflow: validates the config, starts the pool's workers, then opens
+ * the session (the folder listed, the embedder and the store; see `EmbedSession.open`). A run
+ * that cannot open its session closes the workers it started.
  */
 export async function openRun(
   input: EmbedConfigInput | EmbedConfig,
@@ -34,22 +32,13 @@ export async function openRun(
   const closePool = async () => {
     if (options.pool === undefined) await pool?.close();
   };
-  let listed: StartedDiscovery;
   let session: EmbedSession;
-  try {
-    listed = await startDiscovery(config, options.signal);
-  } catch (error) {
-    await closePool();
-    throw error;
-  }
   try {
     session = await EmbedSession.open(config, options, startedAt);
   } catch (error) {
-    await listed.rest.return();
     await closePool();
     throw error;
   }
-  session.listed = listed;
   return {
     session,
     pool,

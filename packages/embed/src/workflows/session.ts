@@ -18,7 +18,7 @@ import type { PrepareSettings } from "./prepare-file.ts";
 import type { PreparePool } from "./prepare-pool.ts";
 import type { ProgressProbe } from "./progress.ts";
 import { commitFailure, type ErrorEntry, entriesOf, sortEntries } from "./report.ts";
-import type { StartedDiscovery } from "./started-discovery.ts";
+import { NoFilesError, type StartedDiscovery, startDiscovery } from "./started-discovery.ts";
 
 /** Options of `embedDocuments` and `embedDocumentsStreaming`. */
 export interface EmbedWorkflowOptions extends ParseConfigOptions {
@@ -100,28 +100,6 @@ export function errorReport(summary: EmbedSummary): {
 }
 
 /**
- * Thrown when a run finds no file to embed, before anything is removed from the store: an empty
- * or mistyped folder, or a pattern that matches nothing, must never empty a collection.
- */
-export class NoFilesError extends Error {
-  override readonly name = "NoFilesError";
-  readonly code = "no-files";
-  constructor(
-    readonly root: string,
-    readonly pattern: string,
-    readonly ignore: readonly string[],
-  ) {
-    super(
-      `no files to embed: nothing under ${root} matches the pattern ${JSON.stringify(pattern)}` +
-        (ignore.length > 0
-          ? ` (ignoring ${ignore.map((i) => JSON.stringify(i)).join(", ")})`
-          : "") +
-        "; nothing was removed from the store",
-    );
-  }
-}
-
-/**
  * The collection a run writes to: the config's `collection`, or else the root folder's real path
  * (absolute, POSIX separators), so that every way of naming one folder names one collection.
  * Throws a {@link DiscoverError} when the root is missing or not a folder: before any store is
@@ -160,9 +138,9 @@ export class EmbedSession {
   firstStoredAt: number | undefined;
   /**
    * The folder as listed before the store was opened (see `startDiscovery`), until the discover
-   * step takes it; a run opened without one lists its folder in that step.
+   * step takes it (a later discover lists the folder again).
    */
-  listed: StartedDiscovery | undefined;
+  private listed: StartedDiscovery | undefined;
   /** File hashes and paths in the store when the run started. */
   storedHashes = new Map<string, string>();
   storedPaths = new Set<string>();
@@ -218,7 +196,11 @@ export class EmbedSession {
     this.stopper.abort(error);
   }
 
-  /** Validates the config, opens the embedder and the store, and reads what the store holds. */
+  /**
+   * Validates the config, lists the folder (finding no file throws `NoFilesError` before any
+   * store is opened, so such a run creates nothing), opens the embedder and the store, and reads
+   * what the store holds.
+   */
   static async open(
     input: EmbedConfigInput | EmbedConfig,
     options: EmbedWorkflowOptions,
@@ -227,6 +209,7 @@ export class EmbedSession {
   ): Promise<EmbedSession> {
     const config = parseEmbedConfig(input, options);
     const collection = await collectionOf(config);
+    const listed = await startDiscovery(config, options.signal);
     const embedder = options.embedder ?? createEmbedder(config.embedder);
     let store: VectorStore;
     // The store may warn at any time while it is open; the summary reads them at the end.
@@ -246,6 +229,7 @@ export class EmbedSession {
         },
       });
     } catch (error) {
+      await listed.rest.return();
       if (options.embedder === undefined) await embedder.close?.();
       throw error;
     }
@@ -259,6 +243,7 @@ export class EmbedSession {
       startedAt,
       warnings,
     );
+    session.listed = listed;
     try {
       session.storedHashes = await store.fileHashes(collection);
       session.storedPaths = new Set(await store.listPaths(collection));

@@ -2,7 +2,28 @@
 // nothing; the listing, already made, is then the run's discovery.
 import type { EmbedConfig } from "../config.ts";
 import { type DiscoveredFile, discoverFilesIncrementally } from "../steps/discover.ts";
-import { NoFilesError } from "./session.ts";
+
+/**
+ * Thrown when a run finds no file to embed, before anything is removed from the store: an empty
+ * or mistyped folder, or a pattern that matches nothing, must never empty a collection.
+ */
+export class NoFilesError extends Error {
+  override readonly name = "NoFilesError";
+  readonly code = "no-files";
+  constructor(
+    readonly root: string,
+    readonly pattern: string,
+    readonly ignore: readonly string[],
+  ) {
+    super(
+      `no files to embed: nothing under ${root} matches the pattern ${JSON.stringify(pattern)}` +
+        (ignore.length > 0
+          ? ` (ignoring ${ignore.map((i) => JSON.stringify(i)).join(", ")})`
+          : "") +
+        "; nothing was removed from the store",
+    );
+  }
+}
 
 /**
  * A folder listed, its first file found, the rest still to come: what a run knows before it

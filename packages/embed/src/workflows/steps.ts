@@ -23,7 +23,7 @@ import { type StartedDiscovery, startDiscovery } from "./started-discovery.ts";
 
 export type { ChunkItem } from "./prepare-file.ts";
 
-/** The run's started discovery (see `EmbedSession.listed`), else one started now. */
+/** The listing the session was opened with (see `EmbedSession.open`), else one started now. */
 async function discoveryFor(session: EmbedSession): Promise<StartedDiscovery> {
   return session.takeListed() ?? (await startDiscovery(session.config, session.signal));
 }

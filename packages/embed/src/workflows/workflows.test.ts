@@ -9,7 +9,7 @@ import { createFaultyEmbedder } from "../testing/test-embedders.ts";
 import { embedDocuments } from "./embed-documents.ts";
 import { embedDocumentsStreaming } from "./embed-documents-streaming.ts";
 import type { ProgressSnapshot } from "./progress.ts";
-import { NoFilesError } from "./session.ts";
+import { NoFilesError } from "./started-discovery.ts";
 
 /** The committed files of a dump's one collection (these runs all embed one folder). */
 function filesOf(dump: StoreDump): Readonly<Record<string, string>> {
